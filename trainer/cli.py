@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trainer.config import ConfigError, check_paths, load_config, to_yaml
+from trainer.config import ConfigError, check_paths, load_config, run_dir, to_yaml
 
 EXIT_CONFIG_ERROR = 2
 
@@ -39,6 +39,8 @@ def _build_parser() -> argparse.ArgumentParser:
     show = config_commands.add_parser("show", help="print the resolved, validated config as YAML")
     show.add_argument("--doc", action="store_true", help="print every field with its documentation instead")
     _add_config_args(show)
+    where = config_commands.add_parser("run-dir", help="print the run folder this config writes to (for launchers)")
+    _add_config_args(where)
 
     commands.add_parser("doctor", help="versions, GPU presence, and which engines and envs work here")
 
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = load_config(args.config, args.overrides)
         if args.command == "config":
-            if args.doc:
+            if args.config_command == "run-dir":
+                print(run_dir(config))
+            elif args.doc:
                 from trainer.config_doc import describe
 
                 print(describe(config))

@@ -426,6 +426,12 @@ def to_yaml(config: Config) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
+def run_dir(config: Config) -> Path:
+    """The run folder: ``output_dir/run_name``, the name defaulting to ``<env>-<algorithm>``."""
+    name = config.trainer.run_name or f"{config.env.name}-{config.algorithm.name}"
+    return Path(config.trainer.output_dir) / name
+
+
 def check_paths(config: Config) -> None:
     """Checks that need the file system; run by commands that use the paths, not by ``config show``."""
     candidates = {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One node, N GPUs, through the DeepSpeed launcher.
+#   scripts/train.sh [--gpus N] [--dry-run] [--config FILE] [key.path=value ...]
+# The log goes to <run folder>/launcher.log (the run folder comes from the config).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GPUS=$(nvidia-smi -L 2>/dev/null | wc -l || true); GPUS=${GPUS:-1}; [ "$GPUS" -gt 0 ] || GPUS=1
+DRY_RUN=0; ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --gpus) GPUS=$2; shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    *) ARGS+=("$1"); shift ;;
+  esac
+done
+PY=${PYTHON:-python3}; [ -x .venv/bin/python ] && PY=.venv/bin/python
+RUN_DIR=$("$PY" -m trainer config run-dir "${ARGS[@]}")
+CMD=(deepspeed --num_gpus "$GPUS" --no_local_rank --module trainer train "${ARGS[@]}")
+if [ "$DRY_RUN" = 1 ]; then printf '%q ' "${CMD[@]}"; echo; exit 0; fi
+mkdir -p "$RUN_DIR"
+"${CMD[@]}" 2>&1 | tee -a "$RUN_DIR/launcher.log"
