@@ -1,0 +1,104 @@
+"""The generation engine contract shared by the Hugging Face (CPU) and vLLM (GPU) back ends.
+
+The runner, the trainer's weight sync and the benchmarks only see this protocol, so the two engines must
+agree on every field: token ids include the end-of-turn token when the model stopped on it, ``text`` is
+those ids decoded (format tags kept), and ``logprobs`` are the *processed* log-probabilities of the sampled
+tokens: the distribution the token was actually drawn from (logits / temperature, then top-k / top-p,
+renormalised), which is what vLLM calls ``processed_logprobs``. With temperature 0 (greedy) it is the
+model's raw distribution. The learner recomputes logprobs with its own forward pass; these are for
+importance corrections and diagnostics.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+FINISH_STOP = "stop"  # end-of-turn token or a stop string
+FINISH_LENGTH = "length"  # max_new_tokens reached
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Per-call decoding settings; ``temperature == 0`` means greedy (top_p / top_k are then ignored)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    max_new_tokens: int = 32
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k == 0 or self.top_k < -1:
+            raise ValueError(f"top_k must be -1 (off) or >= 1, got {self.top_k}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if any(not s for s in self.stop):
+            raise ValueError("stop strings must be non-empty")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class Completion:
+    """One generated response: ``len(token_ids) == len(logprobs)``."""
+
+    token_ids: list[int]
+    text: str
+    logprobs: list[float]
+    finish_reason: str = FINISH_STOP
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the runner and the trainer need from a generation back end."""
+
+    def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Completion]: ...
+
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None: ...
+
+    def sleep(self) -> None: ...
+
+    def wake_up(self) -> None: ...
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def resolve_engine_kind(kind: str) -> str:
+    """``auto`` picks vLLM only on a CUDA machine with vllm installed; the CPU path stays on HF generate."""
+    if kind not in ("auto", "hf", "vllm"):
+        raise ValueError(f"engine must be one of auto, hf, vllm; got {kind!r}")
+    if kind != "auto":
+        return kind
+    return "vllm" if torch.cuda.is_available() and vllm_available() else "hf"
+
+
+def create_engine(kind: str, model_path: str, **kwargs: Any) -> Engine:
+    """Build the engine named by ``kind`` (auto / hf / vllm); extra keyword arguments go to its constructor."""
+    resolved = resolve_engine_kind(kind)
+    log.info("rollout engine: %s (requested %s)", resolved, kind)
+    if resolved == "vllm":
+        from rollout.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model_path, **kwargs)
+    from rollout.hf_engine import HFEngine
+
+    return HFEngine(model_path, **kwargs)

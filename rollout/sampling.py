@@ -1,0 +1,85 @@
+"""Token sampling and completion text, written once so both engines return identical things.
+
+The HF engine samples with these functions; the vLLM engine only reuses ``completion_text`` so a stop
+string or an end-of-turn token yields the same ``text`` whichever back end produced the ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import torch
+
+from rollout.engine import SamplingParams
+
+
+def processed_logprobs(logits: torch.Tensor, sampling: SamplingParams) -> torch.Tensor:
+    """Log-probabilities of the distribution a token is drawn from, ``[B, V]`` float32.
+
+    Greedy: the raw model distribution. Sampling: logits / temperature, top-k and top-p applied (removed
+    tokens get -inf), renormalised. Matches vLLM's ``logprobs_mode="processed_logprobs"``.
+    """
+    logits = logits.float()
+    if sampling.greedy:
+        return torch.log_softmax(logits, dim=-1)
+    scaled = logits / sampling.temperature
+    if sampling.top_k > 0 and sampling.top_k < scaled.shape[-1]:
+        kth_best = torch.topk(scaled, sampling.top_k, dim=-1).values[:, -1:]
+        scaled = scaled.masked_fill(scaled < kth_best, float("-inf"))
+    if sampling.top_p < 1.0:
+        sorted_logits, order = torch.sort(scaled, dim=-1, descending=True)
+        sorted_probs = torch.softmax(sorted_logits, dim=-1)
+        mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
+        drop_sorted = mass_before > sampling.top_p
+        drop_sorted[:, 0] = False  # the most likely token always survives
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        scaled = scaled.masked_fill(drop, float("-inf"))
+    return torch.log_softmax(scaled, dim=-1)
+
+
+def sample_tokens(
+    logits: torch.Tensor, sampling: SamplingParams, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw one token per row; returns ``(token_ids[B], logprob_of_each[B])``."""
+    logprobs = processed_logprobs(logits, sampling)
+    if sampling.greedy:
+        tokens = torch.argmax(logits, dim=-1)
+    else:
+        tokens = torch.multinomial(logprobs.exp(), 1, generator=generator).squeeze(-1)
+    return tokens, logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def first_stop(text: str, stops: Sequence[str]) -> int:
+    """End index (exclusive) of the earliest stop string in ``text``, or -1."""
+    best = -1
+    for stop in stops:
+        pos = text.find(stop)
+        if pos >= 0 and (best < 0 or pos + len(stop) < best):
+            best = pos + len(stop)
+    return best
+
+
+def completion_text(
+    tokenizer, token_ids: Sequence[int], stop_token_ids: Collection[int], stops: Sequence[str]
+) -> str:
+    """Decode a response: format tags kept, a final end-of-turn token dropped, cut after the first stop string."""
+    ids = list(token_ids)
+    if ids and ids[-1] in stop_token_ids:
+        ids = ids[:-1]
+    text = tokenizer.decode(ids, skip_special_tokens=False)
+    end = first_stop(text, stops) if stops else -1
+    return text if end < 0 else text[:end]
+
+
+def stop_token_ids_of(tokenizer, generation_eos: int | Sequence[int] | None = None) -> frozenset[int]:
+    """End-of-turn ids: the tokenizer's eos plus whatever the model's generation config adds (Qwen: two)."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    if isinstance(generation_eos, int):
+        ids.add(generation_eos)
+    elif generation_eos is not None:
+        ids.update(int(i) for i in generation_eos)
+    if not ids:
+        raise ValueError("the tokenizer has no eos token and the model config names none: cannot stop a turn")
+    return frozenset(ids)
