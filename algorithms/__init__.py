@@ -4,11 +4,13 @@ Pure tensor code: this package never imports envs, rollout, trainer, deepspeed o
 
     from algorithms import StepBatch, estimate
     advantages = estimate("gigpo", batch, gamma=0.95, norm="mean")
+
+Importing the package registers every estimator (each module registers itself on import).
 """
 
-from algorithms import gigpo as _gigpo  # noqa: F401  (registers "gigpo")
-from algorithms import grpo as _grpo  # noqa: F401  (registers "grpo")
+from algorithms import aem, epo, gigpo, grpo  # noqa: F401  (register the estimators)
 from algorithms.batch import StepBatch
+from algorithms.epo import EPOState, epo_entropy_loss
 from algorithms.registry import (
     ESTIMATORS,
     available_estimators,
@@ -19,8 +21,10 @@ from algorithms.registry import (
 
 __all__ = [
     "ESTIMATORS",
+    "EPOState",
     "StepBatch",
     "available_estimators",
+    "epo_entropy_loss",
     "estimate",
     "estimator_params",
     "register_estimator",
