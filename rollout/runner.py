@@ -1,0 +1,254 @@
+"""The multi-turn episode runner: groups of episodes against an ``EnvPool``, one ``generate`` per turn.
+
+Every live episode's prompt goes into a single engine call per turn (the engine batches; the env pool
+steps all slots in parallel). Finished episodes leave the batch and their slot starts the next pending
+episode at once, so the batch stays full when there are more episodes than env slots. A group is G
+episodes of one task, reset with the same task id and seed, so they share the initial state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from itertools import count
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from rollout.engine import Engine, SamplingParams
+from rollout.parse import ParsedAction, parse_action, parse_tool_call
+from rollout.prompts import EpisodeMemory, PromptBuilder, PromptConfig
+from rollout.trajectory import RolloutBatch, Trajectory, Turn
+
+log = logging.getLogger(__name__)
+
+_SEED_STRIDE = 1_000_003  # distinct sampling seed per generate call when a base seed is fixed
+
+
+@dataclass
+class RunnerConfig:
+    group_size: int = 8
+    max_turns: int = 50
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    invalid_penalty: float = 0.1  # recorded on invalid turns for logs; the estimator applies it
+    max_action_chars: int = 300
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.group_size < 1:
+            raise ValueError(f"group_size must be >= 1, got {self.group_size}")
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {self.max_turns}")
+
+
+@dataclass
+class _Live:
+    traj: Trajectory
+    memory: EpisodeMemory
+    anchor: str
+
+
+class EpisodeRunner:
+    """Plays episodes with one engine over one env pool; stateless between calls apart from id counters."""
+
+    def __init__(self, engine: Engine, tokenizer, pool, config: RunnerConfig | None = None) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.config = config or RunnerConfig()
+        self.builder = PromptBuilder(tokenizer, self.config.prompt)
+        self.num_slots = _pool_size(pool)
+        self._run_counter = count()
+        self._generate_calls = count()
+
+    def rollout(self, task_ids: Sequence[Any], **kwargs: Any) -> RolloutBatch:
+        """``run`` flattened to one row per turn."""
+        return RolloutBatch.from_trajectories(self.run(task_ids, **kwargs))
+
+    def run(
+        self,
+        task_ids: Sequence[Any],
+        *,
+        group_size: int | None = None,
+        sampling: SamplingParams | None = None,
+        seed: int = 0,
+        desc: str = "rollout",
+    ) -> list[Trajectory]:
+        """G trajectories per task id (a repeated id gives a second, separate group). Order: group by group."""
+        group_size = group_size or self.config.group_size
+        sampling = sampling or self.config.sampling
+        run = next(self._run_counter)
+        trajectories: list[Trajectory] = []
+        pending: deque[tuple[Trajectory, int]] = deque()
+        for group, task_id in enumerate(task_ids):
+            for member in range(group_size):
+                traj = Trajectory(
+                    group_id=f"r{run}g{group}", traj_id=f"r{run}g{group}t{member}", task_id=task_id
+                )
+                trajectories.append(traj)
+                pending.append((traj, seed + group))
+
+        live: dict[int, _Live] = {}
+        free_slots = list(range(self.num_slots - 1, -1, -1))
+        bar = tqdm(total=len(trajectories), desc=desc, disable=not self.config.progress, leave=False)
+        try:
+            while pending or live:
+                starts = []
+                while free_slots and pending:
+                    starts.append((free_slots.pop(), *pending.popleft()))
+                if starts:
+                    for slot in self._start(starts, live):
+                        free_slots.append(slot)
+                        bar.update(1)
+                if live:
+                    for slot in self._play_turn(live, sampling):
+                        free_slots.append(slot)
+                        bar.update(1)
+        finally:
+            bar.close()
+        return trajectories
+
+    def _start(self, starts: list[tuple[int, Trajectory, int]], live: dict[int, _Live]) -> list[int]:
+        """Reset the slots; returns those whose reset failed (their episodes end with no turns)."""
+        slots = [slot for slot, _, _ in starts]
+        results = self.pool.reset(slots, [traj.task_id for _, traj, _ in starts], [s for _, _, s in starts])
+        failed = []
+        for (slot, traj, _), (obs, info) in zip(starts, results):
+            traj.initial_observation = obs
+            traj.task_type = str(info.get("task_type") or "")
+            if info.get("env_error"):
+                traj.env_error = str(info["env_error"])
+                log.warning("env reset failed for task %r: %s", traj.task_id, traj.env_error)
+                failed.append(slot)
+                continue
+            memory = EpisodeMemory(
+                task=str(info.get("task") or ""),
+                observation=obs,
+                admissible_actions=info.get("admissible_actions"),
+            )
+            live[slot] = _Live(traj, memory, _anchor(info, obs))
+        return failed
+
+    def _play_turn(self, live: dict[int, _Live], sampling: SamplingParams) -> list[int]:
+        """One generate call for every live episode, one pool step; returns the slots that finished."""
+        slots = sorted(live)
+        prompts = [self.builder.build(live[slot].memory).token_ids for slot in slots]
+        if sampling.seed is not None:
+            sampling = replace(sampling, seed=sampling.seed + next(self._generate_calls) * _SEED_STRIDE)
+        completions = self.engine.generate(prompts, sampling)
+        if len(completions) != len(prompts):
+            raise RuntimeError(f"engine returned {len(completions)} completions for {len(prompts)} prompts")
+        parsed = [
+            self._parse(c.text, live[slot].memory.admissible_actions) for slot, c in zip(slots, completions)
+        ]
+        results = self.pool.step(slots, [p.action for p in parsed])
+
+        finished = []
+        for slot, prompt, completion, action, result in zip(slots, prompts, completions, parsed, results):
+            episode = live[slot]
+            info = result.info or {}
+            env_error = info.get("env_error")
+            valid = action.valid and bool(info.get("valid_action", True))
+            turn_limit = len(episode.traj.turns) + 1 >= self.config.max_turns
+            done = bool(result.terminated or result.truncated or env_error or turn_limit)
+            episode.traj.turns.append(
+                Turn(
+                    prompt_ids=prompt,
+                    response_ids=list(completion.token_ids),
+                    sampling_logprobs=list(completion.logprobs),
+                    response_text=completion.text,
+                    action=action.action,
+                    reward=float(result.reward),
+                    anchor=episode.anchor,
+                    valid=valid,
+                    done=done,
+                    invalid_reason=action.reason or ("" if valid else "env_rejected"),
+                    penalty=0.0 if valid else self.config.invalid_penalty,
+                    finish_reason=completion.finish_reason,
+                )
+            )
+            episode.traj.won = bool(info.get("won", False))
+            if env_error:
+                episode.traj.env_error = str(env_error)
+                log.warning("env error in task %r: %s", episode.traj.task_id, env_error)
+            if done:
+                episode.traj.hit_turn_limit = turn_limit and not (result.terminated or result.truncated)
+                finished.append(slot)
+                del live[slot]
+            else:
+                episode.memory.record(str(action.action), result.obs, info.get("admissible_actions"))
+                episode.anchor = _anchor(info, result.obs)
+        return finished
+
+    def _parse(self, text: str, admissible: list[str] | None) -> ParsedAction:
+        if self.config.prompt.env == "swe":
+            return parse_tool_call(text)
+        return parse_action(
+            text,
+            admissible,
+            require_think=self.config.prompt.action_format == "think_action",
+            max_action_chars=self.config.max_action_chars,
+        )
+
+
+@dataclass
+class EvalResult:
+    episodes: int
+    success_rate: float
+    per_task_type: dict[str, float]
+    episodes_per_task_type: dict[str, int]
+    mean_turns: float
+    invalid_turn_rate: float
+    env_errors: int
+
+
+def evaluate(
+    runner: EpisodeRunner,
+    task_ids: Sequence[Any],
+    *,
+    greedy: bool = True,
+    episodes_per_task: int = 1,
+    seed: int = 0,
+) -> EvalResult:
+    """Success rate over ``len(task_ids) * episodes_per_task`` episodes, overall and per task type.
+
+    Greedy is the honest headline; sampled uses the runner's sampling settings.
+    """
+    sampling = runner.config.sampling
+    if greedy:
+        sampling = replace(sampling, temperature=0.0)
+    trajectories = runner.run(
+        task_ids, group_size=episodes_per_task, sampling=sampling, seed=seed, desc="eval"
+    )
+    return summarize_eval(trajectories)
+
+
+def summarize_eval(trajectories: Sequence[Trajectory]) -> EvalResult:
+    if not trajectories:
+        raise ValueError("no episodes to evaluate")
+    wins = Counter(t.task_type for t in trajectories if t.won)
+    totals = Counter(t.task_type for t in trajectories)
+    turns = [turn for t in trajectories for turn in t.turns]
+    return EvalResult(
+        episodes=len(trajectories),
+        success_rate=sum(t.won for t in trajectories) / len(trajectories),
+        per_task_type={kind: wins[kind] / n for kind, n in sorted(totals.items())},
+        episodes_per_task_type=dict(sorted(totals.items())),
+        mean_turns=len(turns) / len(trajectories),
+        invalid_turn_rate=(sum(not turn.valid for turn in turns) / len(turns)) if turns else 0.0,
+        env_errors=sum(t.env_error is not None for t in trajectories),
+    )
+
+
+def _anchor(info: dict, observation: str) -> str:
+    anchor = info.get("anchor")
+    return observation if anchor is None else str(anchor)
+
+
+def _pool_size(pool) -> int:
+    size = getattr(pool, "num_envs", None)
+    if not isinstance(size, int) or size < 1:
+        raise ValueError("the env pool must expose num_envs (its number of env slots)")
+    return size

@@ -1,0 +1,174 @@
+"""What a rollout produces: per-episode ``Trajectory`` objects and their flat, one-row-per-turn form.
+
+``RolloutBatch`` is the hand-off to the learner: token ids for scoring, sampling logprobs, and the
+per-turn bookkeeping an estimator needs. ``to_step_batch`` builds the ``algorithms.StepBatch`` once the
+learner has scored the responses (the learner's logprobs, not the sampler's, are the PPO "old" ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class Turn:
+    """One LLM response inside an episode and what the env did with it."""
+
+    prompt_ids: list[int]
+    response_ids: list[int]
+    sampling_logprobs: list[float]
+    response_text: str
+    action: Any  # what the env was stepped with (str; a dict only for structured SWE actions)
+    reward: float  # the env's reward for this turn, untouched (penalties are the estimator's job)
+    anchor: str  # env state key at the time of acting (GiGPO step groups)
+    valid: bool
+    done: bool  # the episode ended after this turn (env end, env error or the turn limit)
+    invalid_reason: str = ""
+    penalty: float = 0.0  # invalid_penalty this turn will receive from the estimator; for logs only
+    finish_reason: str = ""
+
+
+@dataclass
+class Trajectory:
+    """One episode: a member of a group (same task and initial state as its siblings)."""
+
+    group_id: str
+    traj_id: str
+    task_id: Any
+    task_type: str = ""
+    initial_observation: str = ""
+    turns: list[Turn] = field(default_factory=list)
+    won: bool = False
+    env_error: str | None = None  # set when the env worker crashed or hung; the episode is kept, flagged
+    hit_turn_limit: bool = False
+
+    @property
+    def episode_return(self) -> float:
+        return float(sum(turn.reward for turn in self.turns))
+
+    @property
+    def num_turns(self) -> int:
+        return len(self.turns)
+
+
+@dataclass
+class RolloutBatch:
+    """Trajectories flattened to one row per turn (rows grouped by trajectory, turns in order)."""
+
+    prompt_ids: list[list[int]]
+    response_ids: list[list[int]]
+    sampling_logprobs: list[list[float]]
+    group_id: list[str]
+    traj_id: list[str]
+    step: list[int]
+    reward: list[float]
+    anchor: list[str]
+    valid: list[bool]
+    done: list[bool]
+    won: list[bool]  # per row, copied from its episode
+    task_id: list[Any]
+    task_type: list[str]
+    env_error: list[str | None]
+    trajectories: list[Trajectory]
+
+    @classmethod
+    def from_trajectories(cls, trajectories: Sequence[Trajectory]) -> RolloutBatch:
+        columns: dict[str, list] = {name: [] for name in _ROW_FIELDS}
+        for traj in trajectories:
+            for index, turn in enumerate(traj.turns):
+                columns["prompt_ids"].append(turn.prompt_ids)
+                columns["response_ids"].append(turn.response_ids)
+                columns["sampling_logprobs"].append(turn.sampling_logprobs)
+                columns["group_id"].append(traj.group_id)
+                columns["traj_id"].append(traj.traj_id)
+                columns["step"].append(index)
+                columns["reward"].append(float(turn.reward))
+                columns["anchor"].append(turn.anchor)
+                columns["valid"].append(bool(turn.valid))
+                columns["done"].append(bool(turn.done))
+                columns["won"].append(bool(traj.won))
+                columns["task_id"].append(traj.task_id)
+                columns["task_type"].append(traj.task_type)
+                columns["env_error"].append(traj.env_error)
+        return cls(**columns, trajectories=list(trajectories))
+
+    def __len__(self) -> int:
+        return len(self.response_ids)
+
+    @property
+    def max_response_length(self) -> int:
+        return max((len(r) for r in self.response_ids), default=0)
+
+    def response_mask(self, width: int | None = None) -> torch.Tensor:
+        """``[N, width]`` float 0/1, responses left-aligned (verl's layout)."""
+        width = self._check_width(width)
+        mask = torch.zeros((len(self), width), dtype=torch.float32)
+        for row, ids in enumerate(self.response_ids):
+            mask[row, : len(ids)] = 1.0
+        return mask
+
+    def sampling_logprobs_tensor(self, width: int | None = None) -> torch.Tensor:
+        """The engine's logprobs in the same ``[N, width]`` layout (zeros past each response)."""
+        width = self._check_width(width)
+        out = torch.zeros((len(self), width), dtype=torch.float32)
+        for row, values in enumerate(self.sampling_logprobs):
+            out[row, : len(values)] = torch.tensor(values, dtype=torch.float32)
+        return out
+
+    def to_step_batch(
+        self,
+        old_logprobs: torch.Tensor,
+        entropy: torch.Tensor | None = None,
+        ref_logprobs: torch.Tensor | None = None,
+    ):
+        """The estimator's input; ``old_logprobs`` is ``[N, T]`` with T >= the longest response."""
+        from algorithms import StepBatch
+
+        if not isinstance(old_logprobs, torch.Tensor) or old_logprobs.dim() != 2:
+            raise ValueError("to_step_batch: old_logprobs must be a 2-D tensor [N, T]")
+        if old_logprobs.shape[0] != len(self):
+            raise ValueError(
+                f"to_step_batch: old_logprobs has {old_logprobs.shape[0]} rows, the batch {len(self)}"
+            )
+        return StepBatch(
+            group_id=list(self.group_id),
+            traj_id=list(self.traj_id),
+            step=list(self.step),
+            reward=torch.tensor(self.reward, dtype=torch.float32),
+            anchor=list(self.anchor),
+            valid=torch.tensor(self.valid, dtype=torch.bool),
+            response_mask=self.response_mask(old_logprobs.shape[1]),
+            old_logprobs=old_logprobs,
+            entropy=entropy,
+            ref_logprobs=ref_logprobs,
+        )
+
+    def _check_width(self, width: int | None) -> int:
+        longest = self.max_response_length
+        if width is None:
+            return longest
+        if width < longest:
+            raise ValueError(f"width {width} is shorter than the longest response ({longest} tokens)")
+        return width
+
+
+_ROW_FIELDS = (
+    "prompt_ids",
+    "response_ids",
+    "sampling_logprobs",
+    "group_id",
+    "traj_id",
+    "step",
+    "reward",
+    "anchor",
+    "valid",
+    "done",
+    "won",
+    "task_id",
+    "task_type",
+    "env_error",
+)
