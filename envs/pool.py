@@ -77,7 +77,9 @@ def _make_env(env_id: str, env_kwargs: dict) -> Any:
 def _send_slot_result(conn: multiprocessing.connection.Connection, slot: int, payload: Any) -> None:
     try:
         conn.send(("ok", slot, payload))
-    except (TypeError, AttributeError, ValueError) as exc:  # pickling errors; nothing was written yet
+    except OSError:  # the pipe itself failed: the parent is gone
+        raise
+    except Exception as exc:  # pickling failed before anything was written, so the pipe is intact
         conn.send(("error", slot, f"env result could not be sent to the trainer: {exc!r}"))
 
 
