@@ -1,0 +1,124 @@
+"""Process-group setup shared by every entry point (torchrun, the deepspeed launcher, or no launcher at all).
+
+The quickstart runs as a plain ``python`` process, yet DeepSpeed needs a process group even for one rank. So
+``init_distributed`` reads the launcher's environment when there is one and otherwise makes a world of one on
+a free local port. The backend follows the hardware: NCCL with GPUs, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger("turnrl")
+
+_LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in the world."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    backend: str
+
+
+def find_free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it), for a single-process world."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def default_backend() -> str:
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
+def init_distributed(backend: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
+    """Join (or create) the default process group; idempotent.
+
+    Without launcher variables this sets up a world of one on 127.0.0.1 and a free port, so a bare
+    ``python train.py`` works. Partial launcher variables are an error: guessing the rest would hang.
+    """
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        present = [name for name in _LAUNCHER_VARS if name in os.environ]
+        if not present:
+            os.environ.update(
+                {
+                    "RANK": "0",
+                    "LOCAL_RANK": "0",
+                    "WORLD_SIZE": "1",
+                    "LOCAL_WORLD_SIZE": "1",
+                    "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(find_free_port()),
+                }
+            )
+        elif len(present) != len(_LAUNCHER_VARS):
+            missing = sorted(set(_LAUNCHER_VARS) - set(present))
+            raise RuntimeError(f"incomplete launcher environment: {', '.join(missing)} unset (set all of {_LAUNCHER_VARS})")
+        backend = backend or default_backend()
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        import deepspeed
+
+        if backend == "gloo" and os.environ.get("TURNRL_DS_SHM_COMM", "0") != "1":
+            _disable_shm_comm()
+        deepspeed.init_distributed(dist_backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    info = DistInfo(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        backend=str(dist.get_backend()),
+    )
+    return info
+
+
+def _disable_shm_comm() -> None:
+    """Stop DeepSpeed from JIT-compiling its shared-memory CPU all-reduce at init (60-120 s on a fresh
+    machine, and a compiler dependency). It only speeds up large CPU collectives, which the CPU paths (tests,
+    quickstart) do not have; ``TURNRL_DS_SHM_COMM=1`` turns it back on."""
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
+def is_main_process() -> bool:
+    import torch.distributed as dist
+
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """Reduce a small tensor over all ranks in place (a no-op in a world of one); returns it for chaining.
+
+    The tensor is moved to the backend's device for the collective (gloo: CPU, NCCL: the current GPU)
+    and copied back, so callers can pass CPU bookkeeping tensors on any backend.
+    """
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return values
+    ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+    if op not in ops:
+        raise ValueError(f"unknown reduce op {op!r}; use one of {sorted(ops)}")
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    work = values.to(device)
+    dist.all_reduce(work, op=ops[op])
+    values.copy_(work.to(values.device))
+    return values

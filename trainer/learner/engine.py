@@ -1,0 +1,183 @@
+"""DeepSpeed setup: the config dict, model loading under ZeRO-3, the policy engine and the reference model.
+
+Choices that matter on the CPU test machine (see research/INFRA.md):
+- the optimizer is a client ``torch.optim.AdamW`` (``zero_allow_untested_optimizer``), because letting DeepSpeed
+  pick FusedAdam/CPUAdam JIT-compiles a C++ op for ~2 minutes; only optimizer offload needs DeepSpeedCPUAdam;
+- ZeRO-3 models are built under ``HfDeepSpeedConfig`` (transformers' own ``zero.Init``), never inside a manual
+  ``zero.Init``; the global HF config is unset right after loading so later rank-0-only loads do not deadlock;
+- ``torch._dynamo`` is imported before DeepSpeed patches ``Tensor.__new__``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch._dynamo  # noqa: F401  (must precede deepspeed's zero.Init patching, see module docstring)
+
+from trainer.learner.settings import LearnerSettings
+
+log = logging.getLogger("turnrl")
+
+
+def resolve_dtype(settings: LearnerSettings) -> torch.dtype:
+    if settings.dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return {"bf16": torch.bfloat16, "fp32": torch.float32}[settings.dtype]
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def build_ds_config(settings: LearnerSettings, dtype: torch.dtype, *, for_reference: bool = False) -> dict[str, Any]:
+    """The DeepSpeed config of the policy engine (or, ``for_reference``, of a frozen ZeRO-3 inference engine).
+
+    Micro-batch size 1 and accumulation 1 are placeholders: micro-batches are token-packed and their number
+    varies, so the learner marks accumulation boundaries itself and scales each micro-batch's loss.
+    """
+    zero: dict[str, Any] = {"stage": 3 if for_reference else settings.zero_stage}
+    if zero["stage"] >= 1:
+        zero.update({"contiguous_gradients": True, "overlap_comm": False})
+    if zero["stage"] == 3:
+        zero.update({"stage3_gather_16bit_weights_on_model_save": False})
+        offload = settings.reference_offload if for_reference else settings.offload_params
+        if offload:
+            zero["offload_param"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    if settings.offload_optimizer and not for_reference:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    config: dict[str, Any] = {
+        "train_micro_batch_size_per_gpu": 1,
+        "gradient_accumulation_steps": 1,
+        "zero_optimization": zero,
+        "bf16": {"enabled": dtype == torch.bfloat16},
+        "fp16": {"enabled": False},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+    if not for_reference:
+        config["gradient_clipping"] = settings.grad_clip
+        config["zero_allow_untested_optimizer"] = True
+        if settings.offload_optimizer:
+            config["optimizer"] = {
+                "type": "AdamW",
+                "params": {
+                    "lr": settings.lr,
+                    "betas": list(settings.betas),
+                    "eps": settings.adam_eps,
+                    "weight_decay": settings.weight_decay,
+                },
+            }
+    return _deep_merge(config, settings.extra_ds_config)
+
+
+def lr_multiplier(step: int, settings: LearnerSettings) -> float:
+    """Learning-rate factor after ``step`` optimizer steps: linear warm-up, then constant or cosine."""
+    if settings.warmup_steps > 0 and step < settings.warmup_steps:
+        return (step + 1) / settings.warmup_steps
+    if settings.lr_schedule == "constant":
+        return 1.0
+    span = max(1, settings.total_optimizer_steps - settings.warmup_steps)
+    progress = min(1.0, (step - settings.warmup_steps) / span)
+    floor = settings.min_lr_ratio
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def load_model(path: str, dtype: torch.dtype, settings: LearnerSettings, zero3_config: dict | None) -> torch.nn.Module:
+    """``from_pretrained`` from a local folder; under ZeRO-3 the weights are partitioned while loading."""
+    from transformers import AutoModelForCausalLM
+    from transformers.integrations import HfDeepSpeedConfig
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
+    if settings.attn_implementation:
+        kwargs["attn_implementation"] = settings.attn_implementation
+    hf_ds_config = HfDeepSpeedConfig(zero3_config) if zero3_config is not None else None
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as err:
+        raise OSError(f"cannot load a model from {path!r} (a local Hugging Face folder is required): {err}") from err
+    finally:
+        if hf_ds_config is not None:
+            unset_hf_deepspeed_config()
+    return model
+
+
+@dataclass
+class PolicyEngine:
+    """The DeepSpeed engine around the policy plus the facts the learner needs about the model."""
+
+    engine: Any
+    dtype: torch.dtype
+    device: torch.device
+    zero_stage: int
+
+
+def init_policy(settings: LearnerSettings) -> PolicyEngine:
+    import deepspeed
+
+    dtype = resolve_dtype(settings)
+    ds_config = build_ds_config(settings, dtype)
+    model = load_model(settings.model_path, dtype, settings, ds_config if settings.zero_stage == 3 else None)
+    model.config.use_cache = False
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    optimizer = None
+    if not settings.offload_optimizer:
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            params, lr=settings.lr, betas=settings.betas, eps=settings.adam_eps, weight_decay=settings.weight_decay
+        )
+
+    def make_scheduler(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_multiplier(step, settings))
+
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=make_scheduler, config=ds_config)
+    return PolicyEngine(engine=engine, dtype=dtype, device=engine.device, zero_stage=settings.zero_stage)
+
+
+class ReferenceModel:
+    """The frozen start policy that KL is measured against.
+
+    Under ZeRO-3 it is its own parameter-partitioned inference engine (optionally offloading parameters to
+    CPU); otherwise a plain module, kept in CPU memory between scoring passes when ``reference_offload``.
+    """
+
+    def __init__(self, settings: LearnerSettings, device: torch.device) -> None:
+        import deepspeed
+
+        self.device = device
+        dtype = resolve_dtype(settings)
+        self.offload = settings.reference_offload and settings.zero_stage != 3 and device.type != "cpu"
+        if settings.zero_stage == 3:
+            ds_config = build_ds_config(settings, dtype, for_reference=True)
+            model = load_model(settings.model_path, dtype, settings, ds_config)
+            model.requires_grad_(False)
+            model.eval()
+            self.module, *_ = deepspeed.initialize(model=model, config=ds_config)
+        else:
+            model = load_model(settings.model_path, dtype, settings, None)
+            model.requires_grad_(False)
+            model.eval()
+            self.module = model if self.offload else model.to(device)
+
+    def __enter__(self) -> Any:
+        if self.offload:
+            self.module.to(self.device)
+        return self.module
+
+    def __exit__(self, *exc: object) -> None:
+        if self.offload:
+            self.module.to("cpu")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()

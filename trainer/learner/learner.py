@@ -1,0 +1,192 @@
+"""The learner: scoring, PPO updates, weight streaming and checkpoints of a DeepSpeed ZeRO policy.
+
+Every public method is SPMD: all ranks call it with their own rows (ranks may hold different numbers of
+rows and tokens), because ZeRO communicates inside forward, backward and weight gathering.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from algorithms.losses import kl_penalty
+from trainer import dist as tdist
+from trainer.learner.engine import ReferenceModel, init_policy
+from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops
+from trainer.learner.scoring import score_sequences
+from trainer.learner.settings import LearnerSettings
+from trainer.learner.update import ExtraLossFn, ModelFacts, PPOUpdater, prepare_batch, summarize_steps
+from trainer.learner.weights import NameMap, iter_full_weights, sync_weights
+
+log = logging.getLogger("turnrl")
+
+Tokens = Sequence[Sequence[int]]
+_CKPT_TAG = "state"
+
+
+class Learner:
+    """A DeepSpeed ZeRO policy (+ frozen reference when ``kl_coef > 0``) that scores and updates on turns."""
+
+    def __init__(self, settings: LearnerSettings, weight_name_map: NameMap | None = None) -> None:
+        if not settings.model_path:
+            raise ValueError("LearnerSettings.model_path is empty: point it at a local Hugging Face model folder")
+        self.settings = settings
+        self.weight_name_map = weight_name_map
+        self.dist = tdist.init_distributed()
+        self.policy = init_policy(settings)
+        self.engine = self.policy.engine
+        self.device = self.policy.device
+        config = self.engine.module.config
+        self.model_config = config
+        self.filler_token = int(config.pad_token_id if config.pad_token_id is not None else 0)
+        self.reference = ReferenceModel(settings, self.device) if settings.uses_reference else None
+        self.update_calls = 0
+        self.facts = self._model_facts()
+        self.peak_flops = peak_flops(torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+        stage0_manual = settings.zero_stage == 0 and not self.engine.bfloat16_enabled()
+        self.updater = PPOUpdater(self.engine, settings, self.filler_token, stage0_manual_skip=stage0_manual)
+        self._tokenizer = None
+        self.last_scoring: dict[str, float] = {}
+
+    # ----------------------------------------------------------------------------------------- scoring
+    def score(self, prompts: Tokens, responses: Tokens, with_entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Current-policy log-probs and entropies of the response tokens: ([N, T], [N, T]) float32 on CPU,
+        row i's tokens left-aligned (the StepBatch layout), T = longest response of this rank, zero elsewhere."""
+        start = time.perf_counter()
+        self.engine.eval()
+        logprobs, entropy, lengths = score_sequences(
+            self.engine, prompts, responses, self.device, **self._score_kwargs(with_entropy)
+        )
+        self._log_scoring("policy", lengths, time.perf_counter() - start)
+        return logprobs, entropy
+
+    def reference_logprobs(self, prompts: Tokens, responses: Tokens) -> torch.Tensor | None:
+        """Frozen-reference log-probs [N, T]; None (and no forward) when the KL coefficient is 0."""
+        if self.reference is None:
+            return None
+        start = time.perf_counter()
+        with self.reference as module:
+            logprobs, _, lengths = score_sequences(module, prompts, responses, self.device, **self._score_kwargs(False))
+        self._log_scoring("reference", lengths, time.perf_counter() - start)
+        return logprobs
+
+    def in_reward_kl(self, old_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+        """Per-token KL [N, T] (``kl_type``, zero off the mask) for the trainer to subtract, times ``kl_coef``,
+        from the token rewards before the advantage estimator (verl's in-reward KL)."""
+        return kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.settings.kl_type) * response_mask.float()
+
+    # ------------------------------------------------------------------------------------------ update
+    def update(
+        self,
+        prompts: Tokens,
+        responses: Tokens,
+        advantages: torch.Tensor,
+        old_logprobs: torch.Tensor,
+        ref_logprobs: torch.Tensor | None = None,
+        extra_loss_fn: ExtraLossFn | None = None,
+    ) -> dict[str, float]:
+        """PPO-clip update on this rank's rows: ``ppo_epochs`` x ``mini_batches`` optimizer steps.
+
+        ``extra_loss_fn(entropy[R, T] with grad, mask[R, T]) -> (loss, metrics)`` is added to every
+        micro-batch's loss (EPO's entropy terms) and must aggregate with ``loss_agg_mode``: the learner
+        rescales it to the whole mini-batch like the built-in terms. Returns means over optimizer steps
+        (``actor/...``) and throughput (``perf/...``); a step with a non-finite loss or gradient is skipped,
+        counted in ``actor/skipped_steps`` and logged.
+        """
+        batch = prepare_batch(prompts, responses, advantages, old_logprobs, ref_logprobs)
+        start = time.perf_counter()
+        steps, seq_lengths = self.updater.run(batch, self.update_calls, extra_loss_fn)
+        seconds = time.perf_counter() - start
+        self.update_calls += 1
+        return summarize_steps(steps, seq_lengths, seconds, self.facts, self.peak_flops)
+
+    # ----------------------------------------------------------------------------------------- weights
+    def named_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """Full (name, tensor) pairs of the policy incl. tied ``lm_head.weight``; collective under ZeRO-3."""
+        return iter_full_weights(self.engine.module, self.policy.zero_stage == 3, self.weight_name_map)
+
+    def sync_to(self, engine: Any) -> float:
+        """Push the current weights into an inference engine in place; returns the seconds it took."""
+        return sync_weights(self.named_weights(), engine)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The full HF state dict (unmapped names, CPU copies) on every rank; collective under ZeRO-3."""
+        return {name: t.detach().cpu().clone() for name, t in iter_full_weights(self.engine.module, self.policy.zero_stage == 3)}
+
+    # -------------------------------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, directory: str | os.PathLike) -> None:
+        """DeepSpeed checkpoint (model, optimizer, LR scheduler) + learner counters; collective."""
+        self.engine.save_checkpoint(str(directory), tag=_CKPT_TAG, client_state={"update_calls": self.update_calls})
+
+    def load_checkpoint(self, directory: str | os.PathLike) -> None:
+        path, client_state = self.engine.load_checkpoint(
+            str(directory), tag=_CKPT_TAG, load_optimizer_states=True, load_lr_scheduler_states=True
+        )
+        if path is None:
+            raise FileNotFoundError(f"no DeepSpeed checkpoint (tag {_CKPT_TAG!r}) under {directory}")
+        self.update_calls = int(client_state.get("update_calls", 0))
+
+    def export_hf(self, directory: str | os.PathLike) -> None:
+        """Write a Hugging Face folder (weights, config, tokenizer) that transformers and vLLM load; collective."""
+        weights = self.state_dict()
+        if tdist.is_main_process():
+            directory = Path(directory)
+            directory.mkdir(parents=True, exist_ok=True)
+            self.engine.module.save_pretrained(directory, state_dict=weights, safe_serialization=True)
+            self.tokenizer.save_pretrained(directory)
+        tdist.barrier()
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.settings.tokenizer_path or self.settings.model_path)
+        return self._tokenizer
+
+    # ---------------------------------------------------------------------------------------- internals
+    def _score_kwargs(self, with_entropy: bool) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "max_tokens": s.score_token_budget,
+            "temperature": s.temperature,
+            "with_entropy": with_entropy,
+            "chunk_size": s.logits_chunk_size,
+            "filler_token": self.filler_token,
+        }
+
+    def _model_facts(self) -> ModelFacts:
+        config = self.model_config
+        if self.policy.zero_stage == 3:
+            total = sum(int(getattr(p, "ds_numel", p.numel())) for p in self.engine.module.parameters())
+        else:
+            total = sum(p.numel() for p in self.engine.module.parameters())
+        heads = int(config.num_attention_heads)
+        head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+        return ModelFacts(
+            n_matmul_params=matmul_params(total, int(config.vocab_size), int(config.hidden_size), bool(config.tie_word_embeddings)),
+            num_layers=int(config.num_hidden_layers),
+            attention_width=heads * head_dim,
+        )
+
+    def _log_scoring(self, what: str, lengths: list[int], seconds: float) -> None:
+        local = torch.tensor(
+            [float(sum(lengths)), inference_flops(lengths, self.facts.n_matmul_params, self.facts.num_layers, self.facts.attention_width)],
+            dtype=torch.float64,
+        )
+        tokens, flops = tdist.all_reduce(local).tolist()
+        self.last_scoring.update(
+            {
+                f"perf/{what}_score_time_s": seconds,
+                f"perf/{what}_score_tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
+            }
+        )
+        value = mfu(flops, seconds, self.peak_flops, self.dist.world_size)
+        if value is not None:
+            self.last_scoring[f"perf/{what}_score_mfu"] = value

@@ -1,0 +1,116 @@
+"""Forward passes over packed micro-batches: per-token log-probs and entropies of the response tokens.
+
+Used both by the no-grad scoring passes (old policy, reference) and inside the update (with grad).
+Every rank runs the same number of forwards (short ranks run a one-token dummy pack) because ZeRO-3
+gathers parameters with collectives inside each forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from algorithms.losses import entropy_from_logits, log_probs_from_logits
+from trainer import dist as tdist
+from trainer.learner.packing import PackedMicroBatch, build_packed, dummy_micro_batch, pack_by_tokens
+
+
+@dataclass
+class TokenStats:
+    """Per-response-token outputs of one packed forward, concatenated in pack order."""
+
+    logprobs: torch.Tensor
+    entropy: torch.Tensor | None
+    logits: torch.Tensor
+    """[n, vocab] logits (already divided by the temperature) of the response positions; for a dummy pack the
+    logits of its single token, so a zero-weighted loss on it still reaches every parameter."""
+
+
+def forward_pack(
+    module: Any,
+    pack: PackedMicroBatch,
+    device: torch.device,
+    *,
+    temperature: float,
+    with_entropy: bool,
+    chunk_size: int,
+) -> TokenStats:
+    keep = torch.zeros(1, dtype=torch.long) if pack.is_dummy else pack.logit_positions
+    out = module(
+        input_ids=pack.input_ids.to(device),
+        position_ids=pack.position_ids.to(device),
+        logits_to_keep=keep.to(device),
+        use_cache=False,
+    )
+    logits = out.logits[0]
+    if temperature != 1.0:
+        logits = logits / temperature
+    if pack.is_dummy:
+        empty = logits.new_zeros(0, dtype=torch.float32)
+        return TokenStats(logprobs=empty, entropy=empty if with_entropy else None, logits=logits)
+    labels = pack.labels.to(device)
+    logprobs = log_probs_from_logits(logits, labels, chunk_size=chunk_size)
+    entropy = entropy_from_logits(logits, chunk_size=chunk_size) if with_entropy else None
+    return TokenStats(logprobs=logprobs, entropy=entropy, logits=logits)
+
+
+def plan_micro_batches(
+    prompts: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    rows: Sequence[int],
+    max_tokens: int,
+    filler_token: int,
+) -> list[PackedMicroBatch]:
+    """Pack ``rows`` under the token budget and pad the list with dummy packs to the longest rank's count."""
+    lengths = [len(prompts[r]) + len(responses[r]) if len(responses[r]) > 0 else 0 for r in rows]
+    bins = pack_by_tokens(lengths, max_tokens)
+    packs = [build_packed(prompts, responses, [rows[i] for i in members]) for members in bins]
+    count = tdist.all_reduce(torch.tensor([len(packs)], dtype=torch.long), op="max")
+    packs.extend(dummy_micro_batch(filler_token) for _ in range(int(count.item()) - len(packs)))
+    return packs
+
+
+def check_sequences(prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]]) -> None:
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+
+
+def score_sequences(
+    module: Any,
+    prompts: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    device: torch.device,
+    *,
+    max_tokens: int,
+    temperature: float,
+    with_entropy: bool,
+    chunk_size: int,
+    filler_token: int,
+    width: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
+    """No-grad log-probs (and entropies) of every response token in the [N, T] StepBatch layout (float32, CPU).
+
+    Returns the sequence lengths of the real packs too, for FLOP accounting.
+    """
+    check_sequences(prompts, responses)
+    width = width if width is not None else max((len(r) for r in responses), default=0)
+    logprobs = torch.zeros((len(responses), width), dtype=torch.float32)
+    entropy = torch.zeros_like(logprobs) if with_entropy else None
+    packs = plan_micro_batches(prompts, responses, list(range(len(responses))), max_tokens, filler_token)
+    lengths: list[int] = []
+    with torch.no_grad():
+        for pack in packs:
+            stats = forward_pack(module, pack, device, temperature=temperature, with_entropy=with_entropy, chunk_size=chunk_size)
+            if pack.is_dummy:
+                continue
+            lengths.extend(len(prompts[r]) + len(responses[r]) for r in pack.rows)
+            offset = 0
+            for row, n in zip(pack.rows, pack.response_lengths):
+                logprobs[row, :n] = stats.logprobs[offset : offset + n].float().cpu()
+                if entropy is not None and stats.entropy is not None:
+                    entropy[row, :n] = stats.entropy[offset : offset + n].float().cpu()
+                offset += n
+    return logprobs, entropy, lengths

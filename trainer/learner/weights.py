@@ -1,0 +1,68 @@
+"""Full weights out of the (possibly sharded) policy, as a stream of (name, tensor), without touching disk.
+
+Under ZeRO-3 each rank holds a slice of every parameter, so weights are gathered one unit at a time
+(a decoder layer, or the direct parameters of a module outside layer lists) and released before the next:
+peak extra memory is one layer, not the model. Stages 0-2 keep full parameters on every rank and stream
+them as they are. Tied weights are yielded under every name (``lm_head.weight`` too): an inference engine
+that is not told about the tie keeps a stale LM head (research/INFRA.md 4d).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+NameMap = Callable[[str], str | None]
+"""Maps an HF parameter name to the receiving engine's name; None drops the tensor."""
+
+
+def gather_units(module: torch.nn.Module) -> list[list[tuple[str, torch.nn.Parameter]]]:
+    """Parameter groups gathered together: each element of a ModuleList whole, else a module's own params."""
+    units: list[list[tuple[str, torch.nn.Parameter]]] = []
+
+    def visit(prefix: str, mod: torch.nn.Module) -> None:
+        own = [(prefix + name, p) for name, p in mod.named_parameters(recurse=False, remove_duplicate=False)]
+        if own:
+            units.append(own)
+        for child_name, child in mod.named_children():
+            child_prefix = f"{prefix}{child_name}."
+            if isinstance(mod, torch.nn.ModuleList):
+                layer = list(child.named_parameters(prefix=child_prefix[:-1], remove_duplicate=False))
+                if layer:
+                    units.append(layer)
+            else:
+                visit(child_prefix, child)
+
+    visit("", module)
+    return units
+
+
+def iter_full_weights(module: torch.nn.Module, zero3: bool, name_map: NameMap | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield every parameter under its HF name (mapped by ``name_map``), tied names included.
+
+    ZeRO-3: a collective, every rank must iterate to the end (each gets the full tensors, as clones that
+    survive the re-partitioning). Stages 0-2: the tensors alias the live parameters; copy what you keep.
+    """
+    for unit in gather_units(module):
+        if zero3:
+            import deepspeed
+
+            unique = list({id(p): p for _, p in unit}.values())
+            with deepspeed.zero.GatheredParameters(unique, modifier_rank=None):
+                tensors = [(name, p.data.detach().clone()) for name, p in unit]
+        else:
+            tensors = [(name, p.detach()) for name, p in unit]
+        for name, tensor in tensors:
+            mapped = name_map(name) if name_map is not None else name
+            if mapped is not None:
+                yield mapped, tensor
+
+
+def sync_weights(weights: Iterator[tuple[str, torch.Tensor]], engine: Any) -> float:
+    """Push weights into an inference engine (``engine.load_weights``); returns the wall time in seconds."""
+    start = time.perf_counter()
+    engine.load_weights(weights)
+    return time.perf_counter() - start
