@@ -56,7 +56,9 @@ def canonical_split(split: str) -> str:
         return split
     if split in _SPLIT_ALIASES:
         return _SPLIT_ALIASES[split]
-    raise ValueError(f"unknown ALFWorld split {split!r}; use one of {sorted(SPLIT_DIRS)} (or {sorted(_SPLIT_ALIASES)})")
+    raise ValueError(
+        f"unknown ALFWorld split {split!r}; use one of {sorted(SPLIT_DIRS)} (or {sorted(_SPLIT_ALIASES)})"
+    )
 
 
 def split_dir(root: str | os.PathLike, split: str) -> Path:
@@ -89,8 +91,12 @@ def _collect(folder: str) -> tuple[GameEntry, ...]:
             continue
         entries.append(GameEntry(rel, str(game_file), str(traj_file), task_type))
     if skipped:
-        log.info("ALFWorld %s: %d games, %d skipped (unsupported type, unsolvable or missing game file)",
-                 folder, len(entries), skipped)
+        log.info(
+            "ALFWorld %s: %d games, %d skipped (unsupported type, unsolvable or missing game file)",
+            folder,
+            len(entries),
+            skipped,
+        )
     return tuple(entries)
 
 
@@ -104,5 +110,7 @@ def collect_games(root: str | os.PathLike, split: str) -> list[GameEntry]:
         )
     games = list(_collect(str(folder.resolve())))
     if not games:
-        raise FileNotFoundError(f"no playable ALFWorld games (traj_data.json + solvable game.tw-pddl) under {folder}")
+        raise FileNotFoundError(
+            f"no playable ALFWorld games (traj_data.json + solvable game.tw-pddl) under {folder}"
+        )
     return games

@@ -51,8 +51,14 @@ def default_data_dir(preset: str = DEFAULT_PRESET, num_games: int = DEFAULT_NUM_
         staging = target.parent / f".{name}.building-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         sizes = {"train": num_games, "eval_in_distribution": n_eval, "eval_out_of_distribution": n_eval}
-        log.warning("building the default ALFWorld game set (%s, %d+%d+%d games) in %s; this happens once",
-                    preset, num_games, n_eval, n_eval, target)
+        log.warning(
+            "building the default ALFWorld game set (%s, %d+%d+%d games) in %s; this happens once",
+            preset,
+            num_games,
+            n_eval,
+            n_eval,
+            target,
+        )
         start = time.perf_counter()
         try:
             generate.generate(staging, sizes, seed=seed, config=preset)

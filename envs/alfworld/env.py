@@ -101,7 +101,9 @@ class ALFWorldEnv(gymnasium.Env):
             "expert_action": plan[0] if plan else None,
         }
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         task_id = options.get("task_id")
@@ -122,7 +124,9 @@ class ALFWorldEnv(gymnasium.Env):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._session is None or self._done:
-            raise RuntimeError("ALFWorldEnv.step called before reset or after the episode ended; call reset()")
+            raise RuntimeError(
+                "ALFWorldEnv.step called before reset or after the episode ended; call reset()"
+            )
         # Malformed policy output (not text) is played as an empty command: "Nothing happens."
         command = action.strip() if isinstance(action, str) else ""
         valid = command in self._admissible

@@ -210,7 +210,11 @@ class GameSession:
         install_memos()
         infos = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile", "expert_plan"])
         env: Any = _CachedPddlEnv(infos)
-        for wrapper in (AlfredDemangler(shuffle=False), AlfredInfos, AlfredExpert(expert_type=AlfredExpertType.PLANNER)):
+        for wrapper in (
+            AlfredDemangler(shuffle=False),
+            AlfredInfos,
+            AlfredExpert(expert_type=AlfredExpertType.PLANNER),
+        ):
             env = wrapper(env)
         self._env = env
         self.game_file: str | None = None

@@ -25,7 +25,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from envs.alfworld import catalog, dataset, pddl
-from envs.alfworld.scene import TASK_TYPES, NoTaskFits, SceneKnobs, candidate_tasks, room_types_for, sample_scene
+from envs.alfworld.scene import (
+    TASK_TYPES,
+    NoTaskFits,
+    SceneKnobs,
+    candidate_tasks,
+    room_types_for,
+    sample_scene,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +72,9 @@ PRESETS: dict[str, GenerationConfig] = {
     ),
     # Smallest useful setting: pick-and-place only in rooms of four pieces of furniture.
     "tiny": GenerationConfig(
-        knobs=SceneKnobs(task_types=("pick_and_place_simple",), max_receptacles=4, distractors=(0, 2), max_targets=2),
+        knobs=SceneKnobs(
+            task_types=("pick_and_place_simple",), max_receptacles=4, distractors=(0, 2), max_targets=2
+        ),
         min_plan_len=2,
         max_plan_len=5,
     ),
@@ -157,13 +166,17 @@ def build_game(job: GameJob) -> dict:
                 plan, task = catalog.load_floor_plan(number), rng.choice(options)
                 break
         if plan is None:
-            raise NoTaskFits(f"no floor plan of split {job.split} in rooms {knobs.room_types} supports {task_type}")
+            raise NoTaskFits(
+                f"no floor plan of split {job.split} in rooms {knobs.room_types} supports {task_type}"
+            )
         scene = sample_scene(plan, task, knobs, rng)
         text = pddl.task_description(scene, rng)
         trial = f"trial_s{job.seed}_{job.index:05d}"
         problem = pddl.problem_pddl(scene, f"{trial}_{job.split}")
         length = _quick_plan_length(problem)
-        too_long = job.config.max_plan_len is not None and length is not None and length > job.config.max_plan_len
+        too_long = (
+            job.config.max_plan_len is not None and length is not None and length > job.config.max_plan_len
+        )
         if length is None or length < job.config.min_plan_len or too_long:
             reason = "unsolvable" if length is None else "plan length"
             reasons[reason] = reasons.get(reason, 0) + 1
@@ -179,8 +192,12 @@ def build_game(job: GameJob) -> dict:
             shutil.rmtree(game_dir)
             reasons["expert lost"] = reasons.get("expert lost", 0) + 1
             continue
-        game_file.write_text(json.dumps(pddl.game_json(scene, text, problem, walkthrough=walkthrough), indent=1))
-        (game_dir / "traj_data.json").write_text(json.dumps(pddl.traj_json(scene, text, trial, walkthrough), indent=1))
+        game_file.write_text(
+            json.dumps(pddl.game_json(scene, text, problem, walkthrough=walkthrough), indent=1)
+        )
+        (game_dir / "traj_data.json").write_text(
+            json.dumps(pddl.traj_json(scene, text, trial, walkthrough), indent=1)
+        )
         return {
             "split": job.split,
             "task_id": game_dir.relative_to(dataset.split_dir(job.root, job.split)).as_posix(),
@@ -253,7 +270,9 @@ def generate(
         "games": entries,
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    log.info("generated %d ALFWorld games in %.1f s with %d workers -> %s", len(entries), elapsed, workers, root)
+    log.info(
+        "generated %d ALFWorld games in %.1f s with %d workers -> %s", len(entries), elapsed, workers, root
+    )
     return manifest
 
 
@@ -282,10 +301,14 @@ def _config_from_args(args: argparse.Namespace) -> GenerationConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m envs.alfworld.generate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m envs.alfworld.generate", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", required=True, help="empty or new folder to write the json_2.1.1 tree into")
     parser.add_argument("--n", type=int, required=True, help="number of train games")
-    parser.add_argument("--n-eval", type=int, default=None, help="games per eval split (default: n // 10, at least 1)")
+    parser.add_argument(
+        "--n-eval", type=int, default=None, help="games per eval split (default: n // 10, at least 1)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="standard")
     parser.add_argument("--task-types", help=f"comma-separated subset of {','.join(TASK_TYPES)}")

@@ -50,7 +50,10 @@ def task_description(scene: Scene, rng: random.Random) -> str:
     task = scene.task
     template = rng.choice(goal_library.gdict[task.task_type]["templates"])
     return template.format(
-        obj=task.object_type.lower(), recep=task.receptacle_type.lower(), toggle=task.toggle_type.lower(), mrecep=""
+        obj=task.object_type.lower(),
+        recep=task.receptacle_type.lower(),
+        toggle=task.toggle_type.lower(),
+        mrecep="",
     )
 
 

@@ -48,12 +48,16 @@ class SceneKnobs:
             raise ValueError(f"task_types must be a non-empty subset of {TASK_TYPES}, got {self.task_types}")
         bad_rooms = set(self.room_types) - set(catalog.ROOM_TYPES)
         if bad_rooms or not self.room_types:
-            raise ValueError(f"room_types must be a non-empty subset of {catalog.ROOM_TYPES}, got {self.room_types}")
+            raise ValueError(
+                f"room_types must be a non-empty subset of {catalog.ROOM_TYPES}, got {self.room_types}"
+            )
         if self.max_receptacles is not None and self.max_receptacles < 2:
             raise ValueError(f"max_receptacles must be >= 2 or None, got {self.max_receptacles}")
         lo, hi = self.distractors
         if not 0 <= lo <= hi:
-            raise ValueError(f"distractors must be a range (lo, hi) with 0 <= lo <= hi, got {self.distractors}")
+            raise ValueError(
+                f"distractors must be a range (lo, hi) with 0 <= lo <= hi, got {self.distractors}"
+            )
         if self.max_targets < 2:
             raise ValueError(f"max_targets must be >= 2 (pick_two needs two), got {self.max_targets}")
 
@@ -152,11 +156,15 @@ def _required_receptacles(plan: FloorPlan, task: Task, rng: random.Random) -> li
     return required
 
 
-def _choose_receptacles(plan: FloorPlan, task: Task, knobs: SceneKnobs, rng: random.Random) -> list[ReceptacleSpec]:
+def _choose_receptacles(
+    plan: FloorPlan, task: Task, knobs: SceneKnobs, rng: random.Random
+) -> list[ReceptacleSpec]:
     required = _required_receptacles(plan, task, rng)
     others = [r for r in plan.receptacles if r not in required]
     rng.shuffle(others)
-    budget = len(plan.receptacles) if knobs.max_receptacles is None else max(knobs.max_receptacles, len(required))
+    budget = (
+        len(plan.receptacles) if knobs.max_receptacles is None else max(knobs.max_receptacles, len(required))
+    )
     chosen = set(required) | set(others[: budget - len(required)])
     return [r for r in plan.receptacles if r in chosen]  # floor-plan order keeps ids stable
 
@@ -175,7 +183,11 @@ def sample_scene(plan: FloorPlan, task: Task, knobs: SceneKnobs, rng: random.Ran
         used_ids.add(obj_id)
         scene.objects.append(PlacedObject(obj_id, otype, rng.choice(spots).obj_id))
 
-    starts = [r for r in receptacles if r.rtype != task.receptacle_type and task.object_type in table.get(r.rtype, ())]
+    starts = [
+        r
+        for r in receptacles
+        if r.rtype != task.receptacle_type and task.object_type in table.get(r.rtype, ())
+    ]
     low = 2 if task.task_type == "pick_two_obj_and_place" else 1
     for _ in range(rng.randint(low, knobs.max_targets)):
         place(task.object_type, starts)
