@@ -29,6 +29,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Sequence
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -373,32 +374,46 @@ class EnvPool:
         """Send ``command`` for every slot in ``items`` to its worker, gather per-slot (status, payload)."""
         outcomes: dict[int, tuple[str, Any]] = {}
         pending: dict[int, list[int]] = {}
+        messages = {}
         for worker in self._workers:
             mine = [slot for slot in worker.slots if slot in items]
-            if not mine:
-                continue
-            error = self._ensure_ready(worker)
-            if error is not None:
-                outcomes.update({slot: ("error", error) for slot in mine})
-                continue
-            try:
-                worker.conn.send((command, [items[slot] for slot in mine]))
-            except OSError as exc:  # the worker died between calls
-                message = f"env worker {worker.index} was dead before {command}: {exc!r}"
-                outcomes.update({slot: ("error", message) for slot in mine})
-                self._replace(worker, message)
-                continue
-            pending[worker.index] = mine
-
+            if mine:
+                messages[worker.index] = (mine, _serialize(command, [items[slot] for slot in mine]))
         completed = False
         try:
+            for index, (mine, message) in messages.items():
+                self._send(self._workers[index], command, mine, message, pending, outcomes)
             self._gather(command, pending, outcomes)
             completed = True
         finally:
-            if not completed:  # interrupted mid-call: unread replies would be mistaken for the next call's
-                for index in list(pending):
+            if not completed:
+                # Interrupted mid-call (Ctrl-C, a signal): unread replies would be mistaken for the next
+                # call's, and the caller never saw this call's results, so every slot in it is lost.
+                for index in [i for i, slots in pending.items() if slots]:
                     self._replace(self._workers[index], f"{command} was interrupted in the trainer")
+                for slot in items:
+                    if self._slot_state[slot] == _SlotState.LIVE:
+                        self._slot_state[slot] = _SlotState.LOST
+        for slot, (status, payload) in outcomes.items():
+            if status == "error":
+                logger.warning("EnvPool %s: %s on slot %d failed: %s", self.env_id, command, slot,
+                               payload.strip().splitlines()[-1])
         return outcomes
+
+    def _send(self, worker: _Worker, command: str, mine: list[int], message: bytes,
+              pending: dict[int, list[int]], outcomes: dict[int, tuple[str, Any]]) -> None:
+        error = self._ensure_ready(worker)
+        if error is not None:
+            outcomes.update({slot: ("error", error) for slot in mine})
+            return
+        try:
+            worker.conn.send_bytes(message)
+        except OSError as exc:  # the worker died between calls
+            message = f"env worker {worker.index} was dead before {command}: {exc!r}"
+            outcomes.update({slot: ("error", message) for slot in mine})
+            self._replace(worker, message)
+            return
+        pending[worker.index] = mine
 
     def _gather(self, command: str, pending: dict[int, list[int]], outcomes: dict[int, tuple[str, Any]]) -> None:
         deadline = {index: time.monotonic() + self.step_timeout_s for index in pending}
@@ -436,6 +451,14 @@ class EnvPool:
                 self._replace(self._workers[index], message)
             for index in [i for i, slots in pending.items() if not slots]:
                 del pending[index], deadline[index]
+
+
+def _serialize(command: str, items: list[tuple]) -> bytes:
+    """Pickle a command up front, so an unpicklable argument fails before any worker was sent anything."""
+    try:
+        return bytes(ForkingPickler.dumps((command, items)))
+    except Exception as exc:
+        raise ValueError(f"{command} arguments must be picklable (str or dict of plain values): {exc!r}") from exc
 
 
 def _stop_workers_now(workers: list[_Worker]) -> None:

@@ -2,6 +2,8 @@
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import gymnasium
@@ -214,3 +216,66 @@ def test_restart_is_logged_as_a_warning(faulty_pool, caplog):
     with caplog.at_level("WARNING", logger="envs.pool"):
         faulty_pool.step([0], ["exit"])
     assert any("restarting worker 0" in r.getMessage() for r in caplog.records)
+
+
+def test_unpicklable_action_raises_before_anything_is_sent(faulty_pool):
+    _reset_all(faulty_pool)
+    pids = faulty_pool.worker_pids
+    with pytest.raises(ValueError, match="picklable"):
+        faulty_pool.step([0, 1], ["look", {"tool": lambda: None}])
+    assert faulty_pool.worker_pids == pids
+    assert all("env_error" not in r.info for r in faulty_pool.step([0, 1], ["look", "look"]))
+
+
+def test_interrupted_call_loses_its_slots_but_leaves_the_pool_usable():
+    with EnvPool(FAULTY, TOY_KWARGS, num_envs=3, num_workers=2, step_timeout_s=60) as pool:
+        _reset_all(pool, (0, 1, 2))
+        old_pids = pool.worker_pids
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            with pytest.raises(KeyboardInterrupt):
+                pool.step([0, 1], ["look", "hang"])
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert pool.worker_pids[1] != old_pids[1] and not _pid_exists(old_pids[1])
+        lost = pool.step([0, 1], ["look", "look"])
+        assert all("reset the slot" in r.info["env_error"] for r in lost)
+        assert "env_error" not in pool.step([2], ["look"])[0].info  # not part of the interrupted call
+        pool.reset([0, 1], [0, 1])
+        assert all("env_error" not in r.info for r in pool.step([0, 1], ["look", "look"]))
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may linger if PID 1 does not reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_trainer_is_killed_without_closing():
+    # Worker 0 idles (sees EOF); worker 1 is stuck in a hanging step (only its orphan watchdog can end it).
+    code = (f"import os, signal, threading, time\n"
+            f"from envs.pool import EnvPool\n"
+            f"pool = EnvPool({FAULTY!r}, {TOY_KWARGS!r}, num_envs=2, num_workers=2)\n"
+            f"pool.reset([0, 1], [0, 1])\n"
+            f"print(*pool.worker_pids, flush=True)\n"
+            f"threading.Thread(target=pool.step, args=([1], ['hang']), daemon=True).start()\n"
+            f"time.sleep(0.5)\n"
+            f"os.kill(os.getpid(), signal.SIGKILL)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2, out.stderr
+    deadline = time.monotonic() + 5
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(p) for p in pids)
