@@ -116,6 +116,14 @@ class BwrapBackend(SandboxBackend):
             _chown_tree(dest, self.uid)
         return BwrapSandbox(self, dest)
 
+    def wrap(self, directory: str | Path) -> BwrapSandbox:
+        """A sandbox over an existing host directory (the generator's scratch copies); closing it
+        deletes the directory."""
+        directory = Path(directory)
+        if self.uid is not None:
+            _chown_tree(directory, self.uid)
+        return BwrapSandbox(self, directory)
+
     def _template(self, spec: WorkspaceSpec) -> Path:
         """A pristine checkout of base_commit, built once and copied for every episode."""
         key = hashlib.sha1(f"{os.path.realpath(spec.git_dir)}\0{spec.base_commit}".encode()).hexdigest()[:16]
