@@ -100,7 +100,9 @@ class BwrapBackend(SandboxBackend):
         self.hidden_paths = [os.path.realpath(p) for p in (*hidden_paths, self.cache_dir)]
         self.as_root = os.geteuid() == 0
         if self.as_root:
-            self.uid = sandbox_uid if sandbox_uid is not None else UNPRIVILEGED_UID_BASE + os.getpid() % 100_000
+            self.uid = (
+                sandbox_uid if sandbox_uid is not None else UNPRIVILEGED_UID_BASE + os.getpid() % 100_000
+            )
         else:
             self.uid = None
         self.work_root.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,9 @@ class BwrapBackend(SandboxBackend):
 
     def create(self, spec: WorkspaceSpec) -> BwrapSandbox:
         if spec.git_dir is None:
-            raise SandboxError(f"{spec.instance_id}: the bwrap backend needs a local git repository (git_dir)")
+            raise SandboxError(
+                f"{spec.instance_id}: the bwrap backend needs a local git repository (git_dir)"
+            )
         template = self._template(spec)
         dest = self.work_root / f"{_safe_name(spec.instance_id)}-{uuid.uuid4().hex[:10]}"
         shutil.copytree(template, dest, symlinks=True)
@@ -136,8 +140,18 @@ class BwrapBackend(SandboxBackend):
             _git(["init", "-q", str(tmp)])
             # Only the base commit travels (depth 1): the working copy must not hold later commits (the fix).
             upload_pack = "git -c uploadpack.allowAnySHA1InWant=true upload-pack"
-            _git(["fetch", "-q", "--depth", "1", f"--upload-pack={upload_pack}",
-                  f"file://{os.path.realpath(spec.git_dir)}", spec.base_commit], cwd=tmp)
+            _git(
+                [
+                    "fetch",
+                    "-q",
+                    "--depth",
+                    "1",
+                    f"--upload-pack={upload_pack}",
+                    f"file://{os.path.realpath(spec.git_dir)}",
+                    spec.base_commit,
+                ],
+                cwd=tmp,
+            )
             _git(["-c", "advice.detachedHead=false", "checkout", "-q", spec.base_commit], cwd=tmp)
             head = _git(["rev-parse", "HEAD"], cwd=tmp).strip()
             if head != spec.base_commit:
@@ -170,8 +184,16 @@ class BwrapSandbox(Sandbox):
 
     def _argv(self, command: str, limits: Limits) -> list[str]:
         b = self.backend
-        argv = [b.bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
-                "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        argv = [
+            b.bwrap,
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]
         if not b.as_root:
             argv.append("--unshare-user")
         # /tmp first: a tmpfs mounted after a bind below /tmp would hide it.
@@ -188,8 +210,20 @@ class BwrapSandbox(Sandbox):
         for hidden in b.hidden_paths:
             if any(_is_within(hidden, root) for root in b.ro_paths) and os.path.exists(hidden):
                 argv += ["--tmpfs", hidden] if os.path.isdir(hidden) else ["--ro-bind", "/dev/null", hidden]
-        argv += ["--dev", "/dev", "--proc", "/proc", "--bind", str(self.host_dir), SANDBOX_ROOT,
-                 "--remount-ro", "/", "--chdir", SANDBOX_ROOT, "--clearenv"]
+        argv += [
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--bind",
+            str(self.host_dir),
+            SANDBOX_ROOT,
+            "--remount-ro",
+            "/",
+            "--chdir",
+            SANDBOX_ROOT,
+            "--clearenv",
+        ]
         bins = [os.path.join(p, "bin") for p in reversed(b.ro_paths)]
         env = {
             "PATH": ":".join([*bins, "/usr/local/bin", "/usr/bin", "/bin"]),
@@ -204,12 +238,31 @@ class BwrapSandbox(Sandbox):
         for key, value in env.items():
             argv += ["--setenv", key, value]
         if b.uid is not None:
-            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-                     "setpriv", f"--reuid={b.uid}", f"--regid={b.uid}", "--clear-groups",
-                     "--inh-caps=-all", "--bounding-set=-all", "--"]
-        argv += ["prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_s}:{limits.cpu_s + 5}",
-                 f"--nproc={limits.nproc}", f"--fsize={limits.file_bytes}", "--core=0", "--",
-                 "bash", "-c", command]
+            argv += [
+                "--cap-add",
+                "CAP_SETUID",
+                "--cap-add",
+                "CAP_SETGID",
+                "setpriv",
+                f"--reuid={b.uid}",
+                f"--regid={b.uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+            ]
+        argv += [
+            "prlimit",
+            f"--as={limits.memory_bytes}",
+            f"--cpu={limits.cpu_s}:{limits.cpu_s + 5}",
+            f"--nproc={limits.nproc}",
+            f"--fsize={limits.file_bytes}",
+            "--core=0",
+            "--",
+            "bash",
+            "-c",
+            command,
+        ]
         return argv
 
     # ----- files (host side, confined to the working copy) ----------------------------------
@@ -220,7 +273,7 @@ class BwrapSandbox(Sandbox):
         norm = posixpath.normpath(full)
         if not _is_within(norm, SANDBOX_ROOT):
             raise SandboxError(f"path {path} is outside {SANDBOX_ROOT}")
-        rel = norm[len(SANDBOX_ROOT):].lstrip("/")
+        rel = norm[len(SANDBOX_ROOT) :].lstrip("/")
         host = os.path.join(self.host_real, rel) if rel else self.host_real
         real = os.path.realpath(host)
         if not _is_within(real, self.host_real):

@@ -107,7 +107,9 @@ class SWEInstance:
                     if alt in values:
                         values[key] = values.pop(alt)
                         break
-        missing = [k for k in ("instance_id", "repo", "base_commit", "problem_statement") if not values.get(k)]
+        missing = [
+            k for k in ("instance_id", "repo", "base_commit", "problem_statement") if not values.get(k)
+        ]
         if missing:
             raise DatasetError(f"{source}: missing required field(s) {missing}")
         f2p = _test_list(values.get("FAIL_TO_PASS"), "FAIL_TO_PASS", source)

@@ -65,13 +65,17 @@ class Editor:
             if not 1 <= start <= max(len(lines), 1):
                 raise EditorError(f"view_range start {start} is outside the file's lines 1..{len(lines)}")
             if end < start or end > len(lines):
-                raise EditorError(f"view_range end {view_range[1]} must be -1 or between {start} and {len(lines)}")
+                raise EditorError(
+                    f"view_range end {view_range[1]} must be -1 or between {start} and {len(lines)}"
+                )
         body = _numbered(lines[start - 1 : end], start)
         return f"{path} (lines {start}-{end} of {len(lines)}):\n{body}"
 
     def create(self, path: str, file_text: str) -> str:
         if self.sandbox.path_kind(path) is not None:
-            raise EditorError(f"{path} already exists; `create` does not overwrite (edit it with str_replace)")
+            raise EditorError(
+                f"{path} already exists; `create` does not overwrite (edit it with str_replace)"
+            )
         self.sandbox.write_file(path, file_text.encode("utf-8"))
         self.history.setdefault(path, []).append(None)
         return f"Created {path} ({len(file_text.splitlines())} lines)."
@@ -80,7 +84,9 @@ class Editor:
         text = self._read(path)
         count = text.count(old_str)
         if count == 0:
-            raise EditorError(f"old_str was not found in {path}; it must match the file exactly, whitespace included")
+            raise EditorError(
+                f"old_str was not found in {path}; it must match the file exactly, whitespace included"
+            )
         if count > 1:
             starts = _occurrence_lines(text, old_str)
             raise EditorError(

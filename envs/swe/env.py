@@ -30,7 +30,15 @@ from envs.swe.grading import (
 )
 from envs.swe.patches import PatchError
 from envs.swe.repo_store import SHIPPED_OWNER, RepoStore
-from envs.swe.sandbox import ExecResult, Limits, Sandbox, SandboxBackend, SandboxError, WorkspaceSpec, get_backend
+from envs.swe.sandbox import (
+    ExecResult,
+    Limits,
+    Sandbox,
+    SandboxBackend,
+    SandboxError,
+    WorkspaceSpec,
+    get_backend,
+)
 from envs.swe.tools import TOOL_PROMPT, ActionError, ToolCall, parse_action
 from envs.text_spaces import TextSpace
 
@@ -186,7 +194,9 @@ class SWEEnv(gymnasium.Env):
             reward = 1.0 if grading.resolved else 0.0
             info.update(self._grading_info(grading))
             if truncated:
-                obs += f"\n\nThe turn limit ({self.max_turns}) is reached; the working copy was graded as it is."
+                obs += (
+                    f"\n\nThe turn limit ({self.max_turns}) is reached; the working copy was graded as it is."
+                )
             self.done = True
             info["expert_action"] = None
             self._close_sandbox()
@@ -203,16 +213,27 @@ class SWEEnv(gymnasium.Env):
             git_dir = self.repo_store.git_dir(instance)
         elif self.repos_dir is not None:
             owner_name = instance.repo.replace("/", "__")
-            candidates = [self.repos_dir / f"{owner_name}.git", self.repos_dir / owner_name,
-                          self.repos_dir / instance.repo_name]
+            candidates = [
+                self.repos_dir / f"{owner_name}.git",
+                self.repos_dir / owner_name,
+                self.repos_dir / instance.repo_name,
+            ]
             git_dir = next((c for c in candidates if c.exists()), None)
             if git_dir is None and self.backend.name == "bwrap":
-                raise SandboxError(f"no local mirror of {instance.repo} in {self.repos_dir} (tried {candidates})")
+                raise SandboxError(
+                    f"no local mirror of {instance.repo} in {self.repos_dir} (tried {candidates})"
+                )
         elif self.backend.name == "bwrap":
-            raise SandboxError("real SWE-bench data with the bwrap backend needs repos_dir (local git mirrors); "
-                               "or use backend='docker' with the official images")
-        return WorkspaceSpec(instance.instance_id, instance.base_commit, git_dir=git_dir,
-                             image=instance.extra.get("docker_image"))
+            raise SandboxError(
+                "real SWE-bench data with the bwrap backend needs repos_dir (local git mirrors); "
+                "or use backend='docker' with the official images"
+            )
+        return WorkspaceSpec(
+            instance.instance_id,
+            instance.base_commit,
+            git_dir=git_dir,
+            image=instance.extra.get("docker_image"),
+        )
 
     def _first_observation(self) -> str:
         issue = self.instance.problem_statement.strip()
@@ -220,7 +241,9 @@ class SWEEnv(gymnasium.Env):
         parts.append(f"<issue>\n{issue}\n</issue>")
         if self.show_hints and self.instance.hints_text:
             parts.append(f"Hint: {self.instance.hints_text}")
-        parts.append("The repository is at /testbed. Edit the source (not the tests) to fix the issue, then submit.")
+        parts.append(
+            "The repository is at /testbed. Edit the source (not the tests) to fix the issue, then submit."
+        )
         return "\n\n".join(parts)
 
     def _format_exec(self, result: ExecResult) -> str:
@@ -229,8 +252,12 @@ class SWEEnv(gymnasium.Env):
         if result.limit in LIMIT_NOTES:
             lim = self.command_limits
             note = LIMIT_NOTES[result.limit].format(
-                wall_s=lim.wall_s, cpu_s=lim.cpu_s, memory_gib=lim.memory_bytes / 2**30, nproc=lim.nproc,
-                file_mib=lim.file_bytes / 2**20)
+                wall_s=lim.wall_s,
+                cpu_s=lim.cpu_s,
+                memory_gib=lim.memory_bytes / 2**30,
+                nproc=lim.nproc,
+                file_mib=lim.file_bytes / 2**20,
+            )
             text += f"\n[{note}]"
         return text
 

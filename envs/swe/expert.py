@@ -51,10 +51,20 @@ class GoldPatchExpert:
                 return {"tool": "str_replace_editor", "command": "create", "path": path, "file_text": gold}
             for hunk in file_patch.hunks:
                 if hunk.old_text and hunk.old_text != hunk.new_text and current.count(hunk.old_text) == 1:
-                    return {"tool": "str_replace_editor", "command": "str_replace", "path": path,
-                            "old_str": hunk.old_text, "new_str": hunk.new_text}
+                    return {
+                        "tool": "str_replace_editor",
+                        "command": "str_replace",
+                        "path": path,
+                        "old_str": hunk.old_text,
+                        "new_str": hunk.new_text,
+                    }
             if current:
-                return {"tool": "str_replace_editor", "command": "str_replace", "path": path,
-                        "old_str": current, "new_str": gold}
+                return {
+                    "tool": "str_replace_editor",
+                    "command": "str_replace",
+                    "path": path,
+                    "old_str": current,
+                    "new_str": gold,
+                }
             return {"tool": "bash", "command": f"rm -f {shlex.quote(path)}"}
         return {"tool": "submit"}

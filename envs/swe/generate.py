@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from envs.swe.bwrap import BwrapBackend
@@ -32,7 +32,14 @@ from envs.swe.grading import DEFAULT_TEST_COMMAND, grade, parse_failure_messages
 from envs.swe.mutate import Mutation, find_mutations
 from envs.swe.patches import make_diff
 from envs.swe.problem import write_problem
-from envs.swe.repo_store import SHIPPED_OWNER, RepoStore, commit_snapshot, copy_sources, run_git, snapshot_message
+from envs.swe.repo_store import (
+    SHIPPED_OWNER,
+    RepoStore,
+    commit_snapshot,
+    copy_sources,
+    run_git,
+    snapshot_message,
+)
 from envs.swe.sandbox import Limits, WorkspaceSpec
 
 log = logging.getLogger("envs.swe.generate")
@@ -43,7 +50,7 @@ RUN_LIMITS = Limits(wall_s=8.0, cpu_s=6, output_bytes=1 << 20)
 # A mutant whose suite runs much longer than the clean one (a near-infinite loop that happens to end)
 # would make every grading of its instance slow: such mutants are dropped.
 MAX_SUITE_SECONDS = 3.0
-EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def run_suite(backend: BwrapBackend, tree: Path) -> tuple[dict[str, str], dict[str, str], str | None]:
@@ -78,8 +85,15 @@ def order_candidates(candidates: list[Mutation], rng: random.Random):
     kept_op: Counter = Counter()
     tried_fn: Counter = Counter()
     while pool:
-        best = min(range(len(pool)), key=lambda i: (kept_fn[pool[i].function], kept_op[pool[i].operator],
-                                                     tried_fn[pool[i].function], i))
+        best = min(
+            range(len(pool)),
+            key=lambda i: (
+                kept_fn[pool[i].function],
+                kept_op[pool[i].operator],
+                tried_fn[pool[i].function],
+                i,
+            ),
+        )
         mutation = pool.pop(best)
         tried_fn[mutation.function] += 1
         if (yield mutation):
@@ -87,15 +101,19 @@ def order_candidates(candidates: list[Mutation], rng: random.Random):
             kept_op[mutation.operator] += 1
 
 
-def generate_repo(name: str, backend: BwrapBackend, per_repo: int, max_tries: int, seed: int,
-                  scratch_git: Path) -> list[SWEInstance]:
+def generate_repo(
+    name: str, backend: BwrapBackend, per_repo: int, max_tries: int, seed: int, scratch_git: Path
+) -> list[SWEInstance]:
     repo_dir = REPOS_DIR / name
     statuses, _, limit = run_suite(backend, repo_dir)
     tests = list(statuses)
     if not tests or limit or any(s != "PASSED" for s in statuses.values()):
         raise RuntimeError(f"{name}: the clean suite must pass (limit={limit}, statuses={statuses})")
-    sources = {str(p.relative_to(repo_dir)): p.read_text() for p in sorted(repo_dir.rglob("*.py"))
-               if "tests" not in p.relative_to(repo_dir).parts}
+    sources = {
+        str(p.relative_to(repo_dir)): p.read_text()
+        for p in sorted(repo_dir.rglob("*.py"))
+        if "tests" not in p.relative_to(repo_dir).parts
+    }
     candidates = [m for path, text in sources.items() for m in find_mutations(path, text)]
     rng = random.Random(f"{seed}:{name}")
     chooser = order_candidates(candidates, rng)
@@ -105,7 +123,9 @@ def generate_repo(name: str, backend: BwrapBackend, per_repo: int, max_tries: in
     mutation = next(chooser, None)
     while mutation is not None and len(instances) < per_repo and tries < max_tries:
         tries += 1
-        instance = try_mutation(name, repo_dir, sources, tests, mutation, backend, scratch_git, len(instances) + 1)
+        instance = try_mutation(
+            name, repo_dir, sources, tests, mutation, backend, scratch_git, len(instances) + 1
+        )
         keep = instance is not None and instance.base_commit not in seen_trees
         if keep:
             seen_trees.add(instance.base_commit)
@@ -118,8 +138,16 @@ def generate_repo(name: str, backend: BwrapBackend, per_repo: int, max_tries: in
     return instances
 
 
-def try_mutation(name: str, repo_dir: Path, sources: dict[str, str], tests: list[str], mutation: Mutation,
-                 backend: BwrapBackend, scratch_git: Path, number: int) -> SWEInstance | None:
+def try_mutation(
+    name: str,
+    repo_dir: Path,
+    sources: dict[str, str],
+    tests: list[str],
+    mutation: Mutation,
+    backend: BwrapBackend,
+    scratch_git: Path,
+    number: int,
+) -> SWEInstance | None:
     clean = sources[mutation.path]
     buggy = mutation.apply(clean)
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,8 +173,15 @@ def try_mutation(name: str, repo_dir: Path, sources: dict[str, str], tests: list
     instance_id = f"{OWNER}__{name}-{number:04d}"
     first = failing[0]
     first_file, _, first_func = first.partition("::")
-    problem = write_problem(instance_id, f"{OWNER}/{name}", VERSION, full_sources[first_file], first_func,
-                            messages.get(first, ""), more_cases=len(failing) > 1)
+    problem = write_problem(
+        instance_id,
+        f"{OWNER}/{name}",
+        VERSION,
+        full_sources[first_file],
+        first_func,
+        messages.get(first, ""),
+        more_cases=len(failing) > 1,
+    )
     return SWEInstance(
         instance_id=instance_id,
         repo=f"{OWNER}/{name}",
@@ -170,8 +205,10 @@ def verify(instances: list[SWEInstance], backend: BwrapBackend, store: RepoStore
         gold = grade(backend, spec, inst, inst.patch)
         empty = grade(backend, spec, inst, "")
         if not gold.resolved or empty.resolved:
-            raise RuntimeError(f"{inst.instance_id}: gold resolved={gold.resolved} ({gold.info()}), "
-                               f"empty resolved={empty.resolved}")
+            raise RuntimeError(
+                f"{inst.instance_id}: gold resolved={gold.resolved} ({gold.info()}), "
+                f"empty resolved={empty.resolved}"
+            )
 
 
 def assign_splits(instances: list[SWEInstance], test_fraction: float) -> dict[str, list[SWEInstance]]:

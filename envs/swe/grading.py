@@ -27,7 +27,9 @@ SAFE_GIT = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c diff.exte
 DEFAULT_TEST_COMMAND = "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 COLUMNS=400 python -m pytest -p no:cacheprovider -rA -q --tb=short -o addopts= {files}"
 PASSING = {"PASSED", "XFAIL"}
 SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (\S.*?)(?: - .*)?$")
-FINAL_LINE = re.compile(r"^=*\s*(no tests ran|\d+ (passed|failed|errors?|skipped|xfailed|xpassed|deselected)\b)")
+FINAL_LINE = re.compile(
+    r"^=*\s*(no tests ran|\d+ (passed|failed|errors?|skipped|xfailed|xpassed|deselected)\b)"
+)
 GRADING_LIMITS = Limits(wall_s=300.0, cpu_s=300, output_bytes=2 * 2**20, kill_output_bytes=16 * 2**20)
 PATCH_LIMITS = Limits(wall_s=60.0, cpu_s=60, output_bytes=4 * 2**20, kill_output_bytes=4 * 2**20)
 
@@ -133,15 +135,28 @@ def grade(
     f2p, p2p = list(instance.fail_to_pass), list(instance.pass_to_pass)
     with backend.create(spec) as sandbox:
         if model_patch.strip():
-            applied = sandbox.exec(f"{SAFE_GIT} apply --whitespace=nowarn -", PATCH_LIMITS, stdin=model_patch.encode())
+            applied = sandbox.exec(
+                f"{SAFE_GIT} apply --whitespace=nowarn -", PATCH_LIMITS, stdin=model_patch.encode()
+            )
             if applied.exit_code != 0:
-                return GradeResult(False, 0, len(f2p), 0, len(p2p), False, time.monotonic() - start,
-                                   error=f"model patch does not apply: {applied.output.strip()[-500:]}")
+                return GradeResult(
+                    False,
+                    0,
+                    len(f2p),
+                    0,
+                    len(p2p),
+                    False,
+                    time.monotonic() - start,
+                    error=f"model patch does not apply: {applied.output.strip()[-500:]}",
+                )
         if instance.test_patch.strip():
-            applied = sandbox.exec(f"{SAFE_GIT} apply --whitespace=nowarn -", PATCH_LIMITS,
-                                   stdin=instance.test_patch.encode())
+            applied = sandbox.exec(
+                f"{SAFE_GIT} apply --whitespace=nowarn -", PATCH_LIMITS, stdin=instance.test_patch.encode()
+            )
             if applied.exit_code != 0:
-                raise GradingError(f"{instance.instance_id}: test_patch does not apply: {applied.output.strip()[-500:]}")
+                raise GradingError(
+                    f"{instance.instance_id}: test_patch does not apply: {applied.output.strip()[-500:]}"
+                )
         run = sandbox.exec(test_command(instance), limits)
     statuses = parse_pytest_report(run.output)
     f2p_ok = sum(statuses.get(t) in PASSING for t in f2p)

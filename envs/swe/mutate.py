@@ -57,7 +57,9 @@ class Mutation:
     def apply(self, source: str) -> str:
         lines = source.splitlines(keepends=True)
         raw = lines[self.lineno - 1].encode("utf-8")
-        lines[self.lineno - 1] = (raw[: self.start] + self.replacement.encode("utf-8") + raw[self.end :]).decode("utf-8")
+        lines[self.lineno - 1] = (
+            raw[: self.start] + self.replacement.encode("utf-8") + raw[self.end :]
+        ).decode("utf-8")
         return "".join(lines)
 
     @property
@@ -105,9 +107,13 @@ class _SiteFinder(ast.NodeVisitor):
     def _add(self, lineno: int, start: int, end: int, replacement: str, operator: str) -> None:
         if not self.scope:
             return  # module-level constants and tables stay as they are
-        self.found.append(Mutation(self.path, lineno, start, end, replacement, operator, ".".join(self.scope)))
+        self.found.append(
+            Mutation(self.path, lineno, start, end, replacement, operator, ".".join(self.scope))
+        )
 
-    def _token_in_gap(self, left: ast.AST, right: ast.AST, token: str, replacement: str, operator: str) -> None:
+    def _token_in_gap(
+        self, left: ast.AST, right: ast.AST, token: str, replacement: str, operator: str
+    ) -> None:
         if left.end_lineno != right.lineno:
             return
         line = self.lines[right.lineno - 1]
@@ -166,7 +172,9 @@ class _SiteFinder(ast.NodeVisitor):
         elif isinstance(value, int):
             for delta in (1, -1):
                 if value + delta >= 0:
-                    self._add(node.lineno, node.col_offset, node.end_col_offset, str(value + delta), "off_by_one")
+                    self._add(
+                        node.lineno, node.col_offset, node.end_col_offset, str(value + delta), "off_by_one"
+                    )
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in NAME_SWAP and isinstance(node.ctx, ast.Load):
@@ -177,7 +185,11 @@ class _SiteFinder(ast.NodeVisitor):
 
 
 def _is_docstring(node: ast.stmt) -> bool:
-    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def find_mutations(path: str, source: str) -> list[Mutation]:

@@ -49,15 +49,26 @@ def _imports(tree: ast.Module, used: set[str]) -> list[str]:
     lines = []
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
-            kept = [a for a in node.names if (a.asname or a.name).split(".")[0] in used and a.name != "pytest"]
+            kept = [
+                a for a in node.names if (a.asname or a.name).split(".")[0] in used and a.name != "pytest"
+            ]
             if kept:
-                clone = ast.ImportFrom(node.module, kept, node.level) if isinstance(node, ast.ImportFrom) else ast.Import(kept)
+                clone = (
+                    ast.ImportFrom(node.module, kept, node.level)
+                    if isinstance(node, ast.ImportFrom)
+                    else ast.Import(kept)
+                )
                 lines.append(ast.unparse(clone))
     return lines
 
 
 def _is_pytest_attr(node: ast.AST, attr: str) -> bool:
-    return isinstance(node, ast.Attribute) and node.attr == attr and isinstance(node.value, ast.Name) and node.value.id == "pytest"
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == attr
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "pytest"
+    )
 
 
 def _expected_text(node: ast.expr) -> str:
@@ -106,7 +117,11 @@ def _subject(test: ast.FunctionDef, imported: set[str]) -> str:
             func = node.func
             if isinstance(func, ast.Name) and func.id in imported:
                 return func.id
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in imported:
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id in imported
+            ):
                 return f"{func.value.id}.{func.attr}"
     for node in ast.walk(test):
         if isinstance(node, ast.Name) and node.id in imported:
@@ -145,7 +160,13 @@ def first_line(message: str) -> str:
 
 
 def write_problem(
-    instance_id: str, repo: str, version: str, test_source: str, test_name: str, failure: str, more_cases: bool
+    instance_id: str,
+    repo: str,
+    version: str,
+    test_source: str,
+    test_name: str,
+    failure: str,
+    more_cases: bool,
 ) -> str:
     script, subject = reproduction(test_source, test_name)
     name = f"`{subject}`"
@@ -153,7 +174,11 @@ def write_problem(
     if message.startswith("Failed: DID NOT RAISE"):
         raised = message.split("DID NOT RAISE", 1)[1].strip()
         title = f"{name} accepts bad input instead of raising {raised}"
-    elif ":" in message and message.split(":", 1)[0].isidentifier() and message.split(":", 1)[0].endswith(("Error", "Exception")):
+    elif (
+        ":" in message
+        and message.split(":", 1)[0].isidentifier()
+        and message.split(":", 1)[0].endswith(("Error", "Exception"))
+    ):
         title = f"{name} fails with {message.split(':', 1)[0]}"
     else:
         title = _pick(TITLES, instance_id).format(name=name)

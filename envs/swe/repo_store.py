@@ -34,11 +34,25 @@ class RepoStoreError(RuntimeError):
     pass
 
 
-def run_git(args: list[str], cwd: Path | None = None, env: dict | None = None, stdin: str | None = None) -> str:
-    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.gettempdir(),
-                "GIT_CONFIG_NOSYSTEM": "1", "LANG": "C.UTF-8", **(env or {})}
-    proc = subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=cwd, env=full_env, input=stdin,
-                          capture_output=True, text=True, check=False)
+def run_git(
+    args: list[str], cwd: Path | None = None, env: dict | None = None, stdin: str | None = None
+) -> str:
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": tempfile.gettempdir(),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LANG": "C.UTF-8",
+        **(env or {}),
+    }
+    proc = subprocess.run(
+        ["git", "-c", "safe.directory=*", *args],
+        cwd=cwd,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RepoStoreError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout
@@ -104,8 +118,11 @@ class RepoStore:
 
     @staticmethod
     def _has_commit(git_dir: Path, commit: str) -> bool:
-        proc = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "-e", f"{commit}^{{commit}}"],
-                              capture_output=True, check=False)
+        proc = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "cat-file", "-e", f"{commit}^{{commit}}"],
+            capture_output=True,
+            check=False,
+        )
         return proc.returncode == 0
 
     def _build(self, git_dir: Path, instance: SWEInstance) -> None:

@@ -164,7 +164,9 @@ EDITOR_PARAMS = {
 def _editor_args(params: dict[str, Any]) -> dict[str, Any]:
     command = params.get("command")
     if command not in EDITOR_COMMANDS:
-        raise ActionError(f"str_replace_editor 'command' must be one of {', '.join(EDITOR_COMMANDS)}; got {command!r}")
+        raise ActionError(
+            f"str_replace_editor 'command' must be one of {', '.join(EDITOR_COMMANDS)}; got {command!r}"
+        )
     required, optional = EDITOR_PARAMS[command]
     missing = sorted(required - set(params))
     if missing:
