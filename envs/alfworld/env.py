@@ -18,17 +18,15 @@ truncated after ``max_steps`` steps. ``info["expert_action"]`` is the PDDL plann
 from __future__ import annotations
 
 import os
-import string
 from typing import Any
 
 import gymnasium
-from gymnasium import spaces
 
 from envs.alfworld import dataset
 from envs.alfworld.default_set import DEFAULT_NUM_GAMES, DEFAULT_PRESET, default_data_dir
 from envs.alfworld.game import GameSession
+from envs.text_spaces import TextSpace
 
-MAX_TEXT_LENGTH = 1 << 16
 TASK_PREFIX = "Your task is to: "
 
 
@@ -76,9 +74,8 @@ class ALFWorldEnv(gymnasium.Env):
         self.task_ids: list[str] = list(self._games)
         self.max_steps = max_steps
         self.success_reward = float(success_reward)
-        charset = string.printable
-        self.observation_space = spaces.Text(max_length=MAX_TEXT_LENGTH, min_length=0, charset=charset)
-        self.action_space = spaces.Text(max_length=MAX_TEXT_LENGTH, min_length=0, charset=charset)
+        self.observation_space = TextSpace()
+        self.action_space = TextSpace()
         self._session: GameSession | None = None
         self._task_id: str | None = None
         self._task = ""
