@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
+
+from algorithms.segments import dense_ids
 
 Id = str | int
 
@@ -81,6 +84,16 @@ class StepBatch:
     @property
     def response_length(self) -> int:
         return self.response_mask.shape[1]
+
+    @cached_property
+    def group_index(self) -> tuple[Tensor, int]:
+        """(episode-group code per row in 0..G-1, G); cached, so treat a StepBatch as immutable."""
+        return dense_ids(self.group_id)
+
+    @cached_property
+    def traj_index(self) -> tuple[Tensor, int]:
+        """(trajectory code per row in 0..K-1, K); cached like `group_index`."""
+        return dense_ids(self.traj_id)
 
     def float_mask(self) -> Tensor:
         """Response mask as float32 (0/1), the form every estimator multiplies by."""

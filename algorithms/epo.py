@@ -30,7 +30,7 @@ from torch import Tensor
 
 from algorithms.batch import StepBatch
 from algorithms.losses import agg_loss
-from algorithms.registry import estimate, register_estimator
+from algorithms.registry import estimate_raw, register_estimator
 
 SMOOTHING_MODES = ("paper", "released")
 BASE_ESTIMATORS = ("grpo", "gigpo")
@@ -140,4 +140,4 @@ def epo(batch: StepBatch, *, base: str = "grpo", **base_params: object) -> Tenso
     """EPO does not change advantages: the base estimator's, unchanged (the loss term is separate)."""
     if base not in BASE_ESTIMATORS:
         raise ValueError(f"epo base must be one of {', '.join(BASE_ESTIMATORS)}, got {base!r}")
-    return estimate(base, batch, **base_params)
+    return estimate_raw(base, batch, **base_params)

@@ -82,5 +82,4 @@ def gigpo(
         epsilon=epsilon,
         per_trajectory_stats=per_trajectory_stats,
     )
-    row_advantage = parts.episode + step_weight * parts.step
-    return row_advantage.float()[:, None] * batch.float_mask()
+    return (parts.episode + step_weight * parts.step).float()

@@ -17,7 +17,7 @@ from torch import Tensor
 from algorithms.batch import StepBatch
 from algorithms.registry import register_estimator
 from algorithms.rewards import episode_scores
-from algorithms.segments import dense_ids, first_rows, segment_stats
+from algorithms.segments import first_rows, segment_stats
 
 NORMS = ("mean_std", "mean")
 
@@ -37,10 +37,10 @@ def episode_advantages(
     scores = episode_scores(batch, invalid_penalty)
     if batch.num_rows == 0:
         return scores
-    group, num_groups = dense_ids(batch.group_id)
+    group, num_groups = batch.group_index
     sample = None
     if per_trajectory_stats:
-        traj, num_traj = dense_ids(batch.traj_id)
+        traj, num_traj = batch.traj_index
         sample = first_rows(traj, batch.step, num_traj)
     stats = segment_stats(scores, group, num_groups, sample)
     singleton = stats.count <= 1
@@ -62,5 +62,4 @@ def grpo(
     epsilon: float = 1e-6,
 ) -> Tensor:
     """(R - mean_G) / (std_G + eps) for norm="mean_std", R - mean_G for norm="mean" (Dr.GRPO)."""
-    row_advantage = episode_advantages(batch, norm, per_trajectory_stats, invalid_penalty, epsilon)
-    return row_advantage.float()[:, None] * batch.float_mask()
+    return episode_advantages(batch, norm, per_trajectory_stats, invalid_penalty, epsilon).float()

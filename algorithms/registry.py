@@ -1,7 +1,10 @@
 """Estimator registry: `estimate(name, batch, **params)` dispatches to a pure function by name.
 
-Estimators are plain functions `fn(batch, *, param=default, ...) -> Tensor[N, T]`, registered
-with `@register_estimator("name")`. The registry (not each estimator) checks parameter names, so
+Estimators are plain functions `fn(batch, *, param=default, ...) -> Tensor`, registered with
+`@register_estimator("name")`. They return either one scalar per turn, Tensor[N] (every token of
+the turn gets it; GRPO, GiGPO, EPO and AEM all assign credit per turn), or per-token values
+Tensor[N, T]. `estimate` broadcasts and masks exactly once: on a 16k x 1k batch each extra pass
+over [N, T] costs tens of milliseconds. The registry (not each estimator) checks parameter names, so
 a typo in a YAML config fails with the offending key named instead of being silently ignored.
 Estimators that forward extra keywords to a base estimator declare `**base_params`; those keywords
 are checked by the nested `estimate` call.
@@ -50,12 +53,25 @@ def estimator_params(name: str) -> dict[str, object]:
 
 def estimate(name: str, batch: StepBatch, **params: object) -> Tensor:
     """Advantages [N, T] (float32, zero wherever `batch.response_mask` is 0)."""
+    raw = estimate_raw(name, batch, **params)
+    mask = batch.float_mask()
+    if raw.dim() == 1:
+        return raw.to(torch.float32)[:, None] * mask
+    return raw.to(torch.float32) * mask
+
+
+def estimate_raw(name: str, batch: StepBatch, **params: object) -> Tensor:
+    """The estimator's own output, Tensor[N] (per turn) or Tensor[N, T], parameters checked; for
+    estimators that wrap a base estimator (EPO, AEM) and for callers that want per-turn values."""
     fn = _lookup(name)
     if not isinstance(batch, StepBatch):
         raise TypeError(f"estimate({name!r}) expects a StepBatch, got {type(batch).__name__}")
     _check_params(name, fn, params)
-    advantages = fn(batch, **params)
-    return (advantages.to(torch.float32) * batch.float_mask()).contiguous()
+    raw = fn(batch, **params)
+    expected = (batch.num_rows,) if raw.dim() == 1 else (batch.num_rows, batch.response_length)
+    if tuple(raw.shape) != expected:
+        raise RuntimeError(f"estimator {name!r} returned shape {tuple(raw.shape)}, expected [N] or [N, T]")
+    return raw
 
 
 def _lookup(name: str) -> Estimator:

@@ -11,7 +11,6 @@ import torch
 from torch import Tensor
 
 from algorithms.batch import StepBatch
-from algorithms.segments import dense_ids
 
 
 def invalid_penalty_per_row(valid: Tensor, coef: float) -> Tensor:
@@ -23,7 +22,7 @@ def invalid_penalty_per_row(valid: Tensor, coef: float) -> Tensor:
 
 def episode_returns(batch: StepBatch) -> Tensor:
     """R(tau) = sum of the env rewards of the row's trajectory, broadcast to each of its rows."""
-    traj, num_traj = dense_ids(batch.traj_id)
+    traj, num_traj = batch.traj_index
     reward = batch.reward.to(torch.float64)
     totals = reward.new_zeros(num_traj).index_add(0, traj, reward)
     return totals[traj]
@@ -50,9 +49,9 @@ def step_discounted_returns(batch: StepBatch, gamma: float) -> Tensor:
     returns = torch.zeros(n, dtype=torch.float64)
     if n == 0:
         return returns
-    traj, _ = dense_ids(batch.traj_id)
-    order = torch.argsort(batch.step, stable=True)
-    order = order[torch.argsort(traj[order], stable=True)]
+    traj, _ = batch.traj_index
+    span = int(batch.step.max() - batch.step.min()) + 1
+    order = torch.argsort(traj * span + (batch.step - batch.step.min()))  # (trajectory, step) keys are unique
     sorted_traj = traj[order]
     sorted_reward = batch.reward.to(torch.float64)[order]
     has_next = torch.zeros(n, dtype=torch.bool)

