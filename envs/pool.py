@@ -3,6 +3,9 @@
 Why processes: env steps are CPU-bound Python (TextWorld planners, search, sandboxed test
 runs) and some envs crash or hang; a worker process isolates both from the trainer. Why
 ``spawn``: the parent holds torch/vLLM state (threads, CUDA) that ``fork`` would copy unsafely.
+Spawned workers re-import the parent's ``__main__`` when it is a script (not for ``python -m
+pkg``): such scripts need an ``if __name__ == "__main__":`` guard, and heavy imports (torch)
+belong inside it or every worker pays for them.
 
 Slot ``s`` lives in worker ``s % num_workers``. A batched call first sends every worker its
 share, then gathers, so workers run in parallel. Each worker streams one message per slot, so
@@ -141,7 +144,6 @@ class _Worker:
     process: Any = None
     conn: multiprocessing.connection.Connection | None = None
     ready: bool = False
-    generation: int = 0
 
 
 class _SlotState:
@@ -297,7 +299,7 @@ class EnvPool:
         self.close()
 
     def __del__(self) -> None:
-        # The finalizer does the work; __del__ only makes the intent explicit for readers.
+        # weakref.finalize already covers GC and exit; __del__ stops workers at the earliest moment.
         finalizer = getattr(self, "_finalizer", None)
         if finalizer is not None:
             finalizer()
@@ -328,7 +330,6 @@ class EnvPool:
         process.start()
         child_conn.close()  # keep only the worker's copy, so its death gives us EOF
         worker.process, worker.conn, worker.ready = process, parent_conn, False
-        worker.generation += 1
 
     def _await_ready(self, worker: _Worker) -> tuple[bool, Any]:
         """Wait for a launched worker to finish building its envs: (True, task_ids) or (False, reason)."""

@@ -118,7 +118,7 @@ def _listing(nouns: list[str]) -> str:
 
 
 class ToyEnv(gymnasium.Env):
-    """Deterministic text game; info keys follow the turnrl env contract (see envs/__init__.py users)."""
+    """Deterministic text game; reset/step info carries the turnrl env contract keys (DESIGN.md, Contracts)."""
 
     metadata = {"render_modes": []}
 
