@@ -106,6 +106,18 @@ def test_register_custom_estimator_and_reject_duplicates() -> None:
         ESTIMATORS.pop("test_zero")
 
 
+def test_estimator_output_shape_is_checked() -> None:
+    @register_estimator("test_bad_shape")
+    def bad(batch: StepBatch) -> torch.Tensor:
+        return torch.zeros(batch.num_rows + 1)
+
+    try:
+        with pytest.raises(RuntimeError, match="returned shape"):
+            estimate("test_bad_shape", make_batch(TWO_TRAJ_GROUP))
+    finally:
+        ESTIMATORS.pop("test_bad_shape")
+
+
 def test_documented_defaults() -> None:
     assert estimator_params("grpo")["norm"] == "mean_std"
     gigpo_defaults = estimator_params("gigpo")

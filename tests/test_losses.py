@@ -155,3 +155,27 @@ def test_chunked_helpers_edge_cases() -> None:
 
 def test_masked_mean_of_empty_mask_is_zero() -> None:
     assert masked_mean(torch.ones(2, 2), torch.zeros(2, 2)).item() == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("which", ["entropy", "log_probs"])
+def test_autograd_keeps_no_vocab_sized_copies(which: str, dtype: torch.dtype) -> None:
+    """Under autograd only views of the caller's logits may be saved for backward: a [N, T, V] softmax
+    (or float32 copy) kept per chunk would add up to the full-batch tensor the chunking exists to avoid."""
+    logits = torch.randn(4, 8, 1000).to(dtype).requires_grad_(True)
+    storage = logits.untyped_storage().data_ptr()
+    new_elements = []
+
+    def pack(saved: torch.Tensor) -> torch.Tensor:
+        if saved.untyped_storage().data_ptr() != storage:
+            new_elements.append(saved.numel())
+        return saved
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda saved: saved):
+        if which == "entropy":
+            out = entropy_from_logits(logits, chunk_size=4)
+        else:
+            out = log_probs_from_logits(logits, torch.zeros(4, 8, dtype=torch.long), chunk_size=4)
+    assert sum(new_elements) < 0.05 * logits.numel()
+    out.sum().backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
