@@ -41,8 +41,10 @@ RELEASED_MAX_EPOCHS = 150
 class EPOState:
     """Cumulative entropy history across RL steps (checkpointed with the trainer).
 
-    Call `update(mean_token_entropy_of_this_step)` once per RL step, AFTER computing that step's
-    losses, so that step k sees the mean of steps 0..k-1 (the paper's W_k).
+    Call `update(mean_token_entropy_of_this_step)` once per RL step (the masked token mean of the
+    rollout entropies, over the whole batch), AFTER computing that step's losses, so that step k
+    sees the mean of steps 0..k-1 (the paper's W_k). The released code includes the current step
+    in its history; to mimic it with `smoothing="released"`, call `update` before the losses.
     """
 
     total_steps: int
