@@ -118,6 +118,8 @@ class AlfworldEnvConfig(Section):
     data_dir: str | None = None
     """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generate``;
     empty: ``$ALFWORLD_DATA`` if set, else the built-in generated set."""
+    options: dict[str, Any] = {}
+    """Further keyword arguments for the env constructor (see the env class docstring)."""
 
 
 class WebShopEnvConfig(Section):
@@ -129,6 +131,8 @@ class WebShopEnvConfig(Section):
     """Use the human-written instructions (real data only)."""
     reward_mode: Literal["success", "score"] = "success"
     """``success``: reward 10 only when the purchase scores 1.0 (GiGPO/AEM setups); ``score``: the raw score."""
+    options: dict[str, Any] = {}
+    """Further keyword arguments for the env constructor (see the env class docstring)."""
 
 
 class SWEEnvConfig(Section):
@@ -136,6 +140,15 @@ class SWEEnvConfig(Section):
 
     data_dir: str | None = None
     """SWE-bench / SWE-Gym / R2E JSON(L) tasks; empty: the shipped task set."""
+    options: dict[str, Any] = {}
+    """Further keyword arguments for the env constructor (see the env class docstring)."""
+
+
+class ToyEnvConfig(Section):
+    """Toy env options (a tiny built-in text game for fast tests)."""
+
+    options: dict[str, Any] = {}
+    """Further keyword arguments for the env constructor (see the env class docstring)."""
 
 
 class EnvConfig(Section):
@@ -159,6 +172,8 @@ class EnvConfig(Section):
     """WebShop options."""
     swe: SWEEnvConfig = SWEEnvConfig()
     """SWE options."""
+    toy: ToyEnvConfig = ToyEnvConfig()
+    """Toy env options."""
 
     @field_validator("name")
     @classmethod

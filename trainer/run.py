@@ -1,0 +1,132 @@
+"""Entry points behind ``turnrl train`` and ``turnrl eval``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from trainer.config import Config, run_dir, to_yaml
+
+log = logging.getLogger("turnrl")
+
+
+def _setup_logging(rank: int) -> None:
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, stream=sys.stderr,
+                        format=f"%(asctime)s [rank{rank}] %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "filelock", "DeepSpeed", "deepspeed"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(config: Config) -> dict[str, Any]:
+    """Run (or resume) the experiment described by ``config``; returns and writes ``summary.json``."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from trainer.dist import init_distributed
+
+    info = init_distributed()
+    _setup_logging(info.rank)
+    _seed_everything(config.trainer.seed + info.rank)
+    out = run_dir(config)
+    if info.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(to_yaml(config))
+    model_path = _shared_policy(config, out, info.rank)
+
+    from trainer.plots import plot_run
+    from trainer.trainer import Trainer
+
+    trainer = Trainer(config, model_path, out)
+    try:
+        summary = trainer.fit()
+    finally:
+        trainer.close()
+    if info.rank == 0:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        figures = plot_run(out)
+        print(_final_report(summary, out, figures), flush=True)
+    return summary
+
+
+def _shared_policy(config: Config, out: Path, rank: int) -> Path:
+    """Rank 0 prepares (builds + warm-starts) the start policy; the other ranks wait and reuse it."""
+    import torch.distributed as dist
+
+    from trainer.warm_start import prepare_policy
+
+    path = prepare_policy(config, out) if rank == 0 else None
+    shared = [str(path) if path else None]
+    dist.broadcast_object_list(shared, src=0)
+    return Path(shared[0])
+
+
+def _final_report(summary: dict[str, Any], out: Path, figures: list[Path]) -> str:
+    gain = summary["success_after_rl"] - summary["success_before_rl"]
+    lines = [
+        "",
+        f"turnrl: {summary['env']} / {summary['algorithm']}, {summary['steps']} RL steps in "
+        f"{summary['wall_time_s']:.0f} s",
+        f"  held-out success (greedy, {summary['eval_episodes']} episodes): "
+        f"{summary['success_before_rl']:.3f} before RL -> {summary['success_after_rl']:.3f} after ({gain:+.3f})",
+    ]
+    if "success_after_rl_sampled" in summary:
+        lines.append(f"  held-out success (sampled): {summary['success_before_rl_sampled']:.3f} -> "
+                     f"{summary['success_after_rl_sampled']:.3f}")
+    lines.append(f"  run folder: {out} (summary.json, metrics.jsonl, {len(figures)} PNG curves, checkpoints/)")
+    return "\n".join(lines)
+
+
+def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = None) -> dict[str, Any]:
+    """Greedy and sampled held-out success of an exported checkpoint (or a run folder's latest)."""
+    from dataclasses import asdict
+
+    from envs.pool import EnvPool
+    from rollout import EpisodeRunner, create_engine, evaluate
+    from trainer.setup_parts import engine_kwargs, env_id, env_kwargs, runner_config, splits
+
+    _setup_logging(0)
+    model_dir = _export_folder(Path(checkpoint))
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    engine = create_engine(config.rollout.engine, str(model_dir), **engine_kwargs(config))
+    episodes = episodes or config.trainer.eval_episodes
+    _, eval_split = splits(config)
+    budget = max(64, config.model.max_context_tokens - config.rollout.max_new_tokens)
+    with EnvPool(env_id(config), env_kwargs(config, eval_split), num_envs=min(64, episodes),
+                 num_workers=config.env.num_workers, step_timeout_s=config.env.step_timeout_s) as pool:
+        runner = EpisodeRunner(engine, tokenizer, pool, runner_config(config, budget))
+        ids = list(pool.task_ids)
+        tasks = [ids[i % len(ids)] for i in range(episodes)]
+        results = {mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))
+                   for mode in ("greedy", "sampled")}
+    print(json.dumps({"checkpoint": str(model_dir), **results}, indent=2))
+    return results
+
+
+def _export_folder(path: Path) -> Path:
+    """Accept an HF folder, a checkpoint folder (its ``hf/``) or a run folder (its latest checkpoint)."""
+    if (path / "config.json").exists():
+        return path
+    if (path / "hf" / "config.json").exists():
+        return path / "hf"
+    from trainer.learner import CheckpointManager
+
+    for root in (path, path / "checkpoints"):
+        if root.is_dir():
+            latest = CheckpointManager(root).latest()
+            if latest is not None:
+                return latest / "hf"
+    raise FileNotFoundError(f"{path} holds no exported model, checkpoint or run with checkpoints")

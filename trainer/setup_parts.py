@@ -1,0 +1,174 @@
+"""Map the validated config onto the parts' own settings (env kwargs, runner, learner, estimator).
+
+Each part takes plain arguments and knows nothing of the config schema; this module is the one place
+where the two meet, so a renamed config field breaks here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from trainer.config import Config
+
+# Turn limits of the published setups, used when rollout.max_turns is empty.
+DEFAULT_MAX_TURNS = {"alfworld": 50, "webshop": 15, "swe": 40, "toy": 10}
+DEFAULT_SPLITS = {
+    "alfworld": ("train", "eval_out_of_distribution"),
+    "webshop": ("train", "test"),
+    "swe": ("train", "test"),
+    "toy": ("train", "test"),
+}
+
+
+def env_id(config: Config) -> str:
+    from envs import ENV_NAMES
+
+    return ENV_NAMES[config.env.name]
+
+
+def max_turns(config: Config) -> int:
+    return config.rollout.max_turns or DEFAULT_MAX_TURNS[config.env.name]
+
+
+def env_kwargs(config: Config, split: str) -> dict[str, Any]:
+    """Constructor arguments of the env for one split."""
+    name = config.env.name
+    kwargs: dict[str, Any] = {"split": split, "max_steps": max_turns(config)}
+    if name in ("alfworld", "webshop", "toy"):
+        kwargs["success_reward"] = config.env.success_reward
+    if name == "alfworld":
+        if config.env.alfworld.data_dir:
+            kwargs["data_dir"] = config.env.alfworld.data_dir
+        kwargs.update(config.env.alfworld.options)
+    elif name == "webshop":
+        section = config.env.webshop
+        if section.data_dir:
+            kwargs["data_dir"] = section.data_dir
+        kwargs["human_goals"] = section.human_goals
+        kwargs["reward_mode"] = section.reward_mode
+        kwargs.update(section.options)
+    elif name == "swe":
+        if config.env.swe.data_dir:
+            kwargs["data_dir"] = config.env.swe.data_dir
+        kwargs.update(config.env.swe.options)
+    elif name == "toy":
+        kwargs.update(config.env.toy.options)
+    return kwargs
+
+
+def splits(config: Config) -> tuple[str, str]:
+    train, held_out = DEFAULT_SPLITS[config.env.name]
+    return config.env.train_split or train, config.env.eval_split or held_out
+
+
+def estimator_call(config: Config) -> tuple[str, dict[str, Any]]:
+    """``algorithms.estimate`` name and keyword arguments for this config."""
+    algo = config.algorithm
+    name = algo.base if algo.name in ("epo", "aem") else algo.name
+    params: dict[str, Any] = {"invalid_penalty": algo.invalid_penalty, "per_trajectory_stats": algo.per_trajectory_stats}
+    if algo.norm is not None:
+        params["norm"] = algo.norm
+    if name == "gigpo":
+        params.update(gamma=algo.gamma, step_weight=algo.step_weight, similarity_threshold=algo.similarity_threshold)
+    if algo.name == "epo":
+        return "epo", {"base": algo.base, **params}
+    if algo.name == "aem":
+        aem = algo.aem
+        alpha_max = math.inf if aem.alpha_max is None else aem.alpha_max
+        return "aem", {"base": algo.base, "lam": aem.lam, "uncertainty": aem.uncertainty,
+                       "alpha_min": aem.alpha_min, "alpha_max": alpha_max, **params}
+    return name, params
+
+
+def learner_settings(config: Config, model_path: str, total_steps: int):
+    """``LearnerSettings`` from the ``learner``, ``model`` and ``algorithm.kl`` sections."""
+    from trainer.learner import LearnerSettings
+
+    learner = config.learner
+    dtype = {"auto": "auto", "float32": "fp32", "bfloat16": "bf16"}[config.model.dtype]
+    return LearnerSettings(
+        model_path=model_path,
+        zero_stage=learner.zero_stage,
+        offload_optimizer=learner.offload_optimizer,
+        offload_params=learner.offload_params,
+        dtype=dtype,
+        gradient_checkpointing=learner.gradient_checkpointing,
+        lr=learner.lr,
+        weight_decay=learner.weight_decay,
+        warmup_steps=learner.warmup_steps,
+        lr_schedule=learner.lr_schedule,
+        total_optimizer_steps=max(1, total_steps * learner.ppo_epochs * learner.mini_batches),
+        grad_clip=learner.grad_clip,
+        ppo_epochs=learner.ppo_epochs,
+        mini_batches=learner.mini_batches,
+        max_tokens_per_micro_batch=learner.max_tokens_per_micro_batch,
+        clip_ratio_low=learner.clip_ratio_low,
+        clip_ratio_high=learner.clip_ratio_high,
+        clip_ratio_c=learner.clip_ratio_c,
+        loss_agg_mode=learner.loss_agg_mode,
+        entropy_coeff=learner.entropy_coeff,
+        kl_coef=config.algorithm.kl.coef,
+        kl_type=config.algorithm.kl.type,
+        kl_in_reward=config.algorithm.kl.in_reward,
+        temperature=config.rollout.temperature if config.rollout.temperature > 0 else 1.0,
+        seed=config.trainer.seed,
+    )
+
+
+def runner_config(config: Config, max_prompt_tokens: int):
+    """``RunnerConfig`` for training rollouts (evaluation overrides the sampling)."""
+    from rollout import PromptConfig, RunnerConfig, SamplingParams
+
+    rollout = config.rollout
+    return RunnerConfig(
+        group_size=rollout.group_size,
+        max_turns=max_turns(config),
+        sampling=SamplingParams(
+            temperature=rollout.temperature,
+            top_p=rollout.top_p,
+            top_k=rollout.top_k,
+            max_new_tokens=rollout.max_new_tokens,
+            stop=tuple(rollout.stop),
+            seed=config.trainer.seed,
+        ),
+        prompt=PromptConfig(
+            env=config.env.name,
+            action_format=rollout.action_format,
+            history_window=rollout.history_window,
+            full_history=rollout.full_history,
+            max_prompt_tokens=max_prompt_tokens,
+        ),
+        invalid_penalty=config.algorithm.invalid_penalty,
+        progress=config.logging.progress,
+    )
+
+
+def engine_kwargs(config: Config) -> dict[str, Any]:
+    """Constructor arguments of the rollout engine (vLLM ones only when vLLM runs)."""
+    from rollout import resolve_engine_kind
+
+    kind = resolve_engine_kind(config.rollout.engine)
+    if kind != "vllm":
+        return {"device": "cuda" if _cuda() else "cpu", "dtype": "bfloat16" if _bf16(config) else "float32"}
+    vllm = config.rollout.vllm
+    return {
+        "seed": config.trainer.seed,
+        "dtype": "bfloat16" if _bf16(config) else "float32",
+        "gpu_memory_utilization": vllm.gpu_memory_utilization,
+        "enable_sleep_mode": vllm.enable_sleep_mode,
+        "enforce_eager": vllm.enforce_eager,
+        "cpu_kvcache_space_gib": vllm.cpu_kvcache_space_gib,
+        "max_num_seqs": vllm.max_num_seqs,
+        "max_model_len": config.model.max_context_tokens,
+    }
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _bf16(config: Config) -> bool:
+    return config.model.dtype == "bfloat16" or (config.model.dtype == "auto" and _cuda())

@@ -1,0 +1,148 @@
+"""The policy the RL run starts from: a local model folder, or a tiny model warm-started on expert turns.
+
+With ``model.path`` empty (the quickstart), this plays the env's own expert (``info["expert_action"]``)
+on training tasks, trains a BPE tokenizer on the text it saw, builds the tiny model, and fine-tunes it on
+the recorded turns. A share ``sft.noise`` of the turns take a random admissible action instead (the expert
+then recovers from it), so the demonstrations cover off-expert states and the start policy is imperfect:
+RL must find what SFT did not teach. The result is one Hugging Face folder per run, reused on resume.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollout import EpisodeMemory, PromptBuilder
+from trainer.config import Config
+from trainer.setup_parts import env_id, env_kwargs, max_turns, runner_config, splits
+from trainer.tiny_model import TinyModelSpec, build_tiny_model
+
+log = logging.getLogger("turnrl")
+
+
+@dataclass
+class DemoTurn:
+    memory: EpisodeMemory
+    action: str
+
+
+def response_text(action: str, action_format: str) -> str:
+    """The answer a demonstration teaches, in the format the prompt asks for."""
+    if action_format == "think_action":
+        return f"<think>I should {action}.</think><action>{action}</action>"
+    return f"<action>{action}</action>"
+
+
+def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: float, seed: int) -> list[DemoTurn]:
+    """Expert episodes (with ``noise`` random detours) on ``task_ids``, one env slot per episode."""
+    rng = random.Random(seed)
+    turns: list[DemoTurn] = []
+    wins = 0
+    for start in range(0, len(task_ids), pool.num_envs):
+        chunk = task_ids[start : start + pool.num_envs]
+        slots = list(range(len(chunk)))
+        resets = pool.reset(slots, chunk, [seed + start + i for i in slots])
+        live = {}
+        for slot, (obs, info) in zip(slots, resets):
+            if info.get("env_error"):
+                log.warning("demo reset failed: %s", info["env_error"])
+                continue
+            memory = EpisodeMemory(task=str(info.get("task") or ""), observation=obs,
+                                   admissible_actions=info.get("admissible_actions"))
+            live[slot] = (memory, info)
+        for _ in range(turn_limit):
+            if not live:
+                break
+            actions = {}
+            for slot, (memory, info) in live.items():
+                expert = info.get("expert_action")
+                if not isinstance(expert, str) or not expert:
+                    raise ValueError("the env gives no text info[\"expert_action\"]: the SFT warm start needs one")
+                others = [a for a in (memory.admissible_actions or []) if a != expert]
+                action = rng.choice(others) if others and rng.random() < noise else expert
+                turns.append(DemoTurn(copy.deepcopy(memory), action))
+                actions[slot] = action
+            results = pool.step(list(actions), list(actions.values()))
+            for (slot, action), result in zip(actions.items(), results):
+                memory, _ = live[slot]
+                if result.terminated or result.truncated:
+                    wins += bool(result.info.get("won"))
+                    del live[slot]
+                else:
+                    memory.record(action, result.obs, result.info.get("admissible_actions"))
+                    live[slot] = (memory, result.info)
+    log.info("demonstrations: %d turns from %d episodes (%d won)", len(turns), len(task_ids), wins)
+    return turns
+
+
+def prepare_policy(config: Config, run_dir: Path) -> Path:
+    """Folder of the model RL starts from (built and warm-started once per run when no path is given)."""
+    if config.model.path:
+        return Path(config.model.path).expanduser()
+    out = run_dir / "sft_model"
+    if (out / "config.json").exists():
+        log.info("reusing warm-started model %s", out)
+        return out
+
+    from envs.pool import EnvPool
+
+    train_split, _ = splits(config)
+    sft = config.trainer.sft
+    with EnvPool(env_id(config), env_kwargs(config, train_split), num_envs=min(32, sft.episodes),
+                 num_workers=config.env.num_workers, step_timeout_s=config.env.step_timeout_s) as pool:
+        ids = list(pool.task_ids)
+        rng = random.Random(config.trainer.seed)
+        task_ids = [rng.choice(ids) for _ in range(sft.episodes)]
+        demos = collect_demonstrations(pool, task_ids, turn_limit=max_turns(config), noise=sft.noise,
+                                       seed=config.trainer.seed)
+
+    prompt_config = runner_config(config, config.model.max_context_tokens).prompt
+    writer = PromptBuilder(None, prompt_config)
+    texts = [writer.render_text({"task": d.memory.task, "observation": d.memory.observation,
+                                 "actions": d.memory.admissible_actions}, d.memory.turns[-2:], 0) for d in demos]
+    texts += [response_text(d.action, config.rollout.action_format) for d in demos]
+    tiny = config.model.tiny
+    spec = TinyModelSpec(**tiny.model_dump(), seed=config.trainer.seed)
+    base = build_tiny_model(run_dir / "base_model", texts, spec)
+
+    if not sft.enabled:
+        return base
+    return _finetune(config, base, demos, out)
+
+
+def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> Path:
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.sft import supervised_finetune
+
+    torch.manual_seed(config.trainer.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    builder = PromptBuilder(tokenizer, runner_config(config, _prompt_budget(config)).prompt)
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pairs = []
+    for demo in demos:
+        answer = tokenizer.encode(response_text(demo.action, config.rollout.action_format), add_special_tokens=False)
+        pairs.append((builder.build(demo.memory).token_ids, answer + [eos]))
+    sft = config.trainer.sft
+    supervised_finetune(model, pairs, steps=sft.steps, batch_size=sft.batch_size, lr=sft.lr,
+                        pad_id=tokenizer.pad_token_id, seed=config.trainer.seed, progress=config.logging.progress)
+    staging = Path(tempfile.mkdtemp(prefix=".sft_model.", dir=out.parent))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return out
+
+
+def _prompt_budget(config: Config) -> int:
+    """Prompt tokens left once the longest response fits in the context."""
+    return max(64, config.model.max_context_tokens - config.rollout.max_new_tokens)
