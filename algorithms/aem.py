@@ -56,11 +56,11 @@ def response_uncertainty(batch: StepBatch, uncertainty: str) -> Tensor:
     if uncertainty != "surprisal" and batch.entropy is None:
         raise ValueError(f"AEM uncertainty={uncertainty!r} needs batch.entropy (token entropies of the rollout policy)")
     mask = batch.float_mask()
-    length = mask.sum(dim=1).clamp(min=1.0)
+    length = batch.response_lengths.clamp(min=1.0)
 
     def row_mean(values: Tensor) -> Tensor:
-        # a batched dot product: no [N, T] temporary (this is most of AEM's cost)
-        return torch.einsum("nt,nt->n", values.float(), mask) / length
+        # a batched dot product on the tokens' device: no [N, T] temporary (most of AEM's cost)
+        return torch.einsum("nt,nt->n", values.float(), mask).cpu() / length
 
     if uncertainty == "surprisal":
         return -row_mean(batch.old_logprobs)
@@ -81,7 +81,7 @@ def aem_scales(
         raise ValueError(f"need 0 <= alpha_min <= alpha_max, got {alpha_min}, {alpha_max}")
     u = response_uncertainty(batch, uncertainty)
     group, num_groups = batch.group_index
-    has_tokens = batch.float_mask().sum(dim=1) > 0
+    has_tokens = batch.response_lengths > 0
     low, high = segment_min_max(u, group, num_groups, has_tokens)
     span = (high - low)[group]
     htil = torch.where(has_tokens & (span > 0), (u - low[group]) / (span + MIN_MAX_EPS), torch.zeros_like(u))

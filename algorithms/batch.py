@@ -5,6 +5,9 @@ estimators recover trajectories from (`traj_id`, `step`) and groups from `group_
 the position of a row. Token tensors follow verl's layout: row i's response tokens are
 left-aligned, `response_mask[i, :L_i] = 1`, the rest 0.
 
+Per-row fields (`reward`, `valid`, `step`) are kept on the CPU, where the group bookkeeping runs;
+token tensors stay on their device and are only reduced there (to [N]) or multiplied once.
+
 Validation happens once, here, so that a shape mistake in the rollout or the learner surfaces as a
 message naming the field instead of a broadcasting error deep inside an estimator.
 """
@@ -55,13 +58,15 @@ class StepBatch:
             value = getattr(self, name)
             if len(value) != n:
                 raise ValueError(f"StepBatch.{name} has length {len(value)}, expected N={n} (rows of response_mask)")
-        self.step = _as_step_tensor(self.step)
-        if any(not isinstance(a, str) for a in self.anchor):
-            bad = next(a for a in self.anchor if not isinstance(a, str))
-            raise ValueError(f"StepBatch.anchor must hold strings, found {type(bad).__name__}: {bad!r}")
+        self.step = _as_step_tensor(self.step).cpu()
+        for anchor in self.anchor:
+            if not isinstance(anchor, str):
+                raise ValueError(f"StepBatch.anchor must hold strings, found {type(anchor).__name__}: {anchor!r}")
 
-        self.reward = _check_tensor("reward", self.reward, (n,), floating=True).float()
-        self.valid = _check_tensor("valid", self.valid, (n,))
+        self.reward = _check_tensor("reward", self.reward, (n,), floating=True).float().cpu()
+        if not bool(torch.isfinite(self.reward).all()):
+            raise ValueError("StepBatch.reward contains NaN or inf")
+        self.valid = _check_tensor("valid", self.valid, (n,)).cpu()
         if self.valid.dtype != torch.bool:
             raise ValueError(f"StepBatch.valid must be a bool tensor, got dtype {self.valid.dtype}")
         if self.response_mask.dtype != torch.bool and not self.response_mask.is_floating_point():
@@ -94,6 +99,11 @@ class StepBatch:
     def traj_index(self) -> tuple[Tensor, int]:
         """(trajectory code per row in 0..K-1, K); cached like `group_index`."""
         return dense_ids(self.traj_id)
+
+    @cached_property
+    def response_lengths(self) -> Tensor:
+        """Number of response tokens per row, float32 [N] on the CPU."""
+        return self.response_mask.sum(dim=1, dtype=torch.float32).cpu()
 
     def float_mask(self) -> Tensor:
         """Response mask as float32 (0/1), the form every estimator multiplies by."""

@@ -55,9 +55,8 @@ def estimate(name: str, batch: StepBatch, **params: object) -> Tensor:
     """Advantages [N, T] (float32, zero wherever `batch.response_mask` is 0)."""
     raw = estimate_raw(name, batch, **params)
     mask = batch.float_mask()
-    if raw.dim() == 1:
-        return raw.to(torch.float32)[:, None] * mask
-    return raw.to(torch.float32) * mask
+    raw = raw.to(device=mask.device, dtype=torch.float32)
+    return (raw[:, None] if raw.dim() == 1 else raw) * mask
 
 
 def estimate_raw(name: str, batch: StepBatch, **params: object) -> Tensor:

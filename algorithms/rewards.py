@@ -76,7 +76,7 @@ def token_level_rewards(batch: StepBatch, invalid_penalty: float) -> Tensor:
 
     Provided for logging and for comparing with verl-agent; the estimators work on row scalars.
     """
-    mask = batch.response_mask.bool()
+    mask = batch.response_mask.bool().cpu()
     positions = torch.arange(batch.response_length).expand_as(mask)
     if batch.response_length == 0:
         return torch.zeros(batch.num_rows, 0)

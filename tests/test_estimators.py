@@ -150,6 +150,7 @@ def _fields(**overrides: object) -> dict:
         ({"anchor": ["s0"]}, "anchor has length 1"),
         ({"reward": torch.zeros(3)}, r"reward has shape \(3,\)"),
         ({"reward": [0.0, 0.0]}, "reward must be a torch.Tensor"),
+        ({"reward": torch.tensor([0.0, float("nan")])}, "NaN or inf"),
         ({"valid": torch.ones(2)}, "valid must be a bool tensor"),
         ({"old_logprobs": torch.zeros(2, 4)}, r"old_logprobs has shape \(2, 4\)"),
         ({"entropy": torch.zeros(3, 3)}, "entropy has shape"),
