@@ -157,7 +157,8 @@ def grade(
                 raise GradingError(
                     f"{instance.instance_id}: test_patch does not apply: {applied.output.strip()[-500:]}"
                 )
-        run = sandbox.exec(test_command(instance), limits)
+        template = getattr(backend, "test_command_template", DEFAULT_TEST_COMMAND)
+        run = sandbox.exec(test_command(instance, template), limits)
     statuses = parse_pytest_report(run.output)
     f2p_ok = sum(statuses.get(t) in PASSING for t in f2p)
     p2p_ok = sum(statuses.get(t) in PASSING or statuses.get(t) == "SKIPPED" for t in p2p)
