@@ -1,0 +1,145 @@
+"""End-to-end training runs on CPU with the tiny model: every estimator, every env, resume, multi-node.
+
+Each run is a real ``python -m trainer train`` subprocess (its own process group, env workers, DeepSpeed
+learner), shrunk to two RL steps on a handful of episodes.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "trainer.total_steps=2",
+    "rollout.tasks_per_step=2",
+    "rollout.group_size=2",
+    "rollout.max_new_tokens=12",
+    "trainer.eval_episodes=2",
+    "trainer.eval_sampled=false",
+    "trainer.sft.episodes=2",
+    "trainer.sft.steps=2",
+    "trainer.sft.batch_size=4",
+    "env.num_workers=1",
+    "logging.wandb.mode=disabled",
+    "logging.progress=false",
+    "model.tiny.hidden_size=32",
+    "model.tiny.intermediate_size=64",
+    "model.tiny.num_hidden_layers=1",
+    "model.tiny.vocab_size=400",
+    "learner.lr=1e-3",
+    "learner.zero_stage=0",
+]
+ENV_LIMITS = {
+    "toy": ["rollout.max_turns=3"],
+    "alfworld": ["rollout.max_turns=3"],
+    "webshop": ["rollout.max_turns=3"],
+    "swe": ["rollout.max_turns=2", "rollout.max_new_tokens=24", "model.max_context_tokens=1024"],
+}
+
+
+def _env() -> dict:
+    env = dict(os.environ, WANDB_MODE="disabled", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
+        env.pop(name, None)
+    return env
+
+
+def _train(tmp_path: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "trainer", "train", *TINY, f"trainer.output_dir={tmp_path}", *overrides]
+    return subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _summary(tmp_path: Path, name: str) -> dict:
+    return json.loads((tmp_path / name / "summary.json").read_text())
+
+
+def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = _summary(tmp_path, name)
+    for key in ("success_before_rl", "success_after_rl", "eval_episodes", "wall_time_s"):
+        assert key in summary
+    assert summary["steps"] == 2
+    lines = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    steps = [line for line in lines if "train/pg_loss" in line]
+    assert [line["step"] for line in steps] == [1, 2]
+    for line in steps:
+        for phase in ("rollout", "old_logprobs", "ref_logprobs", "advantage", "update", "sync"):
+            assert f"timing/{phase}_s" in line
+    assert (tmp_path / name / "success.png").exists()
+    assert "step 2/2" in result.stdout
+    return summary
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
+def test_two_steps_each_estimator_on_toy(tmp_path, algorithm):
+    name = f"toy-{algorithm}"
+    result = _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], f"algorithm.name={algorithm}",
+                    f"trainer.run_name={name}", "algorithm.kl.coef=0.01")
+    _check_run(tmp_path, name, result)
+
+
+@pytest.mark.parametrize("env_name", ["alfworld", "webshop", "swe"])
+@pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
+def test_two_steps_each_estimator_on_each_env(tmp_path, env_name, algorithm):
+    name = f"{env_name}-{algorithm}"
+    sft = ["trainer.sft.enabled=false"] if env_name == "swe" else []
+    result = _train(tmp_path, f"env.name={env_name}", *ENV_LIMITS[env_name], *sft,
+                    f"algorithm.name={algorithm}", f"trainer.run_name={name}")
+    _check_run(tmp_path, name, result)
+
+
+def test_resume_after_kill(tmp_path):
+    name = "resume"
+    args = [sys.executable, "-m", "trainer", "train", *TINY, f"trainer.output_dir={tmp_path}", "env.name=toy",
+            *ENV_LIMITS["toy"], "trainer.total_steps=4", "trainer.save_every=1", f"trainer.run_name={name}"]
+    process = subprocess.Popen(args, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    checkpoints = tmp_path / name / "checkpoints"
+    deadline = time.time() + 600
+    while time.time() < deadline and not (checkpoints / "step_00000002").exists():
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (checkpoints / "step_00000002").exists(), "the first run never wrote checkpoint 2"
+
+    result = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "resumed from" in result.stderr
+    resumed_at = int(result.stderr.split("resumed from")[1].split("at step")[1].split()[0])
+    assert resumed_at >= 2
+    assert f"step {resumed_at}/4" not in result.stdout  # the finished steps are not redone
+    assert "step 4/4" in result.stdout
+    assert _summary(tmp_path, name)["steps"] == 4
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_simulated_two_node_launch(tmp_path):
+    """Two 'nodes' (processes) join through the torchrun c10d rendezvous that multi-node jobs use."""
+    name = "two-nodes"
+    rdzv = f"127.0.0.1:{_free_port()}"
+    env = _env()
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    command = ["bash", "scripts/train_multinode.sh", "--nnodes", "2", "--nproc-per-node", "1", "--rdzv", rdzv,
+               *TINY, f"trainer.output_dir={tmp_path}", "env.name=toy", *ENV_LIMITS["toy"],
+               f"trainer.run_name={name}"]
+    nodes = [subprocess.Popen(command, cwd=REPO, env={**env, "RDZV_ID": name}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), outputs[0][-3000:] + outputs[1][-3000:]
+    summary = _summary(tmp_path, name)
+    assert summary["steps"] == 2
+    assert any("step 2/2" in out for out in outputs)
