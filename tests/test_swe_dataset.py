@@ -60,7 +60,7 @@ def test_records_follow_the_swe_bench_schema(shipped):
 def test_problem_statements_do_not_reveal_the_hidden_tests(shipped):
     for inst in shipped["train"] + shipped["test"]:
         text = inst.problem_statement
-        assert "tests/" not in text and "test_" not in text and "pytest" not in text
+        assert "tests/" not in text and not re.search(r"\btest_", text) and "pytest" not in text
         for test_id in inst.fail_to_pass:
             assert test_id.split("::")[-1] not in text
         assert "expected" in text and "```python" in text
@@ -184,4 +184,4 @@ def test_reproduction_rewrites_asserts_and_keeps_helpers():
     assert "def sample():" in script and "from graphs import Graph" in script
     assert "print(sample().shortest_path('a', 'e'))  # expected: ['a', 'b', 'd', 'e']" in script
     assert "assert" not in script and "pytest" not in script
-    assert subject == "Graph"
+    assert subject == "shortest_path"

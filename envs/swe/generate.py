@@ -46,6 +46,8 @@ log = logging.getLogger("envs.swe.generate")
 
 OWNER = SHIPPED_OWNER
 VERSION = "1.0"
+# -vv: pytest then keeps whole values in the one-line failure reasons the problem statements quote.
+SUITE_COMMAND = DEFAULT_TEST_COMMAND.replace(" -q ", " -vv ").format(files="tests")
 RUN_LIMITS = Limits(wall_s=8.0, cpu_s=6, output_bytes=1 << 20)
 # A mutant whose suite runs much longer than the clean one (a near-infinite loop that happens to end)
 # would make every grading of its instance slow: such mutants are dropped.
@@ -59,7 +61,7 @@ def run_suite(backend: BwrapBackend, tree: Path) -> tuple[dict[str, str], dict[s
         scratch = Path(tmp) / "tree"
         shutil.copytree(tree, scratch)
         sandbox = backend.wrap(scratch)
-        result = sandbox.exec(DEFAULT_TEST_COMMAND.format(files="tests"), RUN_LIMITS)
+        result = sandbox.exec(SUITE_COMMAND, RUN_LIMITS)
     limit = result.limit or ("slow" if result.duration_s > MAX_SUITE_SECONDS else None)
     return parse_pytest_report(result.output), parse_failure_messages(result.output), limit
 

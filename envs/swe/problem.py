@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 
 TITLES = (
     "{name} gives a wrong result for some inputs",
@@ -110,23 +111,32 @@ def _rewrite(stmt: ast.stmt, indent: str = "") -> list[str]:
     return [indent + line for line in ast.unparse(stmt).splitlines()]
 
 
-def _subject(test: ast.FunctionDef, imported: set[str]) -> str:
-    """The first library name the test calls (or mentions), for the title."""
-    for node in ast.walk(test):
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name) and func.id in imported:
-                return func.id
-            if (
-                isinstance(func, ast.Attribute)
-                and isinstance(func.value, ast.Name)
-                and func.value.id in imported
-            ):
-                return f"{func.value.id}.{func.attr}"
-    for node in ast.walk(test):
-        if isinstance(node, ast.Name) and node.id in imported:
-            return node.id
-    return test.name.removeprefix("test_").replace("_", " ")
+def _first_callee(nodes: list[ast.AST], imported: set[str]) -> str | None:
+    calls = [n for node in nodes for n in ast.walk(node) if isinstance(n, ast.Call)]
+    for call in calls:
+        if isinstance(call.func, ast.Name) and call.func.id in imported:
+            return call.func.id
+    for call in calls:
+        func = call.func
+        if isinstance(func, ast.Attribute) and not (
+            isinstance(func.value, ast.Name) and func.value.id == "pytest"
+        ):
+            return func.attr
+    return None
+
+
+def _subject(test: ast.FunctionDef, helpers: list[ast.stmt], imported: set[str]) -> str:
+    """What the title names: the first library function or method the test calls (then its helpers),
+    else the first library name it mentions; never the test's own name."""
+    for nodes in (test.body, helpers):
+        callee = _first_callee(nodes, imported)
+        if callee:
+            return callee
+    for node in [*test.body, *helpers]:
+        for name in ast.walk(node):
+            if isinstance(name, ast.Name) and name.id in imported:
+                return name.id
+    return "the library"
 
 
 def reproduction(test_source: str, test_name: str) -> tuple[str, str]:
@@ -152,11 +162,34 @@ def reproduction(test_source: str, test_name: str) -> tuple[str, str]:
         parts += ast.unparse(node).splitlines() + [""]
     for stmt in test.body:
         parts += _rewrite(stmt)
-    return "\n".join(parts).strip() + "\n", _subject(test, imported)
+    return "\n".join(parts).strip() + "\n", _subject(test, helper_nodes, imported)
 
 
 def first_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else "(no message)"
+
+
+ASSERT_EQUAL = re.compile(r"^(?:AssertionError: )?assert (.+?) == (.+)$")
+
+
+def describe_failure(message: str) -> tuple[str, str | None]:
+    """(what the user sees, exception name if it raised) from pytest's one-line failure reason."""
+    line = first_line(message)
+    if line.startswith("Failed: DID NOT RAISE"):
+        expected = re.findall(r"[\w.]+", line.split("DID NOT RAISE", 1)[1])
+        return (
+            f"No exception is raised (expected {expected[-1].rsplit('.', 1)[-1] if expected else 'an error'}).",
+            None,
+        )
+    match = ASSERT_EQUAL.match(line)
+    if match:
+        return f"I get {match.group(1)} where {match.group(2)} is expected.", None
+    if line.startswith(("assert ", "AssertionError")):
+        return "At least one of these lines does not print the expected value.", None
+    name = line.split(":", 1)[0].rsplit(".", 1)[-1]
+    if name.isidentifier() and name.endswith(("Error", "Exception", "Interrupt", "Exit")):
+        return line, name
+    return line, None
 
 
 def write_problem(
@@ -170,23 +203,15 @@ def write_problem(
 ) -> str:
     script, subject = reproduction(test_source, test_name)
     name = f"`{subject}`"
-    message = first_line(failure)
-    if message.startswith("Failed: DID NOT RAISE"):
-        raised = message.split("DID NOT RAISE", 1)[1].strip()
-        title = f"{name} accepts bad input instead of raising {raised}"
-    elif (
-        ":" in message
-        and message.split(":", 1)[0].isidentifier()
-        and message.split(":", 1)[0].endswith(("Error", "Exception"))
-    ):
-        title = f"{name} fails with {message.split(':', 1)[0]}"
+    observed, raised = describe_failure(failure)
+    if observed.startswith("No exception is raised"):
+        title = f"{name} accepts bad input without raising"
+    elif raised:
+        title = f"{name} raises {raised}"
     else:
         title = _pick(TITLES, instance_id).format(name=name)
     intro = _pick(INTROS, instance_id + "intro").format(repo=repo, version=version)
-    text = (
-        f"{title}\n\n{intro}\n\nTo reproduce:\n\n```python\n{script}```\n\n"
-        f"What happens instead:\n\n```\n{message}\n```\n"
-    )
+    text = f"{title}\n\n{intro}\n\nTo reproduce:\n\n```python\n{script}```\n\nWhat happens instead:\n\n```\n{observed}\n```\n"
     if more_cases:
         text += "\nOther, similar inputs seem to be affected as well.\n"
     return text
