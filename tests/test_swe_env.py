@@ -141,17 +141,36 @@ def test_editing_the_tests_does_not_earn_reward(env, task_ids):
     assert terminated and reward == 0.0 and info["f2p_passed"] < info["f2p_total"]
 
 
-def test_abuse_is_reported_and_the_next_episode_is_clean(env, task_ids):
-    env.reset(options={"task_id": task_ids[0]})
-    _, _, _, _, info = env.step({"tool": "bash", "command": "python -c 'bytearray(10 * 2**30)'"})
-    assert info["exec"]["limit"] == "memory"
-    obs, _, _, _, info = env.step({"tool": "bash", "command": "yes | head -c 1000000000"})
-    assert info["exec"]["limit"] == "output_size" and len(obs) < 12_000
-    _, _, _, _, info = env.step({"tool": "bash", "command": ":(){ :|:& };:; sleep 1"})
-    assert info["exec"]["limit"] in ("process_count", "wall_time")
-    env.step({"tool": "bash", "command": "rm -rf /testbed/* /testbed/.git; touch /oops"})
-    reward, terminated, info = play_expert(env, task_ids[0])
-    assert reward == 1.0 and terminated
+def test_abuse_is_reported_and_the_next_episode_is_clean(cache_dir, task_ids):
+    from envs.swe.dataset import TASKS_DIR
+    from envs.swe.env import SWEEnv
+
+    env = SWEEnv(split="test", cache_dir=cache_dir, command_limits={"wall_s": 3, "cpu_s": 1, "nproc": 64})
+    try:
+        env.reset(options={"task_id": task_ids[0]})
+
+        def bash(command):
+            return env.step({"tool": "bash", "command": command})
+
+        obs, *_, info = bash(
+            "curl -sS -m 2 http://1.1.1.1/; python -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), 2)'"
+        )
+        assert "Network is unreachable" in obs and info["exec"]["exit_code"] != 0
+        obs, *_, info = bash(f"touch /oops ~/oops {TASKS_DIR}/oops; cat {TASKS_DIR}/test.jsonl")
+        assert "instance_id" not in obs and not (TASKS_DIR / "oops").exists()
+        obs, *_, info = bash("python -c 'bytearray(10 * 2**30)'")
+        assert info["exec"]["limit"] == "memory" and "out of memory" in obs
+        obs, *_, info = bash("yes | head -c 1000000000")
+        assert info["exec"]["limit"] == "output_size" and len(obs) < 12_000
+        obs, *_, info = bash(":(){ :|:& };:; sleep 1")
+        assert info["exec"]["limit"] in ("process_count", "wall_time")
+        obs, *_, info = bash("while :; do :; done")
+        assert info["exec"]["limit"] in ("cpu_time", "wall_time") and "killed" in obs
+        bash("rm -rf /testbed/* /testbed/.git")
+        reward, terminated, info = play_expert(env, task_ids[0])
+        assert reward == 1.0 and terminated
+    finally:
+        env.close()
 
 
 def test_runs_inside_the_env_pool(cache_dir, task_ids):

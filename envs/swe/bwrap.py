@@ -139,7 +139,7 @@ class BwrapBackend(SandboxBackend):
         try:
             _git(["init", "-q", str(tmp)])
             # Only the base commit travels (depth 1): the working copy must not hold later commits (the fix).
-            upload_pack = "git -c uploadpack.allowAnySHA1InWant=true upload-pack"
+            upload_pack = "git -c safe.directory=* -c uploadpack.allowAnySHA1InWant=true upload-pack"
             _git(
                 [
                     "fetch",
