@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import json
 import logging
 import os
@@ -90,11 +91,13 @@ def catalog_from_generated(generated: dict[str, Any], name: str) -> Catalog:
 
 
 def _cache_path(config: Any) -> Path:
-    from envs.webshop.generate import GENERATOR_VERSION
+    """Keyed by the config and a fingerprint of the generator's source, so edits invalidate it."""
+    from envs.webshop import generate, vocab
 
-    c = asdict(config)
-    key = "-".join(f"{k}{v}" for k, v in sorted(c.items()))
-    return cache_dir() / f"generated-v{GENERATOR_VERSION}-{key}.json.gz"
+    source = b"".join(Path(m.__file__).read_bytes() for m in (generate, vocab))  # type: ignore[arg-type]
+    fingerprint = hashlib.sha256(source).hexdigest()[:12]
+    key = "-".join(f"{k}{v}" for k, v in sorted(asdict(config).items()))
+    return cache_dir() / f"generated-{fingerprint}-{key}.json.gz"
 
 
 def _write_atomic(path: Path, payload: dict[str, Any]) -> None:

@@ -11,36 +11,18 @@ score at the purchase (``reward_mode="score"``); the raw score is always in
 from __future__ import annotations
 
 import numbers
-import string
 from dataclasses import asdict, replace
 from typing import Any
 
 import gymnasium as gym
-from gymnasium import spaces
 
-from envs.webshop.catalog import PAPER_TEST_GOALS, Catalog, builtin_catalog, data_dir_catalog
+from envs.text_spaces import TextSpace
+from envs.webshop.catalog import PAPER_TEST_GOALS, builtin_catalog, data_dir_catalog
 from envs.webshop.expert import expert_action
 from envs.webshop.generate import PRESETS
 from envs.webshop.shop import ShopSession
 
 SUCCESS_REWARD = 10.0
-MAX_TEXT_LENGTH = 1_000_000
-_CHARSETS: dict[str, str] = {}
-
-
-def _charset(catalog: Catalog) -> str:
-    """Every character a page of this catalog can show (Text spaces need an explicit set)."""
-    if catalog.name not in _CHARSETS:
-        chars = set(string.printable)
-        for p in catalog.products:
-            chars.update(p.title, p.description, p.price_tag, *p.bullet_points, *p.attributes)
-            chars.update(p.category, p.query, p.product_category)
-            for name, values in p.options.items():
-                chars.update(name, *values)
-        for goal in catalog.goals:
-            chars.update(goal.instruction_text)
-        _CHARSETS[catalog.name] = "".join(sorted(chars))
-    return _CHARSETS[catalog.name]
 
 
 class WebShopEnv(gym.Env[str, str]):
@@ -72,13 +54,13 @@ class WebShopEnv(gym.Env[str, str]):
         human_goals, use_small: with ``data_dir``: human-written goals; the *_1000 files.
         catalog, catalog_seed, num_products: without ``data_dir``: generator preset
             ("default" | "small"), its seed, and an optional product count override.
-        option_matching: "original" keeps the original's lenient synthetic-goal option
-            match, "strict" compares option values only (see ``reward``).
+        option_matching: "original" keeps the original's fuzzy option match with its
+            synthetic-goal quirk; "exact" needs exactly the wanted values (see ``reward``).
         """
         if reward_mode not in ("success", "score"):
             raise ValueError(f"reward_mode must be 'success' or 'score', got {reward_mode!r}")
-        if option_matching not in ("original", "strict"):
-            raise ValueError(f"option_matching must be 'original' or 'strict', got {option_matching!r}")
+        if option_matching not in ("original", "exact"):
+            raise ValueError(f"option_matching must be 'original' or 'exact', got {option_matching!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
         if render_mode not in (None, "ansi"):
@@ -114,9 +96,8 @@ class WebShopEnv(gym.Env[str, str]):
         self.option_matching = option_matching
         self.show_attrs = show_attrs
         self.render_mode = render_mode
-        charset = _charset(self.catalog)
-        self.observation_space = spaces.Text(max_length=MAX_TEXT_LENGTH, min_length=0, charset=charset)
-        self.action_space = spaces.Text(max_length=4096, min_length=1, charset=charset)
+        self.observation_space = TextSpace()
+        self.action_space = TextSpace()
         self._session: ShopSession | None = None
         self._task_id: int | None = None
         self._steps = 0

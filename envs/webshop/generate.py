@@ -38,7 +38,6 @@ from envs.webshop.vocab import (
     split_attribute,
 )
 
-GENERATOR_VERSION = 1
 _ACRONYMS = {"usda", "gmo", "spf", "uv", "led", "rgb", "usb", "hd", "gan", "hdmi", "tv"}
 _WORD = re.compile(r"[a-z]+")
 _MAX_RENDER_TRIES = 50
@@ -374,7 +373,7 @@ def generate_catalog(config: CatalogConfig) -> dict[str, Any]:
         products.append(raw)
         records[asin] = record
     rng.shuffle(products)
-    meta = {"generator_version": GENERATOR_VERSION, "config": asdict(config)}
+    meta = {"config": asdict(config)}
     return {"meta": meta, "products": products, "attributes": records}
 
 

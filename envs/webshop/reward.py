@@ -6,11 +6,16 @@
 r_type is 1.0 when the query, >= 2 breadcrumb levels or > 20 % of the goal title's nouns
 match, 0.5 otherwise, then 0.1 if under 10 % of the nouns match and 0.0 if none do.
 
-Option matching quirk: for synthetic goals the original compares each purchased value
-with ``str((option_name, option_value))`` (it passes ``dict.items()``), so a purchased
-"large" matches a goal size "x-large" and "pack of 6" matches "pack of 12". We keep it by
-default (``option_matching="original"``) so scores equal published WebShop numbers;
-``"strict"`` compares values only, as the original does for human goals.
+Option matching: the original matches a wanted option when any purchased value scores
+> 85 with thefuzz's ``token_set_ratio``, which is 100 whenever one side's words are a
+subset of the other's ("large" vs "x-large"). For synthetic goals it also passes
+``dict.items()``, so each goal option is the string of a ``(name, value)`` tuple: the
+option name's words join the goal's words, and the goal side escapes colour
+normalisation, so a value whose normalised colour is not one of its words can never match,
+even when bought exactly ("light wash" -> "ash"). ``option_matching="original"`` (the
+default) keeps all of this so scores are comparable with published WebShop numbers (the
+generated catalog avoids the never-matching values); ``"exact"`` counts a goal option only
+when exactly that value was bought (for that option name; human goals: any purchased value).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from envs.webshop.normalize import normalize_color
 from envs.webshop.nouns import title_nouns
 from envs.webshop.products import Product
 
-OptionMatching = Literal["original", "strict"]
+OptionMatching = Literal["original", "exact"]
 FUZZY_MATCH_THRESHOLD = 85
 
 
@@ -76,11 +81,9 @@ def attribute_matches(product: Product, goal_attributes: tuple[str, ...]) -> int
     return matches
 
 
-def _goal_option_targets(goal_options: dict[str, str] | tuple[str, ...], mode: OptionMatching) -> list[str]:
+def _original_goal_options(goal_options: dict[str, str] | tuple[str, ...]) -> list[str]:
     if not isinstance(goal_options, dict):
         return [str(normalize_color(o)) for o in goal_options]
-    if mode == "strict":
-        return [str(normalize_color(v)) for v in goal_options.values()]
     # thefuzz stringifies non-str input; str() of the (name, value) tuple reproduces that.
     return [str(normalize_color(item)) for item in goal_options.items()]
 
@@ -90,9 +93,14 @@ def option_matches(
     goal_options: dict[str, str] | tuple[str, ...],
     mode: OptionMatching = "original",
 ) -> int:
+    if mode == "exact":
+        if isinstance(goal_options, dict):
+            return sum(purchased.get(name) == value for name, value in goal_options.items())
+        bought_values = {v.strip().lower() for v in purchased.values()}
+        return sum(o.strip().lower() in bought_values for o in goal_options)
     bought = [normalize_color(v) for v in purchased.values()]
     matches = 0
-    for wanted in _goal_option_targets(goal_options, mode):
+    for wanted in _original_goal_options(goal_options):
         if any(fuzz.token_set_ratio(have, wanted) > FUZZY_MATCH_THRESHOLD for have in bought):
             matches += 1
     return matches
@@ -105,8 +113,8 @@ def purchase_score(
     options: dict[str, str],
     option_matching: OptionMatching = "original",
 ) -> ScoreBreakdown:
-    if option_matching not in ("original", "strict"):
-        raise ValueError(f"option_matching must be 'original' or 'strict', got {option_matching!r}")
+    if option_matching not in ("original", "exact"):
+        raise ValueError(f"option_matching must be 'original' or 'exact', got {option_matching!r}")
     r_type, query_match, category_match, title_score = type_reward(product, goal)
     n_attr = attribute_matches(product, goal.attributes)
     n_opt = option_matches(options, goal.goal_options, option_matching)

@@ -183,14 +183,14 @@ FOOD = CategorySpec(
         TypeSpec(
             "beef jerky", "Beef Jerky", "beef jerky", ("Snack Foods", "Jerky & Dried Meats", "Beef Jerky"),
             ("high protein", "keto friendly", "low fat", "grass fed", "no preservatives"),
-            (("Flavor Name", ("Original", "Teriyaki", "Peppered", "Sweet & Hot", "Smoked")),
+            (("Flavor Name", ("Original", "Teriyaki", "Black Pepper", "Sweet & Hot", "Smoked")),
              ("Size", ("3.25 Ounce", "8 Ounce", "16 Ounce"))),
             (6.0, 35.0), extras=("Hickory", "Ranch"), article="some", siblings=("protein bars",),
         ),
         TypeSpec(
             "mixed nuts", "Mixed Nuts", "mixed nuts", ("Snack Foods", "Nuts & Seeds", "Mixed Nuts"),
             ("low sodium", "plant based", "dry roasted", "high protein"),
-            (("Flavor Name", ("Lightly Salted", "Honey Roasted", "Unsalted", "Sea Salt")),
+            (("Flavor Name", ("Salted", "Honey Roasted", "Unsalted", "Sea Salt")),
              ("Size", ("16 Ounce", "32 Ounce", "40 Ounce"))),
             (7.0, 32.0), extras=("Deluxe", "Party"), article="", siblings=(),
         ),
@@ -260,7 +260,7 @@ FASHION = CategorySpec(
             "jeans", "Jeans", "men's jeans", ("Men", "Clothing", "Jeans"),
             ("button closure", "straight leg", "stretch denim", "five pocket"),
             (("Size", ("30W x 30L", "32W x 30L", "32W x 32L", "34W x 32L", "36W x 34L")),
-             ("Color", ("Dark Wash", "Light Wash", "Black", "Stonewash"))),
+             ("Color", ("Dark Indigo", "Light Indigo", "Black", "Stone Grey"))),
             (22.0, 70.0), extras=("Classic", "Workwear"), article="", siblings=(),
         ),
         TypeSpec(
