@@ -89,7 +89,7 @@ def _grade_all(instances, tmp_path):
 @needs_bwrap
 def test_gold_resolves_and_empty_does_not_on_a_sample(tmp_path):
     instances = load_split("test")
-    sample = [instances[0], instances[len(instances) // 2], instances[-1]]
+    sample = [instances[0], instances[-1]]
     assert _grade_all(sample, tmp_path) == []
 
 

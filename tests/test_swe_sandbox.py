@@ -122,6 +122,13 @@ def test_hidden_tests_and_cache_are_invisible(sandbox, backend):
     assert "bwrap.py" in result.output  # the bound part of envs/ is there, the data below it is masked
 
 
+def test_other_working_copies_are_invisible(backend, repo):
+    with backend.create(repo) as first, backend.create(repo) as second:
+        second.exec("echo secret > private.txt")
+        result = first.exec(f"cat {second.host_dir}/private.txt; ls {backend.work_root}")
+        assert "secret" not in result.output and result.exit_code != 0
+
+
 def test_fork_bomb_is_contained(sandbox, backend):
     result = sandbox.exec(":(){ :|:& };: ; sleep 1; echo survived", Limits(wall_s=10, cpu_s=10, nproc=64))
     assert result.limit in ("process_count", "wall_time")
