@@ -335,3 +335,14 @@ def test_reset_task_validation(data_dir):
     assert train.task_ids == [2, 3, 4, 5]
     with pytest.raises(RuntimeError, match="reset"):
         WebShopEnv(split="test", data_dir=data_dir).step("search[x]")
+
+
+def test_search_ranks_ties_by_catalog_order_and_cuts_at_n():
+    from envs.webshop.search import ProductSearch
+
+    docs = ["red widget", "blue widget", "red widget", "widget widget red", "gadget", "red widget"]
+    search = ProductSearch(docs)
+    assert search.search("red widget") == (3, 0, 2, 5, 1)  # best first; identical docs 0, 2, 5 by index
+    assert search.search("red widget", 3) == (3, 0, 2)
+    assert search.search("gadgets") == (4,)  # stemming
+    assert search.search("the of") == () and search.search("unknownword") == ()

@@ -45,8 +45,12 @@ class ProductSearch:
         if not tokens:
             return ()
         scores = self._bm25.get_scores(tokens)
-        order = np.argsort(-scores, kind="stable")[:n]
-        return tuple(int(i) for i in order if scores[i] > 0.0)
+        candidates = np.flatnonzero(scores > 0.0)
+        if len(candidates) > n:  # keep the n best; ties at the cut are kept too, then cut by index
+            nth_best = np.partition(scores[candidates], len(candidates) - n)[len(candidates) - n]
+            candidates = candidates[scores[candidates] >= nth_best]
+        order = candidates[np.lexsort((candidates, -scores[candidates]))][:n]
+        return tuple(int(i) for i in order)
 
     def search(self, query: str, n: int = SEARCH_RETURN_N) -> tuple[int, ...]:
         """Indices of the best ``n`` products with a positive score, best first (memoised)."""
