@@ -204,6 +204,17 @@ def test_truncation_reward_and_stepping_after_the_end(games):
         env.reset(options={"task_id": "no-such-game"})
 
 
+def test_expert_can_be_turned_off(games, manifest):
+    env = ALFWorldEnv(data_dir=games, split="train", expert=False)
+    entry = next(g for g in manifest["games"] if g["task_type"] == "pick_heat_then_place_in_recep")
+    _, info = env.reset(options={"task_id": entry["task_id"]})
+    assert info["expert_action"] is None
+    for action in entry["expert_plan"]:
+        _, reward, terminated, _, info = env.step(action)
+        assert info["expert_action"] is None and info["valid_action"]
+    assert terminated and info["won"] and reward == 10.0
+
+
 def test_eval_splits_and_bad_arguments(games):
     ood = ALFWorldEnv(data_dir=games, split="eval_out_of_distribution")
     assert len(ood.task_ids) == 2
@@ -324,8 +335,9 @@ log = []
 for task_id in env.task_ids:
     obs, info = env.reset(options={"task_id": task_id})
     log.append([obs, info])
-    for k in range(8):  # expert moves interleaved with other admissible commands
-        action = info["expert_action"] if k % 2 == 0 else info["admissible_actions"][k % len(info["admissible_actions"])]
+    for k in range(9):  # expert moves interleaved with other admissible commands and unknown ones
+        admissible = info["admissible_actions"]
+        action = [info["expert_action"], admissible[k % len(admissible)], "jump around"][k % 3]
         obs, reward, terminated, truncated, info = env.step(action)
         log.append([obs, reward, terminated, info])
         if terminated:
@@ -336,10 +348,10 @@ print(json.dumps(log))
 
 @pytest.mark.slow
 def test_textworld_memos_do_not_change_any_text(games):
-    """Every observation, admissible list and expert action matches unpatched TextWorld."""
+    """Every observation, admissible list and expert action matches unmodified TextWorld."""
 
-    def transcript(no_memo: str) -> list:
-        env = {"PYTHONPATH": str(REPO), "TURNRL_ALFWORLD_NO_MEMO": no_memo, "PATH": "/usr/bin:/bin"}
+    def transcript(plain: str) -> list:
+        env = {"PYTHONPATH": str(REPO), "TURNRL_ALFWORLD_PLAIN": plain, "PATH": "/usr/bin:/bin"}
         out = subprocess.run(
             [sys.executable, "-c", _TRANSCRIPT, str(games)],
             env=env,

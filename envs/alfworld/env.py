@@ -50,6 +50,8 @@ class ALFWorldEnv(gymnasium.Env):
         success_reward: reward on the winning step (verl-agent uses 10).
         preset, num_games, generation_seed: the generated set used when there is no data folder
             (presets: ``standard``, ``small``, ``tiny``; see ``generate.PRESETS``).
+        expert: compute ``info["expert_action"]`` (the planner replans every step, most of a
+            step's cost); with False it is None.
     """
 
     metadata = {"render_modes": []}
@@ -63,6 +65,7 @@ class ALFWorldEnv(gymnasium.Env):
         preset: str = DEFAULT_PRESET,
         num_games: int = DEFAULT_NUM_GAMES,
         generation_seed: int = 0,
+        expert: bool = True,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
@@ -74,6 +77,7 @@ class ALFWorldEnv(gymnasium.Env):
         self.task_ids: list[str] = list(self._games)
         self.max_steps = max_steps
         self.success_reward = float(success_reward)
+        self.expert = expert
         self.observation_space = TextSpace()
         self.action_space = TextSpace()
         self._session: GameSession | None = None
@@ -85,7 +89,7 @@ class ALFWorldEnv(gymnasium.Env):
 
     def _info(self, obs: str, state: Any, valid_action: bool) -> dict[str, Any]:
         admissible = [c for c in state["admissible_commands"] if c != "help"]
-        plan = state["extra.expert_plan"]
+        plan = self._session.expert_plan
         self._admissible = admissible
         return {
             "task": self._task,
@@ -109,7 +113,7 @@ class ALFWorldEnv(gymnasium.Env):
         elif task_id not in self._games:
             raise KeyError(f"unknown ALFWorld task_id {task_id!r} for split {self.split} of {self.data_dir}")
         if self._session is None:
-            self._session = GameSession()
+            self._session = GameSession(expert=self.expert)
         self._session.load(self._games[task_id].game_file)
         state = self._session.reset()
         obs = state["feedback"]
@@ -127,10 +131,9 @@ class ALFWorldEnv(gymnasium.Env):
         # Malformed policy output (not text) is played as an empty command: "Nothing happens."
         command = action.strip() if isinstance(action, str) else ""
         valid = command in self._admissible
-        state = self._session.step(command)
+        obs = self._session.step(command)
         self._steps += 1
-        obs = state["feedback"]
-        info = self._info(obs, state, valid_action=valid)
+        info = self._info(obs, self._session.state, valid_action=valid)
         terminated = info["won"]
         truncated = not terminated and self._steps >= self.max_steps
         self._done = terminated or truncated

@@ -140,10 +140,15 @@ def _copy_context(context: dict) -> dict:
     }
 
 
+def plain_textworld() -> bool:
+    """``TURNRL_ALFWORLD_PLAIN=1`` runs TextWorld unmodified (the equivalence test compares both)."""
+    return os.environ.get("TURNRL_ALFWORLD_PLAIN") == "1"
+
+
 @functools.cache
 def install_memos() -> None:
     """Swap TextWorld's pure parsing/translation helpers for memoised ones (once per process)."""
-    if os.environ.get("TURNRL_ALFWORLD_NO_MEMO") == "1":  # lets the equivalence test play unpatched games
+    if plain_textworld():
         return
     pddl_logic.fast_downward = _FastDownwardWithMemo()
     textgen._parse_and_convert = _memo_template_parser(textgen._parse_and_convert)
@@ -203,20 +208,29 @@ def clear_caches() -> None:
         cache.clear()
 
 
-class GameSession:
-    """One playable ALFWorld game at a time; ``load`` switches games, ``reset`` restarts one."""
+NOTHING_HAPPENS = "Nothing happens."
 
-    def __init__(self) -> None:
+
+class GameSession:
+    """One playable ALFWorld game at a time; ``load`` switches games, ``reset`` restarts one.
+
+    With ``expert=True`` the PDDL planner expert (ALFWorld's ``AlfredExpert`` in planner mode)
+    replans after every step; that search is most of a step's cost, so RL runs that never read
+    the expert can turn it off.
+    """
+
+    def __init__(self, expert: bool = True) -> None:
         install_memos()
-        infos = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile", "expert_plan"])
-        env: Any = _CachedPddlEnv(infos)
-        for wrapper in (
-            AlfredDemangler(shuffle=False),
-            AlfredInfos,
-            AlfredExpert(expert_type=AlfredExpertType.PLANNER),
-        ):
+        self.expert = expert
+        extras = ["gamefile", "expert_plan"] if expert else ["gamefile"]
+        env: Any = _CachedPddlEnv(textworld.EnvInfos(won=True, admissible_commands=True, extras=extras))
+        wrappers: list[Any] = [AlfredDemangler(shuffle=False), AlfredInfos]
+        if expert:
+            wrappers.append(AlfredExpert(expert_type=AlfredExpertType.PLANNER))
+        for wrapper in wrappers:
             env = wrapper(env)
         self._env = env
+        self._skip_unknown_commands = not plain_textworld()
         self.game_file: str | None = None
         self.state: Any = None
 
@@ -232,11 +246,24 @@ class GameSession:
         self.state = self._env.reset()
         return self.state
 
-    def step(self, command: str) -> Any:
+    @property
+    def expert_plan(self) -> list[str] | None:
+        return self.state["extra.expert_plan"] if self.expert else None
+
+    def step(self, command: str) -> str:
+        """Play a command and return the game's answer; ``self.state`` is the new state.
+
+        TextWorld answers a command that is not among the admissible ones (help included) with
+        "Nothing happens." and leaves the game untouched, yet recomputes every admissible command
+        and replans; we give the same answer without that work.
+        """
         if self.state is None:
             raise RuntimeError("GameSession.step called before reset")
+        command = command.strip()
+        if self._skip_unknown_commands and command not in self.state["admissible_commands"]:
+            return NOTHING_HAPPENS
         self.state, _, _ = self._env.step(command)
-        return self.state
+        return self.state["feedback"]
 
     def close(self) -> None:
         self._env.close()

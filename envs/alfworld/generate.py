@@ -121,11 +121,12 @@ def _play_expert(game_file: str, max_steps: int) -> list[str] | None:
     state = session.reset()
     walkthrough: list[str] = []
     while not state["won"] and len(walkthrough) < max_steps:
-        plan = state["extra.expert_plan"]
+        plan = session.expert_plan
         if not plan:
             return None
         walkthrough.append(plan[0])
-        state = session.step(plan[0])
+        session.step(plan[0])
+        state = session.state
     session.game_file = None  # the file is rewritten below with its walkthrough: never reuse this load
     forget_game(game_file)
     return walkthrough if state["won"] else None
