@@ -346,3 +346,22 @@ def test_search_ranks_ties_by_catalog_order_and_cuts_at_n():
     assert search.search("red widget", 3) == (3, 0, 2)
     assert search.search("gadgets") == (4,)  # stemming
     assert search.search("the of") == () and search.search("unknownword") == ()
+
+
+def test_attributes_sub_page_when_shown(data_dir):
+    env, task = _zanzibar_env(data_dir, show_attrs=True)
+    env.reset(options={"task_id": task})
+    env.step("search[zanzibar]")
+    obs, *_, info = env.step("click[b000000000]")
+    assert (
+        "Reviews [SEP] Attributes [SEP] Buy Now" in obs and "click[attributes]" in info["admissible_actions"]
+    )
+    obs, *_ = env.step("click[attributes]")
+    assert obs.endswith(
+        "< Prev [SEP] easy clean [SEP] durable [SEP] electronics [SEP] widget [SEP] Electronics › Gadgets › Widgets"
+    )
+
+
+def test_num_products_keeps_the_first_products(data_dir):
+    catalog = data_dir_catalog(data_dir, False, True, 5, 500)
+    assert [p.asin for p in catalog.products] == [f"B00000{i:04d}" for i in range(5)]

@@ -196,3 +196,20 @@ def test_goal_without_options():
 def test_bad_option_matching_mode():
     with pytest.raises(ValueError, match="option_matching"):
         purchase_score(make_product(), make_goal(), 20.0, {}, option_matching="loose")
+
+
+def test_titles_without_stored_nouns_use_the_fallback_extractor(monkeypatch):
+    from envs.webshop import reward
+    from envs.webshop.nouns import _heuristic_nouns
+
+    # spaCy's en_core_web_sm is used instead when installed; pin the heuristic for this test
+    assert _heuristic_nouns("Acme Zanzibar Widget for Kids, Large Premium 2 Pack") == (
+        "acme",
+        "zanzibar",
+        "widget",
+        "kids",
+    )
+    monkeypatch.setattr(reward, "title_nouns", _heuristic_nouns)
+    goal = make_goal(name="Acme Zanzibar Widget", name_nouns=None)
+    product = make_product(title="Globex Widget Holder", name_nouns=None, **OTHER_TYPE)
+    assert type_reward(product, goal)[3] == pytest.approx(1 / 3)  # "widget" of acme, zanzibar, widget

@@ -135,7 +135,7 @@ def main() -> int:
         ),
         ("search latency: mean CPU time per query", f"{cpu_ms:.3f} ms"),
         (
-            "search latency p50 / p99",
+            "search latency wall p50 / p99",
             f"{latencies[len(latencies) // 2]:.3f} / {latencies[int(len(latencies) * 0.99)]:.3f} ms",
         ),
     ]
