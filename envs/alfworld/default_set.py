@@ -3,13 +3,17 @@
 Location: ``$TURNRL_CACHE/alfworld/<preset>-n<train>-e<eval>-s<seed>-v<generator version>``
 (``TURNRL_CACHE`` defaults to ``~/.cache/turnrl``). Several worker processes may construct envs at
 the same moment, so the first one builds the set under a file lock into a temporary folder and
-renames it into place; the others wait on the lock and then find it ready.
+renames it into place; the others wait on the lock and then find it ready. Inside a daemonic
+process (an ``EnvPool`` worker) no generator processes may be started, so the set is then built
+in-process, which is slow: build it up front from the trainer (call ``default_data_dir``) and pass
+the returned path as ``data_dir``.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import multiprocessing
 import os
 import shutil
 import time
@@ -61,7 +65,8 @@ def default_data_dir(preset: str = DEFAULT_PRESET, num_games: int = DEFAULT_NUM_
         )
         start = time.perf_counter()
         try:
-            generate.generate(staging, sizes, seed=seed, config=preset)
+            in_daemon = multiprocessing.current_process().daemon
+            generate.generate(staging, sizes, seed=seed, config=preset, workers=1 if in_daemon else None)
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
