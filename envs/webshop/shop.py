@@ -29,12 +29,7 @@ BACK_TO_SEARCH = "back to search"
 NEXT_PAGE = "next >"
 PREV_PAGE = "< prev"
 BUY_NOW = "buy now"
-SUB_PAGE_LABELS = {
-    "description": "Description",
-    "features": "Features",
-    "reviews": "Reviews",
-    "attributes": "Attributes",
-}
+SUB_PAGES = frozenset({"description", "features", "reviews", "attributes"})
 _ACTION = re.compile(r"(.+)\[(.+)\]")
 
 
@@ -228,7 +223,7 @@ class ShopSession:
             self.page = Page.ITEM
         elif arg == PREV_PAGE and self.page is Page.ITEM:
             self._show_results(self.keywords or "", self.results_page)
-        elif arg in SUB_PAGE_LABELS:
+        elif arg in SUB_PAGES:
             self.page, self.sub_page = Page.SUB, arg
         else:
             if kind is Clickable.PRODUCT:
