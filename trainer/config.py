@@ -117,9 +117,14 @@ class AlfworldEnvConfig(Section):
 
     data_dir: str | None = None
     """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generate``;
-    empty: ``$ALFWORLD_DATA`` if set, else the built-in generated set."""
-    options: dict[str, Any] = {}
-    """Further keyword arguments for the env constructor (see the env class docstring)."""
+    empty: ``$ALFWORLD_DATA`` if set, else the generated set below (built once, cached)."""
+    preset: Literal["standard", "small", "tiny"] = "standard"
+    """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three
+    task types), ``tiny`` (4 receptacles, pick-and-place; the CPU quickstart)."""
+    num_games: int = Field(400, ge=1)
+    """Train games of the generated set (each eval split gets a quarter, at least 10)."""
+    generation_seed: int = 0
+    """Seed of the generated set."""
 
 
 class WebShopEnvConfig(Section):
@@ -131,8 +136,10 @@ class WebShopEnvConfig(Section):
     """Use the human-written instructions (real data only)."""
     reward_mode: Literal["success", "score"] = "success"
     """``success``: reward 10 only when the purchase scores 1.0 (GiGPO/AEM setups); ``score``: the raw score."""
-    options: dict[str, Any] = {}
-    """Further keyword arguments for the env constructor (see the env class docstring)."""
+    catalog: Literal["default", "small"] = "default"
+    """Built-in catalog preset (ignored with ``data_dir``)."""
+    option_matching: Literal["original", "exact"] = "original"
+    """``original`` keeps the original's lenient option match on synthetic goals; ``exact`` fixes it."""
 
 
 class SWEEnvConfig(Section):
@@ -140,15 +147,19 @@ class SWEEnvConfig(Section):
 
     data_dir: str | None = None
     """SWE-bench / SWE-Gym / R2E JSON(L) tasks; empty: the shipped task set."""
-    options: dict[str, Any] = {}
-    """Further keyword arguments for the env constructor (see the env class docstring)."""
+    backend: Literal["bwrap", "docker"] = "bwrap"
+    """Sandbox: bubblewrap (no daemon needed) or Docker (official SWE-bench images)."""
+    grading_slots: int = Field(2, ge=1)
+    """Hidden-test gradings allowed at once across all env workers."""
+    show_hints: bool = False
+    """Append the instance's ``hints_text`` to the problem statement."""
 
 
 class ToyEnvConfig(Section):
     """Toy env options (a tiny built-in text game for fast tests)."""
 
-    options: dict[str, Any] = {}
-    """Further keyword arguments for the env constructor (see the env class docstring)."""
+    n_tasks: int = Field(64, ge=1)
+    """Tasks per split."""
 
 
 class EnvConfig(Section):
@@ -165,7 +176,7 @@ class EnvConfig(Section):
     step_timeout_s: float = Field(120.0, gt=0)
     """A worker silent for longer is killed and restarted; its episodes end with ``env_error``."""
     success_reward: float = 10.0
-    """Reward on success (the papers use 10)."""
+    """Reward on success for ALFWorld and toy (the papers use 10; WebShop pays 10 by ``reward_mode``, SWE 1)."""
     alfworld: AlfworldEnvConfig = AlfworldEnvConfig()
     """ALFWorld options."""
     webshop: WebShopEnvConfig = WebShopEnvConfig()

@@ -33,27 +33,22 @@ def max_turns(config: Config) -> int:
 
 def env_kwargs(config: Config, split: str) -> dict[str, Any]:
     """Constructor arguments of the env for one split."""
-    name = config.env.name
+    name, env = config.env.name, config.env
+    if name == "swe":
+        swe = env.swe
+        return {"split": split, "data_dir": swe.data_dir, "max_turns": max_turns(config), "backend": swe.backend,
+                "grading_slots": swe.grading_slots, "show_hints": swe.show_hints}
     kwargs: dict[str, Any] = {"split": split, "max_steps": max_turns(config)}
-    if name in ("alfworld", "webshop", "toy"):
-        kwargs["success_reward"] = config.env.success_reward
     if name == "alfworld":
-        if config.env.alfworld.data_dir:
-            kwargs["data_dir"] = config.env.alfworld.data_dir
-        kwargs.update(config.env.alfworld.options)
+        alf = env.alfworld
+        kwargs.update(data_dir=alf.data_dir, success_reward=env.success_reward, preset=alf.preset,
+                      num_games=alf.num_games, generation_seed=alf.generation_seed)
     elif name == "webshop":
-        section = config.env.webshop
-        if section.data_dir:
-            kwargs["data_dir"] = section.data_dir
-        kwargs["human_goals"] = section.human_goals
-        kwargs["reward_mode"] = section.reward_mode
-        kwargs.update(section.options)
-    elif name == "swe":
-        if config.env.swe.data_dir:
-            kwargs["data_dir"] = config.env.swe.data_dir
-        kwargs.update(config.env.swe.options)
-    elif name == "toy":
-        kwargs.update(config.env.toy.options)
+        shop = env.webshop
+        kwargs.update(data_dir=shop.data_dir, human_goals=shop.human_goals, reward_mode=shop.reward_mode,
+                      catalog=shop.catalog, option_matching=shop.option_matching)
+    else:
+        kwargs.update(success_reward=env.success_reward, n_tasks=env.toy.n_tasks)
     return kwargs
 
 

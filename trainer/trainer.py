@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,7 @@ class Trainer:
             if ref_logprobs is not None and self.config.algorithm.kl.in_reward:
                 # The trajectory's KL comes off its return: each turn's reward loses that turn's KL sum.
                 kl = self.learner.in_reward_kl(old_logprobs, ref_logprobs, step_batch.response_mask)
-                step_batch.reward = step_batch.reward - self.config.algorithm.kl.coef * kl.sum(-1)
+                step_batch = replace(step_batch, reward=step_batch.reward - self.config.algorithm.kl.coef * kl.sum(-1))
             advantages = estimate(self.estimator, step_batch, **self.estimator_params)
         with timer("update"):
             update = self.learner.update(prompts, responses, advantages, old_logprobs, ref_logprobs,
