@@ -110,8 +110,10 @@ def main() -> int:
         f"| env.step str_replace_editor | {len(steps['str_replace_editor'])} | {spread(steps['str_replace_editor'])} |"
     )
     print(f"| env.step submit (incl. grading) | {len(steps['submit'])} | {spread(steps['submit'])} |")
-    rate = len(non_submit) / sum(non_submit) if non_submit else 0.0
-    print(f"\nEnv steps/s (bash + editor, one process): {rate:.1f}")
+    for label, values in (("bash + editor", non_submit), ("bash only", steps["bash"])):
+        rate = len(values) / sum(values) if values else 0.0
+        print(f"\nEnv steps/s ({label}, one process): {rate:.1f}", end="")
+    print()
     return 0
 
 
