@@ -415,17 +415,32 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{key}: {message}"
 
 
+def _load_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()):
+    """A YAML file merged over the files its ``base:`` key names (relative to it), recursively."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"config {path} includes itself through 'base'")
+    node = OmegaConf.load(path)
+    bases = node.pop("base", None) if isinstance(node, DictConfig) else None
+    merged = OmegaConf.create({})
+    for base in [bases] if isinstance(bases, str) else list(bases or []):
+        merged = OmegaConf.merge(merged, _load_yaml_with_bases(path.parent / base, (*seen, path.resolve())))
+    return OmegaConf.merge(merged, node)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """YAML file (optional) + dotlist overrides -> validated Config, or ConfigError with one line."""
+    """YAML file (optional; its ``base:`` files first) + dotlist overrides -> validated Config, or ConfigError
+    with one line."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         merged = OmegaConf.create({})
         if path is not None:
-            if not Path(path).is_file():
-                raise ConfigError(f"config file not found: {path}")
-            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+            merged = OmegaConf.merge(merged, _load_yaml_with_bases(Path(path)))
         if overrides:
             bad = [item for item in overrides if "=" not in item]
             if bad:
