@@ -2,7 +2,7 @@
 
 import pytest
 
-from envs.swe.tools import TOOL_PROMPT, ActionError, ToolCall, parse_action
+from envs.swe.tools import TOOL_PROMPT, ActionError, ToolCall, format_action, parse_action
 
 
 def test_tool_prompt_documents_every_tool_and_command():
@@ -133,3 +133,31 @@ def test_canonical_is_order_independent():
 def test_malformed_actions_raise_action_error(action, message):
     with pytest.raises(ActionError, match=message):
         parse_action(action)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"tool": "submit"},
+        {"tool": "bash", "command": "cd /testbed && python -m pytest -q"},
+        {"tool": "str_replace_editor", "command": "view", "path": "/testbed/a.py", "view_range": [2, -1]},
+        {
+            "tool": "str_replace_editor",
+            "command": "str_replace",
+            "path": "/testbed/a.py",
+            "old_str": "\n    x = 1\n\n",
+            "new_str": "    x = 2\n",
+        },
+        {
+            "tool": "str_replace_editor",
+            "command": "insert",
+            "path": "/testbed/a.py",
+            "insert_line": 0,
+            "new_str": "import os",
+        },
+    ],
+)
+def test_format_action_round_trips(action):
+    text = format_action(action)
+    assert text.startswith(f"<function={action['tool']}>")
+    assert parse_action(text) == parse_action(action)

@@ -87,6 +87,22 @@ class ToolCall:
         return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
 
 
+def format_action(action: dict | ToolCall) -> str:
+    """The function-call text of a structured action (e.g. the expert's, for SFT demonstrations);
+    `parse_action(format_action(a))` gives back the same call."""
+    call = action if isinstance(action, ToolCall) else parse_structured_action(action)
+    lines = [f"<function={call.tool}>"]
+    for key, value in call.args.items():
+        text = json.dumps(value) if isinstance(value, list) else str(value)
+        lines.append(
+            f"<parameter={key}>\n{text}\n</parameter>"
+            if "\n" in text
+            else f"<parameter={key}>{text}</parameter>"
+        )
+    lines.append("</function>")
+    return "\n".join(lines)
+
+
 def parse_action(action: str | dict) -> ToolCall:
     if isinstance(action, dict):
         return parse_structured_action(action)
