@@ -203,6 +203,8 @@ class VLLMEngine:
         """One completion per prompt, in order (token ids in, token ids + text + processed logprobs out)."""
         if self.asleep:
             raise RuntimeError("VLLMEngine.generate called while asleep: call wake_up() first")
+        if not prompts:
+            return []
         for i, prompt in enumerate(prompts):
             if not prompt:
                 raise ValueError(f"prompt {i} is empty")

@@ -110,6 +110,10 @@ def test_logprobs_match_teacher_forced_forward(engine, prompts, reference, tempe
         assert torch.max(torch.abs(got - expected)).item() < 1e-4
 
 
+def test_no_prompts_no_completions(engine):
+    assert engine.generate([], SamplingParams()) == []
+
+
 def test_greedy_is_deterministic_and_batch_independent(engine, prompts):
     sampling = SamplingParams(temperature=0.0, max_new_tokens=16)
     batched = engine.generate(prompts, sampling)
