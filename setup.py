@@ -17,7 +17,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["trainer*", "envs*", "rollout*", "algorithms*"]),
     include_package_data=True,
-    package_data={"envs": ["**/*.json", "**/*.jsonl", "**/*.txt", "**/*.twl2", "**/*.pddl", "**/*.tar.gz"]},
+    # Task data shipped with the envs: SWE task records and the sources of its twelve repositories.
+    package_data={"envs": ["**/*.json", "**/*.jsonl", "**/*.txt", "swe/data/repos/**/*", "swe/data/repos/**/.*"]},
     install_requires=[
         "torch>=2.4",
         TRANSFORMERS,

@@ -40,8 +40,8 @@ TINY = [
 ]
 ENV_LIMITS = {
     "toy": ["rollout.max_turns=3"],
-    "alfworld": ["rollout.max_turns=3"],
-    "webshop": ["rollout.max_turns=3"],
+    "alfworld": ["rollout.max_turns=3", "env.alfworld.preset=tiny", "env.alfworld.num_games=4"],
+    "webshop": ["rollout.max_turns=3", "env.webshop.catalog=small"],
     "swe": ["rollout.max_turns=2", "rollout.max_new_tokens=24", "model.max_context_tokens=1024"],
 }
 
@@ -91,8 +91,7 @@ def test_two_steps_each_estimator_on_toy(tmp_path, algorithm):
 @pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
 def test_two_steps_each_estimator_on_each_env(tmp_path, env_name, algorithm):
     name = f"{env_name}-{algorithm}"
-    sft = ["trainer.sft.enabled=false"] if env_name == "swe" else []
-    result = _train(tmp_path, f"env.name={env_name}", *ENV_LIMITS[env_name], *sft,
+    result = _train(tmp_path, f"env.name={env_name}", *ENV_LIMITS[env_name],
                     f"algorithm.name={algorithm}", f"trainer.run_name={name}")
     _check_run(tmp_path, name, result)
 

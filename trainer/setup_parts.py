@@ -37,7 +37,9 @@ def env_kwargs(config: Config, split: str) -> dict[str, Any]:
     if name == "swe":
         swe = env.swe
         return {"split": split, "data_dir": swe.data_dir, "max_turns": max_turns(config), "backend": swe.backend,
-                "grading_slots": swe.grading_slots, "show_hints": swe.show_hints}
+                "grading_slots": swe.grading_slots, "show_hints": swe.show_hints,
+                # the rollout prompt already describes the tools; the env need not repeat them
+                "tool_prompt_in_obs": False}
     kwargs: dict[str, Any] = {"split": split, "max_steps": max_turns(config)}
     if name == "alfworld":
         alf = env.alfworld

@@ -14,6 +14,7 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rollout import EpisodeMemory, PromptBuilder
 from trainer.config import Config
@@ -29,11 +30,23 @@ class DemoTurn:
     action: str
 
 
-def response_text(action: str, action_format: str) -> str:
-    """The answer a demonstration teaches, in the format the prompt asks for."""
+def response_text(action: str, action_format: str, tool_calls: bool = False) -> str:
+    """The answer a demonstration teaches, in the format the prompt asks for (SWE: a tool-call block)."""
+    answer = action if tool_calls else f"<action>{action}</action>"
     if action_format == "think_action":
-        return f"<think>I should {action}.</think><action>{action}</action>"
-    return f"<action>{action}</action>"
+        return f"<think>I should do this next.</think>{answer}"
+    return answer
+
+
+def _expert_text(expert: Any) -> str:
+    """The expert's action as the text a model would write (structured SWE calls become call blocks)."""
+    if isinstance(expert, dict):
+        from envs.swe.tools import format_action
+
+        return format_action(expert)
+    if isinstance(expert, str) and expert:
+        return expert
+    raise ValueError(f"the env gives no usable info['expert_action'] ({expert!r}): the SFT warm start needs one")
 
 
 def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: float, seed: int) -> list[DemoTurn]:
@@ -58,9 +71,7 @@ def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: floa
                 break
             actions = {}
             for slot, (memory, info) in live.items():
-                expert = info.get("expert_action")
-                if not isinstance(expert, str) or not expert:
-                    raise ValueError("the env gives no text info[\"expert_action\"]: the SFT warm start needs one")
+                expert = _expert_text(info.get("expert_action"))
                 others = [a for a in (memory.admissible_actions or []) if a != expert]
                 action = rng.choice(others) if others and rng.random() < noise else expert
                 turns.append(DemoTurn(copy.deepcopy(memory), action))
@@ -103,7 +114,8 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
     writer = PromptBuilder(None, prompt_config)
     texts = [writer.render_text({"task": d.memory.task, "observation": d.memory.observation,
                                  "actions": d.memory.admissible_actions}, d.memory.turns[-2:], 0) for d in demos]
-    texts += [response_text(d.action, config.rollout.action_format) for d in demos]
+    tool_calls = config.env.name == "swe"
+    texts += [response_text(d.action, config.rollout.action_format, tool_calls) for d in demos]
     tiny = config.model.tiny
     spec = TinyModelSpec(**tiny.model_dump(), seed=config.trainer.seed)
     base = build_tiny_model(run_dir / "base_model", texts, spec)
@@ -129,7 +141,8 @@ def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> P
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pairs = []
     for demo in demos:
-        answer = tokenizer.encode(response_text(demo.action, config.rollout.action_format), add_special_tokens=False)
+        text = response_text(demo.action, config.rollout.action_format, config.env.name == "swe")
+        answer = tokenizer.encode(text, add_special_tokens=False)
         pairs.append((builder.build(demo.memory).token_ids, answer + [eos]))
     sft = config.trainer.sft
     supervised_finetune(model, pairs, steps=sft.steps, batch_size=sft.batch_size, lr=sft.lr,
