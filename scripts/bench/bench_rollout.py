@@ -84,6 +84,8 @@ def bench_engine(kind: str, args, model_dir: Path, pool: EnvPool, tokenizer) -> 
     turns = [turn for traj in trajectories for turn in traj.turns]
     runner_tokens = sum(len(turn.response_ids) for turn in turns)
 
+    if hasattr(engine, "llm"):  # vLLM: replayed prompts must not hit the prefix cache the runner filled
+        engine.llm.reset_prefix_cache()
     start = time.perf_counter()
     raw_tokens = sum(len(c.token_ids) for batch in recorder.batches for c in engine.generate(batch, sampling))
     raw_s = time.perf_counter() - start
