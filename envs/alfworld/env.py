@@ -20,12 +20,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import gymnasium
+# Read before anything imports the alfworld package: ``alfworld.info`` sets ALFWORLD_DATA to
+# ~/.cache/alfworld when it is unset, which would hide the generated default set.
+USER_ALFWORLD_DATA = os.environ.get("ALFWORLD_DATA")
 
-from envs.alfworld import dataset
-from envs.alfworld.default_set import DEFAULT_NUM_GAMES, DEFAULT_PRESET, default_data_dir
-from envs.alfworld.game import GameSession
-from envs.text_spaces import TextSpace
+import gymnasium  # noqa: E402
+
+from envs.alfworld import dataset  # noqa: E402
+from envs.alfworld.default_set import DEFAULT_NUM_GAMES, DEFAULT_PRESET, default_data_dir  # noqa: E402
+from envs.alfworld.game import GameSession  # noqa: E402
+from envs.text_spaces import TextSpace  # noqa: E402
 
 TASK_PREFIX = "Your task is to: "
 
@@ -71,7 +75,7 @@ class ALFWorldEnv(gymnasium.Env):
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         self.split = dataset.canonical_split(split)
         if data_dir is None:
-            data_dir = os.environ.get("ALFWORLD_DATA") or default_data_dir(preset, num_games, generation_seed)
+            data_dir = USER_ALFWORLD_DATA or default_data_dir(preset, num_games, generation_seed)
         self.data_dir = str(data_dir)
         self._games = {g.task_id: g for g in dataset.collect_games(self.data_dir, self.split)}
         self.task_ids: list[str] = list(self._games)
