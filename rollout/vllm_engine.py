@@ -82,6 +82,20 @@ def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_space_gib)
 
 
+def checkpoint_weight_names(model_path: str | Path) -> frozenset[str] | None:
+    """Tensor names stored in the folder's safetensors files (None when there are none to read)."""
+    from safetensors import safe_open
+
+    files = sorted(Path(model_path).glob("*.safetensors"))
+    if not files:
+        return None
+    names: set[str] = set()
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            names.update(handle.keys())
+    return frozenset(names)
+
+
 def _distributed_rank_and_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -153,6 +167,7 @@ class VLLMEngine:
             sleep_enabled=enable_sleep_mode and not on_cpu,
             weight_sync=weight_sync,
         )
+        self.required_weights = checkpoint_weight_names(model_path)
 
     @classmethod
     def from_llm(
@@ -180,6 +195,7 @@ class VLLMEngine:
         generation_eos = getattr(hf_config, "eos_token_id", None)
         self.stop_token_ids = stop_token_ids_of(tokenizer, generation_eos)
         self.asleep = False
+        self.required_weights: frozenset[str] | None = None
 
     def _vllm_sampling(self, sampling: SamplingParams, index: int) -> Any:
         from vllm import SamplingParams as VLLMSamplingParams
@@ -227,12 +243,24 @@ class VLLMEngine:
         return completions
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """In-place update from (HF name, tensor) pairs; no disk, no restart. Adds the tied lm_head if absent."""
+        """In-place update from (HF name, tensor) pairs; no disk, no restart. Adds the tied lm_head if absent.
+
+        The GPU path accepts a subset; the CPU (``reload_weights``) path needs the full set (see the check).
+        """
         if self.asleep and self.sleep_enabled:
             raise RuntimeError("VLLMEngine.load_weights called while asleep: call wake_up() first")
         items = with_tied_head(weights, self.tie_word_embeddings)
         if not items:
             raise ValueError("VLLMEngine.load_weights got no tensors")
+        if self.weight_sync == RELOAD_WEIGHTS and self.required_weights is not None:
+            missing = self.required_weights - {name for name, _ in items}
+            if missing:
+                # Measured: updating only q_proj makes every logprob NaN (the fused qkv layer is half-written).
+                raise ValueError(
+                    f"VLLMEngine.load_weights ({RELOAD_WEIGHTS} path) needs every weight of the model: it rebuilds "
+                    f"whole layers, so a partial update corrupts them. Missing {len(missing)}, e.g. "
+                    f"{sorted(missing)[:3]}"
+                )
         push_weights(self.llm, items, self.weight_sync)
 
     def sleep(self) -> None:

