@@ -27,15 +27,7 @@ _INTROS = {
         "You are a shopping assistant on a web store. Find the product that best matches the instruction "
         "and buy it, one action per turn: search[your query] or click[a button or option shown on the page]."
     ),
-    "swe": (
-        "You are a software engineer working in a repository checked out at the current directory. Fix the "
-        "reported problem so that the hidden tests pass. Each turn, call exactly one tool:\n"
-        "- bash: run a shell command. <function=bash><parameter=command>COMMAND</parameter></function>\n"
-        "- str_replace_editor: view, create, str_replace or insert in a file. "
-        "<function=str_replace_editor><parameter=command>view</parameter><parameter=path>PATH</parameter></function>"
-        " (str_replace takes old_str and new_str, create takes file_text, insert takes insert_line and new_str)\n"
-        "- submit: finish and hand in your changes. <function=submit></function>"
-    ),
+    "swe": None,  # the SWE env's own tool manual (envs.swe.tools.TOOL_PROMPT), so the two never drift
 }
 
 _FORMATS = {
@@ -45,12 +37,20 @@ _FORMATS = {
     ("action", False): "Reply with exactly one action inside <action> </action> and nothing else.",
     ("think_action", True): (
         "Think step by step inside <think> </think>, then write exactly one tool call "
-        "<function=NAME>...</function>."
+        "<function=NAME>...</function> at the end of your reply."
     ),
     ("action", True): "Reply with exactly one tool call <function=NAME>...</function> and nothing else.",
 }
 
 _CUT_MARK = " [...] "
+
+
+def _intro(env: str) -> str:
+    if env == "swe":
+        from envs.swe.tools import TOOL_PROMPT
+
+        return TOOL_PROMPT.strip()
+    return _INTROS[env]
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ class PromptBuilder:
         """The user message (before the chat template): our own wording, one layout for every env."""
         config = self.config
         is_swe = config.env == "swe"
-        parts = [_INTROS[config.env], f"Your task: {fields['task']}"]
+        parts = [_intro(config.env), f"Your task: {fields['task']}"]
         if window:
             lines = [f"Your previous {len(window)} step(s):"]
             for offset, turn in enumerate(window):
