@@ -64,7 +64,9 @@ def init_distributed(backend: str | None = None, timeout_s: float = 1800.0) -> D
             )
         elif len(present) != len(_LAUNCHER_VARS):
             missing = sorted(set(_LAUNCHER_VARS) - set(present))
-            raise RuntimeError(f"incomplete launcher environment: {', '.join(missing)} unset (set all of {_LAUNCHER_VARS})")
+            raise RuntimeError(
+                f"incomplete launcher environment: {', '.join(missing)} unset (set all of {_LAUNCHER_VARS})"
+            )
         backend = backend or default_backend()
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -117,7 +119,11 @@ def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
     ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
     if op not in ops:
         raise ValueError(f"unknown reduce op {op!r}; use one of {sorted(ops)}")
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if dist.get_backend() == "nccl"
+        else torch.device("cpu")
+    )
     work = values.to(device)
     dist.all_reduce(work, op=ops[op])
     values.copy_(work.to(values.device))

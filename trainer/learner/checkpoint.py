@@ -118,7 +118,12 @@ class CheckpointManager:
         learner.load_checkpoint(path / "deepspeed")
         state_file = path / f"trainer_state_rank{rank}.pt"
         if not state_file.is_file():
-            log.warning("checkpoint %s was written by %d ranks; rank %d takes rank 0's trainer state", path, saved_world, rank)
+            log.warning(
+                "checkpoint %s was written by %d ranks; rank %d takes rank 0's trainer state",
+                path,
+                saved_world,
+                rank,
+            )
             state_file = path / "trainer_state_rank0.pt"
         return torch.load(state_file, map_location="cpu", weights_only=False)
 

@@ -40,7 +40,9 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-def build_ds_config(settings: LearnerSettings, dtype: torch.dtype, *, for_reference: bool = False) -> dict[str, Any]:
+def build_ds_config(
+    settings: LearnerSettings, dtype: torch.dtype, *, for_reference: bool = False
+) -> dict[str, Any]:
     """The DeepSpeed config of the policy engine (or, ``for_reference``, of a frozen ZeRO-3 inference engine).
 
     Micro-batch size 1 and accumulation 1 are placeholders: micro-batches are token-packed and their number
@@ -93,7 +95,9 @@ def lr_multiplier(step: int, settings: LearnerSettings) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def load_model(path: str, dtype: torch.dtype, settings: LearnerSettings, zero3_config: dict | None) -> torch.nn.Module:
+def load_model(
+    path: str, dtype: torch.dtype, settings: LearnerSettings, zero3_config: dict | None
+) -> torch.nn.Module:
     """``from_pretrained`` from a local folder; under ZeRO-3 the weights are partitioned while loading."""
     from transformers import AutoModelForCausalLM
     from transformers.integrations import HfDeepSpeedConfig
@@ -106,7 +110,9 @@ def load_model(path: str, dtype: torch.dtype, settings: LearnerSettings, zero3_c
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as err:
-        raise OSError(f"cannot load a model from {path!r} (a local Hugging Face folder is required): {err}") from err
+        raise OSError(
+            f"cannot load a model from {path!r} (a local Hugging Face folder is required): {err}"
+        ) from err
     finally:
         if hf_ds_config is not None:
             unset_hf_deepspeed_config()
@@ -136,13 +142,19 @@ def init_policy(settings: LearnerSettings) -> PolicyEngine:
     if not settings.offload_optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
-            params, lr=settings.lr, betas=settings.betas, eps=settings.adam_eps, weight_decay=settings.weight_decay
+            params,
+            lr=settings.lr,
+            betas=settings.betas,
+            eps=settings.adam_eps,
+            weight_decay=settings.weight_decay,
         )
 
     def make_scheduler(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_multiplier(step, settings))
 
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=make_scheduler, config=ds_config)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=make_scheduler, config=ds_config
+    )
     return PolicyEngine(engine=engine, dtype=dtype, device=engine.device, zero_stage=settings.zero_stage)
 
 

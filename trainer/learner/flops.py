@@ -36,14 +36,18 @@ def matmul_params(num_params: int, vocab_size: int, hidden_size: int, tied_embed
     return num_params if tied_embeddings else num_params - vocab_size * hidden_size
 
 
-def training_flops(sequence_lengths: Sequence[int], n_matmul_params: int, num_layers: int, attention_width: int) -> float:
+def training_flops(
+    sequence_lengths: Sequence[int], n_matmul_params: int, num_layers: int, attention_width: int
+) -> float:
     """Forward + backward FLOPs of a batch of (unpadded) sequences."""
     tokens = sum(sequence_lengths)
     attention = sum(n * n for n in sequence_lengths)
     return 6.0 * n_matmul_params * tokens + 12.0 * num_layers * attention_width * attention
 
 
-def inference_flops(sequence_lengths: Sequence[int], n_matmul_params: int, num_layers: int, attention_width: int) -> float:
+def inference_flops(
+    sequence_lengths: Sequence[int], n_matmul_params: int, num_layers: int, attention_width: int
+) -> float:
     """Forward-only FLOPs (scoring passes)."""
     return training_flops(sequence_lengths, n_matmul_params, num_layers, attention_width) / 3.0
 

@@ -35,7 +35,9 @@ class Learner:
 
     def __init__(self, settings: LearnerSettings, weight_name_map: NameMap | None = None) -> None:
         if not settings.model_path:
-            raise ValueError("LearnerSettings.model_path is empty: point it at a local Hugging Face model folder")
+            raise ValueError(
+                "LearnerSettings.model_path is empty: point it at a local Hugging Face model folder"
+            )
         self.settings = settings
         self.weight_name_map = weight_name_map
         self.dist = tdist.init_distributed()
@@ -55,7 +57,9 @@ class Learner:
         self.last_scoring: dict[str, float] = {}
 
     # ----------------------------------------------------------------------------------------- scoring
-    def score(self, prompts: Tokens, responses: Tokens, with_entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def score(
+        self, prompts: Tokens, responses: Tokens, with_entropy: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Current-policy log-probs and entropies of the response tokens: ([N, T], [N, T]) float32 on CPU,
         row i's tokens left-aligned (the StepBatch layout), T = longest response of this rank, zero elsewhere."""
         start = time.perf_counter()
@@ -72,14 +76,21 @@ class Learner:
             return None
         start = time.perf_counter()
         with self.reference as module:
-            logprobs, _, lengths = score_sequences(module, prompts, responses, self.device, **self._score_kwargs(False))
+            logprobs, _, lengths = score_sequences(
+                module, prompts, responses, self.device, **self._score_kwargs(False)
+            )
         self._log_scoring("reference", lengths, time.perf_counter() - start)
         return logprobs
 
-    def in_reward_kl(self, old_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    def in_reward_kl(
+        self, old_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, response_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Per-token KL [N, T] (``kl_type``, zero off the mask) for the trainer to subtract, times ``kl_coef``,
         from the token rewards before the advantage estimator (verl's in-reward KL)."""
-        return kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.settings.kl_type) * response_mask.float()
+        return (
+            kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.settings.kl_type)
+            * response_mask.float()
+        )
 
     # ------------------------------------------------------------------------------------------ update
     def update(
@@ -117,12 +128,17 @@ class Learner:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The full HF state dict (unmapped names, CPU copies) on every rank; collective under ZeRO-3."""
-        return {name: t.detach().cpu().clone() for name, t in iter_full_weights(self.engine.module, self.policy.zero_stage == 3)}
+        return {
+            name: t.detach().cpu().clone()
+            for name, t in iter_full_weights(self.engine.module, self.policy.zero_stage == 3)
+        }
 
     # -------------------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self, directory: str | os.PathLike) -> None:
         """DeepSpeed checkpoint (model, optimizer, LR scheduler) + learner counters; collective."""
-        self.engine.save_checkpoint(str(directory), tag=_CKPT_TAG, client_state={"update_calls": self.update_calls})
+        self.engine.save_checkpoint(
+            str(directory), tag=_CKPT_TAG, client_state={"update_calls": self.update_calls}
+        )
 
     def load_checkpoint(self, directory: str | os.PathLike) -> None:
         path, client_state = self.engine.load_checkpoint(
@@ -147,7 +163,9 @@ class Learner:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.settings.tokenizer_path or self.settings.model_path)
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                self.settings.tokenizer_path or self.settings.model_path
+            )
         return self._tokenizer
 
     # ---------------------------------------------------------------------------------------- internals
@@ -170,14 +188,21 @@ class Learner:
         heads = int(config.num_attention_heads)
         head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
         return ModelFacts(
-            n_matmul_params=matmul_params(total, int(config.vocab_size), int(config.hidden_size), bool(config.tie_word_embeddings)),
+            n_matmul_params=matmul_params(
+                total, int(config.vocab_size), int(config.hidden_size), bool(config.tie_word_embeddings)
+            ),
             num_layers=int(config.num_hidden_layers),
             attention_width=heads * head_dim,
         )
 
     def _log_scoring(self, what: str, lengths: list[int], seconds: float) -> None:
         local = torch.tensor(
-            [float(sum(lengths)), inference_flops(lengths, self.facts.n_matmul_params, self.facts.num_layers, self.facts.attention_width)],
+            [
+                float(sum(lengths)),
+                inference_flops(
+                    lengths, self.facts.n_matmul_params, self.facts.num_layers, self.facts.attention_width
+                ),
+            ],
             dtype=torch.float64,
         )
         tokens, flops = tdist.all_reduce(local).tolist()

@@ -33,7 +33,12 @@ def pack_by_tokens(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
     for index in order:
         size = lengths[index]
         if size > max_tokens:
-            log.warning("sequence %d has %d tokens, over the %d-token micro-batch budget; it runs alone", index, size, max_tokens)
+            log.warning(
+                "sequence %d has %d tokens, over the %d-token micro-batch budget; it runs alone",
+                index,
+                size,
+                max_tokens,
+            )
         for b, free in enumerate(room):
             if size <= free:
                 bins[b].append(index)
@@ -73,7 +78,9 @@ class PackedMicroBatch:
         return not self.rows
 
 
-def build_packed(prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], rows: Sequence[int]) -> PackedMicroBatch:
+def build_packed(
+    prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], rows: Sequence[int]
+) -> PackedMicroBatch:
     """Concatenate ``prompt + response`` of each selected row into one packed micro-batch."""
     ids: list[int] = []
     positions: list[int] = []
@@ -128,8 +135,12 @@ def to_rows(values: torch.Tensor, response_lengths: Sequence[int], width: int) -
         raise ValueError(f"got {values.shape[0]} token values for responses totalling {total} tokens")
     if response_lengths and max(response_lengths) > width:
         raise ValueError(f"a response of {max(response_lengths)} tokens does not fit the width {width}")
-    row_index = torch.repeat_interleave(torch.arange(len(response_lengths)), torch.tensor(response_lengths, dtype=torch.long))
-    col_index = torch.cat([torch.arange(n) for n in response_lengths]) if total else torch.zeros(0, dtype=torch.long)
+    row_index = torch.repeat_interleave(
+        torch.arange(len(response_lengths)), torch.tensor(response_lengths, dtype=torch.long)
+    )
+    col_index = (
+        torch.cat([torch.arange(n) for n in response_lengths]) if total else torch.zeros(0, dtype=torch.long)
+    )
     out = values.new_zeros((len(response_lengths), width))
     return out.index_put((row_index.to(values.device), col_index.to(values.device)), values)
 

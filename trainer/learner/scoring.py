@@ -103,7 +103,14 @@ def score_sequences(
     lengths: list[int] = []
     with torch.no_grad():
         for pack in packs:
-            stats = forward_pack(module, pack, device, temperature=temperature, with_entropy=with_entropy, chunk_size=chunk_size)
+            stats = forward_pack(
+                module,
+                pack,
+                device,
+                temperature=temperature,
+                with_entropy=with_entropy,
+                chunk_size=chunk_size,
+            )
             if pack.is_dummy:
                 continue
             lengths.extend(len(prompts[r]) + len(responses[r]) for r in pack.rows)

@@ -31,7 +31,17 @@ log = logging.getLogger("turnrl")
 ExtraLossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, Any]]]
 
 # Global (all-rank) sums gathered for the metrics of one optimizer step, in this order.
-_SUMS = ("loss", "pg_loss", "kl_loss", "entropy_loss", "pg_clipfrac", "pg_clipfrac_lower", "ppo_kl", "entropy", "nonfinite")
+_SUMS = (
+    "loss",
+    "pg_loss",
+    "kl_loss",
+    "entropy_loss",
+    "pg_clipfrac",
+    "pg_clipfrac_lower",
+    "ppo_kl",
+    "entropy",
+    "nonfinite",
+)
 
 
 @dataclass
@@ -61,14 +71,22 @@ def prepare_batch(
     n = len(responses)
     if len(prompts) != n:
         raise ValueError(f"{len(prompts)} prompts but {n} responses")
-    for name, tensor in (("advantages", advantages), ("old_logprobs", old_logprobs), ("ref_logprobs", ref_logprobs)):
+    for name, tensor in (
+        ("advantages", advantages),
+        ("old_logprobs", old_logprobs),
+        ("ref_logprobs", ref_logprobs),
+    ):
         if tensor is not None and (tensor.dim() != 2 or tensor.shape[0] != n):
             raise ValueError(f"{name} must be [N={n}, T], got {tuple(tensor.shape)}")
-    if old_logprobs.shape != advantages.shape or (ref_logprobs is not None and ref_logprobs.shape != advantages.shape):
+    if old_logprobs.shape != advantages.shape or (
+        ref_logprobs is not None and ref_logprobs.shape != advantages.shape
+    ):
         raise ValueError("advantages, old_logprobs and ref_logprobs must have the same [N, T] shape")
     lengths = [len(r) for r in responses]
     if lengths and max(lengths) > advantages.shape[1]:
-        raise ValueError(f"a response has {max(lengths)} tokens but the [N, T] tensors have T={advantages.shape[1]}")
+        raise ValueError(
+            f"a response has {max(lengths)} tokens but the [N, T] tensors have T={advantages.shape[1]}"
+        )
     width = int(tdist.all_reduce(torch.tensor([advantages.shape[1]], dtype=torch.long), op="max").item())
 
     def widen(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -77,7 +95,9 @@ def prepare_batch(
         t = t.detach().float().cpu()
         return torch.nn.functional.pad(t, (0, width - t.shape[1])) if t.shape[1] < width else t
 
-    return UpdateBatch(prompts, responses, widen(advantages), widen(old_logprobs), widen(ref_logprobs), lengths)
+    return UpdateBatch(
+        prompts, responses, widen(advantages), widen(old_logprobs), widen(ref_logprobs), lengths
+    )
 
 
 def aggregation_units(mode: str, lengths: Sequence[int]) -> float:
@@ -101,13 +121,17 @@ class ModelFacts:
 class PPOUpdater:
     """Runs the optimizer steps of one ``update`` call on a DeepSpeed engine."""
 
-    def __init__(self, engine: Any, settings: LearnerSettings, filler_token: int, stage0_manual_skip: bool) -> None:
+    def __init__(
+        self, engine: Any, settings: LearnerSettings, filler_token: int, stage0_manual_skip: bool
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.filler_token = filler_token
         self.stage0_manual_skip = stage0_manual_skip
 
-    def run(self, batch: UpdateBatch, update_index: int, extra_loss_fn: ExtraLossFn | None) -> tuple[list[dict], list[int]]:
+    def run(
+        self, batch: UpdateBatch, update_index: int, extra_loss_fn: ExtraLossFn | None
+    ) -> tuple[list[dict], list[int]]:
         """All epochs x mini-batches; returns per-optimizer-step metrics and the processed sequence lengths."""
         s = self.settings
         n = len(batch.responses)
@@ -119,29 +143,36 @@ class PPOUpdater:
             order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
             for chunk in torch.tensor_split(order, s.mini_batches):
                 rows = chunk.tolist()
-                seq_lengths.extend(len(batch.prompts[r]) + batch.lengths[r] for r in rows if batch.lengths[r] > 0)
+                seq_lengths.extend(
+                    len(batch.prompts[r]) + batch.lengths[r] for r in rows if batch.lengths[r] > 0
+                )
                 steps.append(self.optimizer_step(batch, rows, extra_loss_fn))
         return steps, seq_lengths
 
     def optimizer_step(self, batch: UpdateBatch, rows: list[int], extra_loss_fn: ExtraLossFn | None) -> dict:
         s = self.settings
         engine = self.engine
-        device = engine.device
         world = torch.distributed.get_world_size()
         lengths = [batch.lengths[r] for r in rows]
         totals = tdist.all_reduce(
-            torch.tensor([aggregation_units(s.loss_agg_mode, lengths), float(sum(lengths))], dtype=torch.float64)
+            torch.tensor(
+                [aggregation_units(s.loss_agg_mode, lengths), float(sum(lengths))], dtype=torch.float64
+            )
         )
         units_total = max(float(totals[0]), 1.0) if s.loss_agg_mode != "seq-mean-token-sum-norm" else 1.0
         tokens_total = max(float(totals[1]), 1.0)
-        packs = plan_micro_batches(batch.prompts, batch.responses, rows, s.max_tokens_per_micro_batch, self.filler_token)
+        packs = plan_micro_batches(
+            batch.prompts, batch.responses, rows, s.max_tokens_per_micro_batch, self.filler_token
+        )
         sums = torch.zeros(len(_SUMS), dtype=torch.float64)
         extra_metrics: dict[str, float] = {}
         lr = float(engine.get_lr()[0])
         engine.train()
         for index, pack in enumerate(packs):
             engine.set_gradient_accumulation_boundary(index == len(packs) - 1)
-            loss, parts = self._micro_loss(batch, pack, units_total, tokens_total, extra_loss_fn, extra_metrics)
+            loss, parts = self._micro_loss(
+                batch, pack, units_total, tokens_total, extra_loss_fn, extra_metrics
+            )
             engine.backward(loss * world, scale_wrt_gas=False)
             sums += parts
         sums = tdist.all_reduce(sums)
@@ -149,10 +180,21 @@ class PPOUpdater:
         nonfinite = metrics.pop("nonfinite") > 0
         applied, grad_norm = self._step(nonfinite)
         metrics.update(extra_metrics)
-        metrics.update({"grad_norm": grad_norm, "lr": lr, "skipped": 0.0 if applied else 1.0, "micro_batches": float(len(packs))})
+        metrics.update(
+            {
+                "grad_norm": grad_norm,
+                "lr": lr,
+                "skipped": 0.0 if applied else 1.0,
+                "micro_batches": float(len(packs)),
+            }
+        )
         if not applied:
-            log.warning("skipped an optimizer step: non-finite %s (loss %.4g, grad norm %.4g)",
-                        "loss" if nonfinite else "gradient", metrics["loss"], grad_norm)
+            log.warning(
+                "skipped an optimizer step: non-finite %s (loss %.4g, grad norm %.4g)",
+                "loss" if nonfinite else "gradient",
+                metrics["loss"],
+                grad_norm,
+            )
         return metrics
 
     def _micro_loss(
@@ -169,7 +211,12 @@ class PPOUpdater:
         device = self.engine.device
         needs_entropy_grad = s.entropy_coeff != 0 or extra_loss_fn is not None
         stats = forward_pack(
-            self.engine, pack, device, temperature=s.temperature, with_entropy=needs_entropy_grad, chunk_size=s.logits_chunk_size
+            self.engine,
+            pack,
+            device,
+            temperature=s.temperature,
+            with_entropy=needs_entropy_grad,
+            chunk_size=s.logits_chunk_size,
         )
         parts = torch.zeros(len(_SUMS), dtype=torch.float64)
         if pack.is_dummy:
@@ -181,14 +228,21 @@ class PPOUpdater:
         old = batch.old_logprobs[idx].to(device)
         advantages = batch.advantages[idx].to(device)
         pg_loss, clipfrac, ppo_kl, clipfrac_lower = policy_loss(
-            old, logprobs, advantages, mask,
-            cliprange_low=s.clip_ratio_low, cliprange_high=s.clip_ratio_high,
-            clip_ratio_c=s.clip_ratio_c, loss_agg_mode=s.loss_agg_mode,
+            old,
+            logprobs,
+            advantages,
+            mask,
+            cliprange_low=s.clip_ratio_low,
+            cliprange_high=s.clip_ratio_high,
+            clip_ratio_c=s.clip_ratio_c,
+            loss_agg_mode=s.loss_agg_mode,
         )
         loss = pg_loss
         kl_loss = torch.zeros((), device=device)
         entropy_loss = torch.zeros((), device=device)
-        entropy_rows = to_rows(stats.entropy, pack.response_lengths, width) if stats.entropy is not None else None
+        entropy_rows = (
+            to_rows(stats.entropy, pack.response_lengths, width) if stats.entropy is not None else None
+        )
         if s.entropy_coeff != 0 and entropy_rows is not None:
             entropy_loss = agg_loss(entropy_rows, mask, s.loss_agg_mode)
             loss = loss - s.entropy_coeff * entropy_loss
@@ -205,8 +259,10 @@ class PPOUpdater:
             for key, value in metrics.items():
                 extra_metrics[key] = extra_metrics.get(key, 0.0) + float(value) * token_share
         with torch.no_grad():
-            token_entropy = stats.entropy.detach() if stats.entropy is not None else entropy_from_logits(
-                stats.logits.detach(), chunk_size=s.logits_chunk_size
+            token_entropy = (
+                stats.entropy.detach()
+                if stats.entropy is not None
+                else entropy_from_logits(stats.logits.detach(), chunk_size=s.logits_chunk_size)
             )
         share = aggregation_units(s.loss_agg_mode, pack.response_lengths) / units_total
         token_share = float(sum(pack.response_lengths)) / tokens_total
@@ -251,7 +307,9 @@ class PPOUpdater:
         return bool(engine.was_step_applied()) and not nonfinite_loss, norm
 
 
-def summarize_steps(steps: list[dict], seq_lengths_local: list[int], seconds: float, facts: ModelFacts, peak: float | None) -> dict[str, float]:
+def summarize_steps(
+    steps: list[dict], seq_lengths_local: list[int], seconds: float, facts: ModelFacts, peak: float | None
+) -> dict[str, float]:
     """Mean of the per-step metrics plus throughput; keys as logged (``actor/...``, ``perf/...``)."""
     from trainer.learner.flops import mfu
 
@@ -261,13 +319,17 @@ def summarize_steps(steps: list[dict], seq_lengths_local: list[int], seconds: fl
         if key in ("skipped", "micro_batches"):
             continue
         pool = applied if key in ("grad_norm",) and applied else steps
-        out[f"actor/{key}"] = sum(m[key] for m in pool) / len(pool)
+        name = key if "/" in key else f"actor/{key}"  # extra_loss_fn metrics keep their own namespace
+        out[name] = sum(m[key] for m in pool) / len(pool)
     out["actor/first_step_loss"] = steps[0]["loss"]
     out["actor/optimizer_steps"] = float(len(applied))
     out["actor/skipped_steps"] = float(len(steps) - len(applied))
     out["perf/micro_batches"] = float(sum(m["micro_batches"] for m in steps))
     local = torch.tensor(
-        [float(sum(seq_lengths_local)), training_flops(seq_lengths_local, facts.n_matmul_params, facts.num_layers, facts.attention_width)],
+        [
+            float(sum(seq_lengths_local)),
+            training_flops(seq_lengths_local, facts.n_matmul_params, facts.num_layers, facts.attention_width),
+        ],
         dtype=torch.float64,
     )
     tokens, flops = tdist.all_reduce(local).tolist()

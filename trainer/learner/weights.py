@@ -40,7 +40,9 @@ def gather_units(module: torch.nn.Module) -> list[list[tuple[str, torch.nn.Param
     return units
 
 
-def iter_full_weights(module: torch.nn.Module, zero3: bool, name_map: NameMap | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+def iter_full_weights(
+    module: torch.nn.Module, zero3: bool, name_map: NameMap | None = None
+) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield every parameter under its HF name (mapped by ``name_map``), tied names included.
 
     ZeRO-3: a collective, every rank must iterate to the end (each gets the full tensors, as clones that
