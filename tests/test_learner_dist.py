@@ -98,7 +98,7 @@ def reference_run(model_path, start_weights, steps, agg, lr=1e-3, rows=10, seed=
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
