@@ -171,7 +171,7 @@ class PPOUpdater:
         for index, pack in enumerate(packs):
             engine.set_gradient_accumulation_boundary(index == len(packs) - 1)
             loss, parts = self._micro_loss(
-                batch, pack, units_total, tokens_total, extra_loss_fn, extra_metrics
+                batch, pack, units_total, tokens_total, max(sum(lengths), 1), extra_loss_fn, extra_metrics
             )
             engine.backward(loss * world, scale_wrt_gas=False)
             sums += parts
@@ -203,6 +203,7 @@ class PPOUpdater:
         pack: PackedMicroBatch,
         units_total: float,
         tokens_total: float,
+        tokens_local: int,
         extra_loss_fn: ExtraLossFn | None,
         extra_metrics: dict[str, float],
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,9 +256,11 @@ class PPOUpdater:
         if extra_loss_fn is not None and entropy_rows is not None:
             extra_loss, metrics = extra_loss_fn(entropy_rows, mask)
             loss = loss + extra_loss
-            token_share = float(sum(pack.response_lengths)) / tokens_total
+            # token-weighted means over this rank's rows, not all-reduced: the keys are the hook's business,
+            # and a rank that ran only filler micro-batches would have none
+            local_share = float(sum(pack.response_lengths)) / tokens_local
             for key, value in metrics.items():
-                extra_metrics[key] = extra_metrics.get(key, 0.0) + float(value) * token_share
+                extra_metrics[key] = extra_metrics.get(key, 0.0) + float(value) * local_share
         with torch.no_grad():
             token_entropy = (
                 stats.entropy.detach()
