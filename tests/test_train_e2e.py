@@ -87,6 +87,26 @@ def test_two_steps_each_estimator_on_toy(tmp_path, algorithm):
     _check_run(tmp_path, name, result)
 
 
+def test_eval_and_plot_commands_on_a_finished_run(tmp_path):
+    name = "toy-eval"
+    _check_run(tmp_path, name, _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], f"trainer.run_name={name}"))
+    run = tmp_path / name
+    for png in run.glob("*.png"):
+        png.unlink()
+    plotted = subprocess.run([sys.executable, "-m", "trainer", "plot", str(run)], cwd=REPO, env=_env(),
+                             capture_output=True, text=True, timeout=120)
+    assert plotted.returncode == 0, plotted.stderr[-2000:]
+    assert (run / "success.png").exists() and (run / "step_time.png").exists()
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "trainer", "eval", "--checkpoint", str(run), "--episodes", "3", *TINY,
+         "env.name=toy", *ENV_LIMITS["toy"]],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    report = json.loads(evaluated.stdout[evaluated.stdout.index("{"):])
+    assert report["greedy"]["episodes"] == 3 and report["checkpoint"].endswith("/hf")
+
+
 @pytest.mark.parametrize("env_name", ["alfworld", "webshop", "swe"])
 @pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
 def test_two_steps_each_estimator_on_each_env(tmp_path, env_name, algorithm):
