@@ -16,7 +16,16 @@ from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, policy_
 from trainer.learner import Learner, LearnerSettings
 from trainer.learner.engine import lr_multiplier
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops, training_flops
-from trainer.learner.packing import build_packed, dummy_micro_batch, pack_by_tokens, response_mask, to_rows
+from trainer.learner.packing import (
+    build_packed,
+    build_padded,
+    dummy_micro_batch,
+    pack_by_tokens,
+    pad_by_tokens,
+    response_mask,
+    to_rows,
+)
+from trainer.learner.scoring import forward_pack
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +86,33 @@ def test_build_packed_positions_labels_and_row_layout():
     assert dummy_micro_batch(0).is_dummy
     with pytest.raises(ValueError, match="empty prompt"):
         build_packed([[]], [[1]], [0])
+
+
+def test_pad_by_tokens_bounds_padded_size():
+    lengths = [30, 10, 0, 25, 12, 9]
+    bins = pad_by_tokens(lengths, 50)
+    assert sorted(i for b in bins for i in b) == [0, 1, 3, 4, 5]
+    for members in bins:
+        assert len(members) == 1 or len(members) * max(lengths[i] for i in members) <= 50
+
+
+@pytest.mark.parametrize("layout", ["packed", "padded"])
+def test_micro_batch_layouts_equal_separate_forwards(tiny_model_path, layout):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+    prompts, responses, _, _ = make_batch(torch.Generator().manual_seed(4), 6)
+    pack = build_packed(prompts, responses, range(6)) if layout == "packed" else build_padded(
+        prompts, responses, range(6), pad_id=0
+    )
+    with torch.no_grad():
+        stats = forward_pack(model, pack, torch.device("cpu"), temperature=1.0, with_entropy=False, chunk_size=7)
+        offset = 0
+        for p, r in zip(prompts, responses):
+            alone = model(input_ids=torch.tensor([p + r])).logits[0, len(p) - 1 : len(p) + len(r) - 1]
+            expected = torch.log_softmax(alone, -1).gather(-1, torch.tensor(r)[:, None])[:, 0]
+            torch.testing.assert_close(stats.logprobs[offset : offset + len(r)], expected, atol=1e-5, rtol=1e-5)
+            offset += len(r)
 
 
 def test_packed_forward_equals_separate_forwards(tiny_model_path):

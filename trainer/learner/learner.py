@@ -177,6 +177,7 @@ class Learner:
             "with_entropy": with_entropy,
             "chunk_size": s.logits_chunk_size,
             "filler_token": self.filler_token,
+            "packed": s.packed_layout,
         }
 
     def _model_facts(self) -> ModelFacts:

@@ -15,7 +15,14 @@ import torch
 
 from algorithms.losses import entropy_from_logits, log_probs_from_logits
 from trainer import dist as tdist
-from trainer.learner.packing import PackedMicroBatch, build_packed, dummy_micro_batch, pack_by_tokens
+from trainer.learner.packing import (
+    PackedMicroBatch,
+    build_packed,
+    build_padded,
+    dummy_micro_batch,
+    pack_by_tokens,
+    pad_by_tokens,
+)
 
 
 @dataclass
@@ -39,13 +46,17 @@ def forward_pack(
     chunk_size: int,
 ) -> TokenStats:
     keep = torch.zeros(1, dtype=torch.long) if pack.is_dummy else pack.logit_positions
+    extra = {} if pack.attention_mask is None else {"attention_mask": pack.attention_mask.to(device)}
     out = module(
         input_ids=pack.input_ids.to(device),
         position_ids=pack.position_ids.to(device),
         logits_to_keep=keep.to(device),
         use_cache=False,
+        **extra,
     )
-    logits = out.logits[0]
+    logits = out.logits.reshape(-1, out.logits.shape[-1])
+    if pack.logit_select is not None and not pack.is_dummy:
+        logits = logits[pack.logit_select.to(device)]
     if temperature != 1.0:
         logits = logits / temperature
     if pack.is_dummy:
@@ -63,11 +74,17 @@ def plan_micro_batches(
     rows: Sequence[int],
     max_tokens: int,
     filler_token: int,
+    packed: bool = True,
 ) -> list[PackedMicroBatch]:
-    """Pack ``rows`` under the token budget and pad the list with dummy packs to the longest rank's count."""
+    """Bin ``rows`` under the token budget (packed or padded layout, see packing.py) and pad the list with
+    dummy packs to the longest rank's count."""
     lengths = [len(prompts[r]) + len(responses[r]) if len(responses[r]) > 0 else 0 for r in rows]
-    bins = pack_by_tokens(lengths, max_tokens)
-    packs = [build_packed(prompts, responses, [rows[i] for i in members]) for members in bins]
+    if packed:
+        bins = pack_by_tokens(lengths, max_tokens)
+        packs = [build_packed(prompts, responses, [rows[i] for i in members]) for members in bins]
+    else:
+        bins = pad_by_tokens(lengths, max_tokens)
+        packs = [build_padded(prompts, responses, [rows[i] for i in members], filler_token) for members in bins]
     count = tdist.all_reduce(torch.tensor([len(packs)], dtype=torch.long), op="max")
     packs.extend(dummy_micro_batch(filler_token) for _ in range(int(count.item()) - len(packs)))
     return packs
@@ -89,6 +106,7 @@ def score_sequences(
     with_entropy: bool,
     chunk_size: int,
     filler_token: int,
+    packed: bool = True,
     width: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
     """No-grad log-probs (and entropies) of every response token in the [N, T] StepBatch layout (float32, CPU).
@@ -99,7 +117,7 @@ def score_sequences(
     width = width if width is not None else max((len(r) for r in responses), default=0)
     logprobs = torch.zeros((len(responses), width), dtype=torch.float32)
     entropy = torch.zeros_like(logprobs) if with_entropy else None
-    packs = plan_micro_batches(prompts, responses, list(range(len(responses))), max_tokens, filler_token)
+    packs = plan_micro_batches(prompts, responses, list(range(len(responses))), max_tokens, filler_token, packed)
     lengths: list[int] = []
     with torch.no_grad():
         for pack in packs:

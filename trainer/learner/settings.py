@@ -63,6 +63,9 @@ class LearnerSettings:
     max_tokens_per_micro_batch: int = 8192
     """Sequences (prompt + response) are packed into one forward of at most this many tokens (a longer
     sequence runs alone); gradient accumulation covers the rest of the mini-batch."""
+    micro_batch_layout: Literal["auto", "packed", "padded"] = "auto"
+    """``packed`` (sequences end to end in one row) needs a varlen attention kernel; ``padded`` (left-padded
+    [B, L]) suits every other attention. ``auto``: packed with a flash-attention implementation, else padded."""
     score_max_tokens_per_micro_batch: int | None = None
     """Token budget of the no-grad scoring passes (they fit more); empty: 2x ``max_tokens_per_micro_batch``."""
 
@@ -106,6 +109,8 @@ class LearnerSettings:
             raise ValueError(f"loss_agg_mode {self.loss_agg_mode!r} is not one of {LOSS_AGG_MODES}")
         if self.kl_type not in KL_TYPES:
             raise ValueError(f"kl_type {self.kl_type!r} is not one of {KL_TYPES}")
+        if self.micro_batch_layout not in ("auto", "packed", "padded"):
+            raise ValueError(f"micro_batch_layout must be auto, packed or padded, got {self.micro_batch_layout!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.lr_schedule == "cosine" and self.total_optimizer_steps <= 0:
@@ -127,6 +132,12 @@ class LearnerSettings:
     @property
     def kl_in_loss(self) -> bool:
         return self.kl_coef > 0 and not self.kl_in_reward
+
+    @property
+    def packed_layout(self) -> bool:
+        if self.micro_batch_layout == "auto":
+            return "flash" in (self.attn_implementation or "")
+        return self.micro_batch_layout == "packed"
 
     @property
     def score_token_budget(self) -> int:

@@ -162,7 +162,7 @@ class PPOUpdater:
         units_total = max(float(totals[0]), 1.0) if s.loss_agg_mode != "seq-mean-token-sum-norm" else 1.0
         tokens_total = max(float(totals[1]), 1.0)
         packs = plan_micro_batches(
-            batch.prompts, batch.responses, rows, s.max_tokens_per_micro_batch, self.filler_token
+            batch.prompts, batch.responses, rows, s.max_tokens_per_micro_batch, self.filler_token, s.packed_layout
         )
         sums = torch.zeros(len(_SUMS), dtype=torch.float64)
         extra_metrics: dict[str, float] = {}
