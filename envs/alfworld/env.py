@@ -2,9 +2,9 @@
 
     gymnasium.make("turnrl/ALFWorld-v0", data_dir=DIR, split="train")
 
-Data: ``data_dir`` (or else the ``ALFWORLD_DATA`` environment variable) must hold the official
-``json_2.1.1`` layout; our generator writes the same layout. With neither, a generated set is
-built on first use and cached (see ``default_set``; settings ``preset``, ``num_games``,
+Data: ``data_dir`` (or else the ``ALFWORLD_DATA`` environment variable, if that folder holds data)
+must hold the official ``json_2.1.1`` layout; our generator writes the same layout. With neither, a
+generated set is built on first use and cached (see ``default_set``; settings ``preset``, ``num_games``,
 ``generation_seed``).
 
 Per episode: the observation is the game's text (the reset text ends with "Your task is to:
@@ -18,20 +18,31 @@ truncated after ``max_steps`` steps. ``info["expert_action"]`` is the PDDL plann
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-# Read before anything imports the alfworld package: ``alfworld.info`` sets ALFWORLD_DATA to
-# ~/.cache/alfworld when it is unset, which would hide the generated default set.
-USER_ALFWORLD_DATA = os.environ.get("ALFWORLD_DATA")
+import gymnasium
 
-import gymnasium  # noqa: E402
-
-from envs.alfworld import dataset  # noqa: E402
-from envs.alfworld.default_set import DEFAULT_NUM_GAMES, DEFAULT_PRESET, default_data_dir  # noqa: E402
-from envs.alfworld.game import GameSession  # noqa: E402
-from envs.text_spaces import TextSpace  # noqa: E402
+from envs.alfworld import dataset
+from envs.alfworld.default_set import DEFAULT_NUM_GAMES, DEFAULT_PRESET, default_data_dir
+from envs.alfworld.game import GameSession
+from envs.text_spaces import TextSpace
 
 TASK_PREFIX = "Your task is to: "
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None, preset: str, num_games: int, seed: int) -> str:
+    """``data_dir`` if given; else ``$ALFWORLD_DATA`` if it holds a json_2.1.1 tree; else the default set.
+
+    Merely importing the alfworld package sets ALFWORLD_DATA to ~/.cache/alfworld when it is unset,
+    so the variable alone does not mean the user has data: only a json_2.1.1 folder does.
+    """
+    if data_dir is not None:
+        return str(data_dir)
+    from_env = os.environ.get("ALFWORLD_DATA")
+    if from_env and (Path(from_env) / dataset.JSON_DIR).is_dir():
+        return from_env
+    return str(default_data_dir(preset, num_games, seed))
 
 
 def _task_sentence(intro: str) -> str:
@@ -46,8 +57,8 @@ class ALFWorldEnv(gymnasium.Env):
     """One ALFWorld player; ``task_ids`` lists the games of the configured split.
 
     Args:
-        data_dir: folder with ``json_2.1.1/{train,valid_seen,valid_unseen}``; default ``$ALFWORLD_DATA``,
-            else the cached generated set.
+        data_dir: folder with ``json_2.1.1/{train,valid_seen,valid_unseen}``; default ``$ALFWORLD_DATA``
+            when it holds that folder, else the cached generated set.
         split: ``train``, ``eval_in_distribution`` or ``eval_out_of_distribution`` (or the official
             folder names ``valid_seen`` / ``valid_unseen``).
         max_steps: steps before truncation (verl-agent uses 50).
@@ -74,9 +85,7 @@ class ALFWorldEnv(gymnasium.Env):
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         self.split = dataset.canonical_split(split)
-        if data_dir is None:
-            data_dir = USER_ALFWORLD_DATA or default_data_dir(preset, num_games, generation_seed)
-        self.data_dir = str(data_dir)
+        self.data_dir = resolve_data_dir(data_dir, preset, num_games, generation_seed)
         self._games = {g.task_id: g for g in dataset.collect_games(self.data_dir, self.split)}
         self.task_ids: list[str] = list(self._games)
         self.max_steps = max_steps

@@ -7,17 +7,19 @@ the Fast Downward library, so several sessions can live in one worker process.
 Why the caches: TextWorld re-runs the Fast Downward PDDL->SAS translation twice on every
 ``reset`` and re-parses the grammar and domain on every ``load``, which is most of the cost of
 starting an episode; and every step re-parses the same few dozen text templates and logic
-queries with a PEG parser to write the feedback and the admissible commands. All of these are
-pure functions of strings, so one process keeps their results (bounded LRU, or a plain memo for
-the handful of templates) and hands out fresh copies where TextWorld mutates them. The game
-itself (state, planner, text) still runs exactly as TextWorld does it; a test plays games with
-and without the memos and compares every observation.
+queries with a PEG parser to write the feedback and the admissible commands, and replans with
+the planner. All of these are pure functions of their inputs (strings, or the planning task and
+its exact state), so one process keeps their results (bounded LRU, or a plain memo for the
+handful of templates) and hands out fresh copies where TextWorld mutates them. The game itself
+(state, text, planner search) still runs exactly as TextWorld does it; a test plays games with
+and without the memos and compares every observation, admissible list and expert action.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import os
 import sys
@@ -41,8 +43,9 @@ from textworld.envs.pddl import textgen
 from textworld.envs.pddl.pddl import PddlEnv
 from textworld.logic import Rule
 
-TRANSLATION_CACHE_SIZE = 256
-GAME_CACHE_SIZE = 128
+PLAN_CACHE_SIZE = 20_000  # planner answers, ~1 KB each
+TRANSLATION_CACHE_SIZE = 128  # two translations per game
+GAME_CACHE_SIZE = 64  # ~4 MB per full-room game in a process
 
 
 class _LRU:
@@ -80,6 +83,7 @@ class _LRU:
             self.hits = self.misses = 0
 
 
+_plans = _LRU(PLAN_CACHE_SIZE)
 _translations = _LRU(TRANSLATION_CACHE_SIZE)
 _game_data = _LRU(GAME_CACHE_SIZE)
 _game_logic = _LRU(GAME_CACHE_SIZE)
@@ -140,6 +144,28 @@ def _copy_context(context: dict) -> dict:
     }
 
 
+def _memo_replan(replan: Callable[..., list]) -> Callable[..., list]:
+    """The expert's plan is a function of the planning task and the exact current state.
+
+    The state is read from Fast Downward itself (every state variable), so two equal keys mean
+    the same search from the same state; the search is deterministic. Resets of the same game
+    (a GRPO group) and commands that change nothing then cost a lookup instead of a search,
+    which in large kitchens takes up to ~0.6 s.
+    """
+
+    def replan_memo(state: Any, infos: dict) -> list:
+        lib = state.downward_lib
+        atoms = (fast_downward.Atom * lib.get_state_size())()
+        lib.get_state(atoms)
+        task = getattr(state, "_turnrl_task_digest", None)
+        if task is None:
+            task = state._turnrl_task_digest = hashlib.sha1(state.sas_replan.encode()).digest()
+        key = (task, hashlib.sha1(b"\n".join(atom._name for atom in atoms)).digest())
+        return list(_plans.get_or_compute(key, lambda: replan(state, infos)))
+
+    return replan_memo
+
+
 def plain_textworld() -> bool:
     """``TURNRL_ALFWORLD_PLAIN=1`` runs TextWorld unmodified (the equivalence test compares both)."""
     return os.environ.get("TURNRL_ALFWORLD_PLAIN") == "1"
@@ -154,6 +180,7 @@ def install_memos() -> None:
     textgen._parse_and_convert = _memo_template_parser(textgen._parse_and_convert)
     textgen.copy_context = _copy_context
     Rule.parse_conjunctive_query = staticmethod(_memo_query_parser(Rule.parse_conjunctive_query))
+    pddl_logic.PddlState.replan = _memo_replan(pddl_logic.PddlState.replan)
 
 
 def read_game(path: str) -> dict:
@@ -199,12 +226,14 @@ def cache_stats() -> dict[str, int]:
         "translation_misses": _translations.misses,
         "logic_hits": _game_logic.hits,
         "logic_misses": _game_logic.misses,
+        "plan_hits": _plans.hits,
+        "plan_misses": _plans.misses,
     }
 
 
 def clear_caches() -> None:
     """Forget every memoised game (benchmarks use it to time cold loads)."""
-    for cache in (_translations, _game_data, _game_logic):
+    for cache in (_plans, _translations, _game_data, _game_logic):
         cache.clear()
 
 

@@ -1,8 +1,8 @@
 """Generate ALFWorld games offline: ``python -m envs.alfworld.generate --out DIR --n N --seed S``.
 
 Each game is sampled from a real AI2-THOR floor plan (see ``catalog`` / ``scene``), written in
-the official ``json_2.1.1`` layout (``pddl``), then kept only if the PDDL planner expert wins it
-when actually played through TextWorld; its walkthrough is that expert's plan. Splits:
+the official ``json_2.1.1`` layout (``pddl``), then kept only if the PDDL planner expert's plan
+wins it when actually played through TextWorld; that plan is its walkthrough. Splits:
 ``train`` and ``eval_in_distribution`` use ALFRED's seen floor plans, ``eval_out_of_distribution``
 its unseen ones. Game ``i`` of a split depends only on (seed, split, i, settings), never on the
 number of worker processes, so a seed always gives the same files.
@@ -54,6 +54,13 @@ class GenerationConfig:
             raise ValueError(f"min_plan_len must be >= 1, got {self.min_plan_len}")
         if self.max_plan_len is not None and self.max_plan_len < self.min_plan_len:
             raise ValueError(f"max_plan_len ({self.max_plan_len}) < min_plan_len ({self.min_plan_len})")
+
+    @property
+    def bounds_plan_length(self) -> bool:
+        return self.min_plan_len > 1 or self.max_plan_len is not None
+
+    def accepts_plan_length(self, length: int) -> bool:
+        return length >= self.min_plan_len and (self.max_plan_len is None or length <= self.max_plan_len)
 
 
 PRESETS: dict[str, GenerationConfig] = {
@@ -112,31 +119,36 @@ def _quick_plan_length(problem: str) -> int | None:
     return lib.get_last_plan_length()
 
 
-def _play_expert(game_file: str, max_steps: int) -> list[str] | None:
-    """Play the game with the planner expert; the command list if it wins, else None."""
+def _expert_walkthrough(game_file: str) -> list[str] | None:
+    """The planner expert's plan from the start, kept only if playing it through TextWorld wins.
+
+    The plan is asked once (at reset) and then played open-loop in a second session without
+    the expert: replanning after every step would cost one planner search per step.
+    """
     from envs.alfworld.game import forget_game
 
-    session = _session()
-    session.load(game_file)
-    state = session.reset()
-    walkthrough: list[str] = []
-    while not state["won"] and len(walkthrough) < max_steps:
-        plan = session.expert_plan
-        if not plan:
-            return None
-        walkthrough.append(plan[0])
-        session.step(plan[0])
-        state = session.state
-    session.game_file = None  # the file is rewritten below with its walkthrough: never reuse this load
-    forget_game(game_file)
-    return walkthrough if state["won"] else None
+    expert, player = _session(True), _session(False)
+    try:
+        expert.load(game_file)
+        expert.reset()
+        plan = list(expert.expert_plan or [])
+        player.load(game_file)
+        player.reset()
+        for command in plan:
+            if command not in player.state["admissible_commands"]:
+                return None
+            player.step(command)
+        return plan if plan and player.state["won"] else None
+    finally:  # the file is rewritten with its walkthrough next: never reuse these loads
+        expert.game_file = player.game_file = None
+        forget_game(game_file)
 
 
 @functools.cache
-def _session():
+def _session(expert: bool):
     from envs.alfworld.game import GameSession
 
-    return GameSession()
+    return GameSession(expert=expert)
 
 
 def _floor_plans(split: str, task_type: str, knobs: SceneKnobs) -> list[int]:
@@ -174,24 +186,23 @@ def build_game(job: GameJob) -> dict:
         text = pddl.task_description(scene, rng)
         trial = f"trial_s{job.seed}_{job.index:05d}"
         problem = pddl.problem_pddl(scene, f"{trial}_{job.split}")
-        length = _quick_plan_length(problem)
-        too_long = (
-            job.config.max_plan_len is not None and length is not None and length > job.config.max_plan_len
-        )
-        if length is None or length < job.config.min_plan_len or too_long:
-            reason = "unsolvable" if length is None else "plan length"
-            reasons[reason] = reasons.get(reason, 0) + 1
-            continue
+        if job.config.bounds_plan_length:  # reject cheaply before paying for a TextWorld load
+            length = _quick_plan_length(problem)
+            if length is None or not job.config.accepts_plan_length(length):
+                reason = "unsolvable" if length is None else "plan length"
+                reasons[reason] = reasons.get(reason, 0) + 1
+                continue
 
         game_dir = dataset.split_dir(job.root, job.split) / _task_folder(task, plan) / trial
         game_dir.mkdir(parents=True, exist_ok=True)
         game_file = game_dir / "game.tw-pddl"
         game_file.write_text(json.dumps(pddl.game_json(scene, text, problem, walkthrough=None)))
         (game_dir / "traj_data.json").write_text(json.dumps(pddl.traj_json(scene, text, trial, [])))
-        walkthrough = _play_expert(str(game_file), max_steps=length + 5)
-        if walkthrough is None:
+        walkthrough = _expert_walkthrough(str(game_file))
+        if walkthrough is None or not job.config.accepts_plan_length(len(walkthrough)):
             shutil.rmtree(game_dir)
-            reasons["expert lost"] = reasons.get("expert lost", 0) + 1
+            reason = "expert lost" if walkthrough is None else "plan length"
+            reasons[reason] = reasons.get(reason, 0) + 1
             continue
         game_file.write_text(
             json.dumps(pddl.game_json(scene, text, problem, walkthrough=walkthrough), indent=1)
