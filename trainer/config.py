@@ -36,8 +36,11 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str:
 class TinyModelConfig(Section):
     """Shape of the random-init model built when ``model.path`` is empty (tests, quickstart)."""
 
-    vocab_size: int = Field(1024, ge=300)
-    """Target BPE vocabulary size; the tokenizer is trained on the env's own text."""
+    tokenizer: Literal["bpe", "word"] = "word"
+    """Tokenizer trained on the env's own text: ``word`` (one token per word: a tiny model learns to copy
+    words from its prompt in minutes) or byte-level ``bpe`` (covers any text, learns slower)."""
+    vocab_size: int = Field(2048, ge=300)
+    """Largest vocabulary (word-level keeps the most frequent words; BPE stops merging there)."""
     hidden_size: int = Field(128, ge=8)
     """Width of the transformer."""
     intermediate_size: int = Field(256, ge=8)
@@ -320,8 +323,8 @@ class SFTConfig(Section):
     lr: float = Field(1e-3, gt=0)
     """Learning rate."""
     noise: float = Field(0.3, ge=0, le=1)
-    """Share of demonstration turns replaced by a random admissible action (the expert then recovers),
-    so the start policy is imperfect and RL has something to learn."""
+    """Share of demonstration turns where the episode goes on with a random admissible action (the label stays
+    the expert's), so the demonstrations also show how to recover from mistakes."""
 
 
 class TrainerConfig(Section):

@@ -2,9 +2,11 @@
 
 With ``model.path`` empty (the quickstart), this plays the env's own expert (``info["expert_action"]``)
 on training tasks, trains a BPE tokenizer on the text it saw, builds the tiny model, and fine-tunes it on
-the recorded turns. A share ``sft.noise`` of the turns take a random admissible action instead (the expert
-then recovers from it), so the demonstrations cover off-expert states and the start policy is imperfect:
-RL must find what SFT did not teach. The result is one Hugging Face folder per run, reused on resume.
+the expert's action at every visited state. In a share ``sft.noise`` of the turns the episode continues with a
+random admissible action instead (the label stays the expert's), so the demonstrations also cover the
+states a wrong move leads to and how to recover from them (DAgger-style). The expert is omniscient (the
+planner knows where objects are), so imitation alone cannot learn where to look: that is left to RL.
+The result is one Hugging Face folder per run, reused on resume.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _expert_text(expert: Any) -> str:
 
 
 def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: float, seed: int) -> list[DemoTurn]:
-    """Expert episodes (with ``noise`` random detours) on ``task_ids``, one env slot per episode."""
+    """Expert-labelled turns of episodes on ``task_ids`` that take a random detour with probability ``noise``."""
     rng = random.Random(seed)
     turns: list[DemoTurn] = []
     wins = 0
@@ -73,9 +75,8 @@ def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: floa
             for slot, (memory, info) in live.items():
                 expert = _expert_text(info.get("expert_action"))
                 others = [a for a in (memory.admissible_actions or []) if a != expert]
-                action = rng.choice(others) if others and rng.random() < noise else expert
-                turns.append(DemoTurn(copy.deepcopy(memory), action))
-                actions[slot] = action
+                turns.append(DemoTurn(copy.deepcopy(memory), expert))
+                actions[slot] = rng.choice(others) if others and rng.random() < noise else expert
             results = pool.step(list(actions), list(actions.values()))
             for (slot, action), result in zip(actions.items(), results):
                 memory, _ = live[slot]
