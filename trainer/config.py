@@ -36,11 +36,9 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str:
 class TinyModelConfig(Section):
     """Shape of the random-init model built when ``model.path`` is empty (tests, quickstart)."""
 
-    tokenizer: Literal["bpe", "word"] = "word"
-    """Tokenizer trained on the env's own text: ``word`` (one token per word: a tiny model learns to copy
-    words from its prompt in minutes) or byte-level ``bpe`` (covers any text, learns slower)."""
     vocab_size: int = Field(2048, ge=300)
-    """Largest vocabulary (word-level keeps the most frequent words; BPE stops merging there)."""
+    """Largest BPE vocabulary; on an env's small vocabulary the merges run out first, so every word of the
+    env's text becomes one token."""
     hidden_size: int = Field(128, ge=8)
     """Width of the transformer."""
     intermediate_size: int = Field(256, ge=8)
@@ -89,19 +87,19 @@ class RolloutConfig(Section):
 
     engine: Literal["auto", "hf", "vllm"] = "auto"
     """``auto``: vLLM when CUDA and vllm are present, else Hugging Face ``generate``."""
-    tasks_per_step: int = Field(16, ge=1)
+    tasks_per_step: int = Field(8, ge=1)
     """Distinct tasks per training step."""
     group_size: int = Field(8, ge=1)
     """Trajectories per task (the GRPO/GiGPO group): same initial state, different samples."""
-    max_turns: int | None = Field(None, ge=1)
-    """Turn limit per episode; empty: the env's own limit (ALFWorld 50, WebShop 15, SWE 40)."""
+    max_turns: int | None = Field(10, ge=1)
+    """Turn limit per episode (quickstart 10); empty: the env's own limit (ALFWorld 50, WebShop 15, SWE 40)."""
     temperature: float = Field(1.0, ge=0)
     """Sampling temperature for training rollouts (0 = greedy)."""
     top_p: float = Field(1.0, gt=0, le=1)
     """Nucleus sampling mass."""
     top_k: int = -1
     """Top-k sampling; -1 disables it."""
-    max_new_tokens: int = Field(32, ge=1)
+    max_new_tokens: int = Field(16, ge=1)
     """Longest response per turn."""
     stop: list[str] = []
     """Extra stop strings (the end-of-turn token always stops)."""
@@ -121,7 +119,7 @@ class AlfworldEnvConfig(Section):
     data_dir: str | None = None
     """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generate``;
     empty: ``$ALFWORLD_DATA`` if set, else the generated set below (built once, cached)."""
-    preset: Literal["standard", "small", "tiny"] = "standard"
+    preset: Literal["standard", "small", "tiny"] = "tiny"
     """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three
     task types), ``tiny`` (4 receptacles, pick-and-place; the CPU quickstart)."""
     num_games: int = Field(400, ge=1)
@@ -279,8 +277,8 @@ class LearnerConfig(Section):
     """Keep parameters in CPU memory (ZeRO-3 only)."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward to fit longer sequences."""
-    lr: float = Field(1e-6, gt=0)
-    """Peak learning rate (AdamW)."""
+    lr: float = Field(1e-4, gt=0)
+    """Peak learning rate (AdamW); the tiny quickstart model takes 1e-4, billion-parameter models ~1e-6."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
     warmup_steps: int = Field(0, ge=0)
@@ -312,15 +310,15 @@ class LearnerConfig(Section):
 class SFTConfig(Section):
     """Warm start by supervised fine-tuning on the env's expert demonstrations."""
 
-    enabled: bool = False
-    """Run SFT before RL (the quickstart does)."""
+    enabled: bool = True
+    """Run SFT before RL when the model is built here (``model.path`` empty); a given model is used as is."""
     episodes: int = Field(200, ge=1)
     """Expert episodes to record."""
     steps: int = Field(300, ge=1)
     """Optimizer steps."""
     batch_size: int = Field(32, ge=1)
     """Turns per optimizer step."""
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(2e-3, gt=0)
     """Learning rate."""
     noise: float = Field(0.3, ge=0, le=1)
     """Share of demonstration turns where the episode goes on with a random admissible action (the label stays
@@ -334,7 +332,7 @@ class TrainerConfig(Section):
     """Folder name under ``output_dir``; empty: ``<env>-<algorithm>``."""
     output_dir: str = "runs"
     """Where run folders are written."""
-    total_steps: int = Field(50, ge=0)
+    total_steps: int = Field(30, ge=0)
     """RL steps (rollout + update)."""
     seed: int = 0
     """Seed of every random generator."""

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>", "<|unk|>"]
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 # Format tags get one token each: a tiny model then learns the output format in a few SFT steps.
 FORMAT_TOKENS = ["<think>", "</think>", "<action>", "</action>"]
 
@@ -33,19 +33,24 @@ CHAT_TEMPLATE = (
 
 SPEC_FILE = "turnrl_tiny.json"
 
+# Qwen2's pre-tokenizer split: contractions, letter runs with one leading non-letter, single digits,
+# punctuation runs, newlines, spaces.
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
 
 @dataclass(frozen=True)
 class TinyModelSpec:
     """Shape of the tiny model; defaults give ~0.7M parameters, fast enough for a 2-core CPU."""
 
-    vocab_size: int = 1024
+    vocab_size: int = 2048
     hidden_size: int = 128
     intermediate_size: int = 256
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     max_position_embeddings: int = 1024
-    tokenizer: str = "bpe"
     seed: int = 0
 
 
@@ -57,30 +62,26 @@ def _corpus_digest(corpus: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int, kind: str = "bpe"):
-    """Train a tokenizer on ``corpus`` and wrap it as a chat-capable fast tokenizer.
+def train_tokenizer(corpus: Iterable[str], vocab_size: int):
+    """Train a byte-level BPE on ``corpus`` and wrap it as a chat-capable fast tokenizer.
 
-    ``bpe``: byte-level BPE, covers any text. ``word``: one token per word or punctuation mark of the corpus
-    (unknown words become ``<|unk|>``); a tiny model learns to copy whole words from its prompt far faster
-    than byte pieces, which is what lets the CPU quickstart learn in minutes.
+    On an env's small vocabulary the merges run out before ``vocab_size``: every word of the corpus becomes
+    one token (a tiny model copies whole words from its prompt), and unseen text still falls back to bytes.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = SPECIAL_TOKENS + FORMAT_TOKENS
-    if kind == "bpe":
-        model = Tokenizer(models.BPE())
-        model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        model.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                      special_tokens=specials, show_progress=False)
-    elif kind == "word":
-        model = Tokenizer(models.WordLevel(unk_token="<|unk|>"))
-        model.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-        model.decoder = decoders.WordPiece(prefix="##", cleanup=True)
-        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
-    else:
-        raise ValueError(f"tokenizer must be 'bpe' or 'word', got {kind!r}")
+    model = Tokenizer(models.BPE())
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=SPECIAL_TOKENS + FORMAT_TOKENS, show_progress=False)
+    # Qwen2's own normalisation and pre-tokenisation: transformers re-applies them when it loads a folder whose
+    # config says qwen2, so training with anything else would tokenize differently after a reload.
+    model.normalizer = normalizers.NFC()
+    model.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    model.decoder = decoders.ByteLevel()
     # The chat template's own words must be in the vocabulary too.
     model.train_from_iterator([*corpus, "system user assistant"], trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
@@ -88,7 +89,7 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int, kind: str = "bpe"):
         bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|pad|>",
-        unk_token="<|unk|>",
+        unk_token=None,
         padding_side="left",
     )
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -114,7 +115,7 @@ def build_tiny_model(out_dir: str | os.PathLike, corpus: Iterable[str], spec: Ti
     if spec_path.exists() and json.loads(spec_path.read_text()) == fingerprint:
         return out
 
-    tokenizer = train_tokenizer(texts, spec.vocab_size, spec.tokenizer)
+    tokenizer = train_tokenizer(texts, spec.vocab_size)
     torch.manual_seed(spec.seed)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
