@@ -1,7 +1,7 @@
 """ALFWorld: offline generator, json_2.1.1 loader, gymnasium env, planner expert, EnvPool.
 
 The default tests share one small generated set (all six task types in rooms of at most six
-pieces of furniture, built in-process in ~2 s). Full-size rooms, multi-process generation, the
+pieces of furniture, built in-process in ~2 s). The standard preset, multi-process generation, the
 cached default set and the TextWorld-memo equivalence check are marked slow.
 """
 
@@ -319,7 +319,7 @@ def test_env_runs_inside_env_pool_with_two_workers(games):
 
 
 @pytest.mark.slow
-def test_full_rooms_every_task_type_expert_wins_and_workers_do_not_change_games(tmp_path):
+def test_standard_preset_every_task_type_expert_wins_and_workers_do_not_change_games(tmp_path):
     sizes = {"train": 6, "eval_in_distribution": 1, "eval_out_of_distribution": 2}
     serial = generate.generate(tmp_path / "serial", sizes, seed=11, config="standard", workers=1)
     parallel = generate.generate(tmp_path / "parallel", sizes, seed=11, config="standard", workers=2)

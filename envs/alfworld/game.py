@@ -89,7 +89,7 @@ _game_data = _LRU(GAME_CACHE_SIZE)
 _game_logic = _LRU(GAME_CACHE_SIZE)
 
 
-def _translate(domain: str, problem: str, verbose: bool = False, optimize: bool = False):
+def translate_pddl(domain: str, problem: str, verbose: bool = False, optimize: bool = False):
     """Fast Downward's translation, memoised; it also overwrites ``sys.argv``, which we undo."""
 
     def compute():
@@ -107,7 +107,7 @@ class _FastDownwardWithMemo(types.ModuleType):
 
     def __init__(self) -> None:
         super().__init__("fast_downward")
-        self.pddl2sas = _translate
+        self.pddl2sas = translate_pddl
 
     def __getattr__(self, name: str) -> Any:
         return getattr(fast_downward, name)

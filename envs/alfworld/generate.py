@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import random
+import resource
 import shutil
 import sys
 import time
@@ -36,9 +37,10 @@ from envs.alfworld.scene import (
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST = "manifest.json"
 MAX_ATTEMPTS = 60
+PLANNER_CPU_LIMIT_S = 20
 
 
 @dataclass(frozen=True)
@@ -55,17 +57,16 @@ class GenerationConfig:
         if self.max_plan_len is not None and self.max_plan_len < self.min_plan_len:
             raise ValueError(f"max_plan_len ({self.max_plan_len}) < min_plan_len ({self.min_plan_len})")
 
-    @property
-    def bounds_plan_length(self) -> bool:
-        return self.min_plan_len > 1 or self.max_plan_len is not None
-
     def accepts_plan_length(self, length: int) -> bool:
         return length >= self.min_plan_len and (self.max_plan_len is None or length <= self.max_plan_len)
 
 
 PRESETS: dict[str, GenerationConfig] = {
-    # Full floor plans, all six task types, ALFRED-like clutter.
-    "standard": GenerationConfig(),
+    # All six task types in real floor plans, up to 20 pieces of furniture (84 of the 120 plans
+    # have fewer) and a few distractors: the planner expert's search grows steeply with both
+    # (pick_two in a 54-piece kitchen with 8 distractors: minutes per plan). Full rooms:
+    # --max-receptacles 0, at that cost.
+    "standard": GenerationConfig(knobs=SceneKnobs(max_receptacles=20, distractors=(2, 8))),
     # CPU quickstart: few pieces of furniture, few distractors, expert plans of 2-6 steps.
     "small": GenerationConfig(
         knobs=SceneKnobs(
@@ -104,19 +105,41 @@ def _solver_lib():
     return fast_downward.load_lib()
 
 
+class PlannerTooSlow(Exception):
+    """The planner used more than PLANNER_CPU_LIMIT_S of CPU on a game's first plan."""
+
+
 def _quick_plan_length(problem: str) -> int | None:
     """Planner check on the translated task before paying for a full TextWorld load.
 
     Uses the same optimised translation TextWorld's expert uses (memoised in ``game``), so the
-    later load reuses it. Returns None when the planner finds no plan.
+    later load reuses it. Returns None when the planner finds no plan. The search runs in a
+    forked child under a CPU-time limit: Fast Downward's search has no effort bound, and in
+    cluttered rooms it can take minutes, for which the game would also be useless (its expert
+    replans every step). CPU time, not wall time, so machine load does not change which games
+    are kept; only a game whose search is within a small factor of the limit could go either
+    way on a much slower CPU.
     """
-    from envs.alfworld.game import _translate
+    from envs.alfworld.game import translate_pddl
 
-    _, sas = _translate(pddl.domain_text(), problem, optimize=True)
+    _, sas = translate_pddl(pddl.domain_text(), problem, optimize=True)
     lib = _solver_lib()
-    if not lib.solve_sas(sas.encode("utf-8"), False):
-        return None
-    return lib.get_last_plan_length()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: search, report the plan length (-1: no plan), exit without cleanup
+        os.close(read_end)
+        resource.setrlimit(resource.RLIMIT_CPU, (PLANNER_CPU_LIMIT_S, PLANNER_CPU_LIMIT_S + 5))
+        length = lib.get_last_plan_length() if lib.solve_sas(sas.encode("utf-8"), False) else -1
+        os.write(write_end, str(length).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        reply = answer.read()
+    os.waitpid(pid, 0)
+    if not reply:
+        raise PlannerTooSlow(f"no plan within {PLANNER_CPU_LIMIT_S} s of CPU")
+    length = int(reply)
+    return None if length < 0 else length
 
 
 def _expert_walkthrough(game_file: str) -> list[str] | None:
@@ -186,12 +209,15 @@ def build_game(job: GameJob) -> dict:
         text = pddl.task_description(scene, rng)
         trial = f"trial_s{job.seed}_{job.index:05d}"
         problem = pddl.problem_pddl(scene, f"{trial}_{job.split}")
-        if job.config.bounds_plan_length:  # reject cheaply before paying for a TextWorld load
+        try:  # reject cheaply before paying for a TextWorld load
             length = _quick_plan_length(problem)
-            if length is None or not job.config.accepts_plan_length(length):
-                reason = "unsolvable" if length is None else "plan length"
-                reasons[reason] = reasons.get(reason, 0) + 1
-                continue
+        except PlannerTooSlow:
+            reasons["planner too slow"] = reasons.get("planner too slow", 0) + 1
+            continue
+        if length is None or not job.config.accepts_plan_length(length):
+            reason = "unsolvable" if length is None else "plan length"
+            reasons[reason] = reasons.get(reason, 0) + 1
+            continue
 
         game_dir = dataset.split_dir(job.root, job.split) / _task_folder(task, plan) / trial
         game_dir.mkdir(parents=True, exist_ok=True)
