@@ -152,24 +152,24 @@ class _SlotState:
     LOST = "lost"  # its episode ended by an env error or a worker restart
 
 
-def _stop_workers(workers: list[_Worker]) -> None:
-    """Ask every worker to exit, then kill the ones that do not. Safe to call repeatedly."""
+def _stop_workers(workers: list[_Worker], grace_s: float = _CLOSE_GRACE_S) -> None:
+    """Ask every worker to exit (when ``grace_s`` > 0), then kill the ones that do not. Safe to call repeatedly."""
+    if grace_s > 0:
+        for worker in workers:
+            if worker.conn is not None and worker.process is not None and worker.process.is_alive():
+                try:
+                    worker.conn.send(("close", None))
+                except OSError:
+                    pass  # already gone; the kill below handles it
+    deadline = time.monotonic() + grace_s
     for worker in workers:
-        if worker.conn is not None and worker.process is not None and worker.process.is_alive():
-            try:
-                worker.conn.send(("close", None))
-            except OSError:
-                pass  # already gone; the kill below handles it
-    deadline = time.monotonic() + _CLOSE_GRACE_S
-    for worker in workers:
-        if worker.process is None:
-            continue
-        worker.process.join(max(0.0, deadline - time.monotonic()))
-        if worker.process.is_alive():
-            worker.process.kill()
-            worker.process.join()
-        worker.process.close()
-        worker.process = None
+        if worker.process is not None:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.process.close()
+            worker.process = None
         if worker.conn is not None:
             worker.conn.close()
             worker.conn = None
@@ -464,14 +464,4 @@ def _serialize(command: str, items: list[tuple]) -> bytes:
 
 def _stop_workers_now(workers: list[_Worker]) -> None:
     """Kill without the graceful close: used on workers that already failed."""
-    for worker in workers:
-        if worker.process is not None:
-            if worker.process.is_alive():
-                worker.process.kill()
-            worker.process.join()
-            worker.process.close()
-            worker.process = None
-        if worker.conn is not None:
-            worker.conn.close()
-            worker.conn = None
-        worker.ready = False
+    _stop_workers(workers, grace_s=0.0)
