@@ -119,13 +119,15 @@ def test_two_steps_each_estimator_on_each_env(tmp_path, env_name, algorithm):
 def test_resume_after_kill(tmp_path):
     name = "resume"
     args = [sys.executable, "-m", "trainer", "train", *TINY, f"trainer.output_dir={tmp_path}", "env.name=toy",
-            *ENV_LIMITS["toy"], "trainer.total_steps=4", "trainer.save_every=1", f"trainer.run_name={name}"]
+            *ENV_LIMITS["toy"], "trainer.total_steps=40", "trainer.save_every=1", "trainer.keep_last=100",
+            f"trainer.run_name={name}"]
+    # 40 fast steps, every checkpoint kept: the kill lands mid-run, after checkpoint 2 exists.
     process = subprocess.Popen(args, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     checkpoints = tmp_path / name / "checkpoints"
     deadline = time.time() + 600
-    while time.time() < deadline and not (checkpoints / "step_00000002").exists():
-        time.sleep(0.5)
+    while time.time() < deadline and not (checkpoints / "step_00000002").exists() and process.poll() is None:
+        time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert (checkpoints / "step_00000002").exists(), "the first run never wrote checkpoint 2"
@@ -135,9 +137,9 @@ def test_resume_after_kill(tmp_path):
     assert "resumed from" in result.stderr
     resumed_at = int(result.stderr.split("resumed from")[1].split("at step")[1].split()[0])
     assert resumed_at >= 2
-    assert f"step {resumed_at}/4" not in result.stdout  # the finished steps are not redone
-    assert "step 4/4" in result.stdout
-    assert _summary(tmp_path, name)["steps"] == 4
+    assert f"step {resumed_at}/40" not in result.stdout  # the finished steps are not redone
+    assert "step 40/40" in result.stdout
+    assert _summary(tmp_path, name)["steps"] == 40
 
 
 def _free_port() -> int:
