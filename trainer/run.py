@@ -92,9 +92,8 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
     """Greedy and sampled held-out success of an exported checkpoint (or a run folder's latest)."""
     from dataclasses import asdict
 
-    from envs.pool import EnvPool
     from rollout import EpisodeRunner, create_engine, evaluate
-    from trainer.setup_parts import engine_kwargs, env_id, env_kwargs, runner_config, splits
+    from trainer.setup_parts import engine_kwargs, env_pool, runner_config, splits
 
     _setup_logging(0)
     model_dir = _export_folder(Path(checkpoint))
@@ -104,10 +103,8 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
     engine = create_engine(config.rollout.engine, str(model_dir), **engine_kwargs(config))
     episodes = episodes or config.trainer.eval_episodes
     _, eval_split = splits(config)
-    budget = max(64, config.model.max_context_tokens - config.rollout.max_new_tokens)
-    with EnvPool(env_id(config), env_kwargs(config, eval_split), num_envs=min(64, episodes),
-                 num_workers=config.env.num_workers, step_timeout_s=config.env.step_timeout_s) as pool:
-        runner = EpisodeRunner(engine, tokenizer, pool, runner_config(config, budget))
+    with env_pool(config, eval_split, min(64, episodes)) as pool:
+        runner = EpisodeRunner(engine, tokenizer, pool, runner_config(config))
         ids = list(pool.task_ids)
         tasks = [ids[i % len(ids)] for i in range(episodes)]
         results = {mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))

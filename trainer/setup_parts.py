@@ -113,7 +113,20 @@ def learner_settings(config: Config, model_path: str, total_steps: int):
     )
 
 
-def runner_config(config: Config, max_prompt_tokens: int):
+def prompt_budget(config: Config) -> int:
+    """Prompt tokens left once the longest response fits in the model's context."""
+    return max(64, config.model.max_context_tokens - config.rollout.max_new_tokens)
+
+
+def env_pool(config: Config, split: str, num_envs: int):
+    """An ``EnvPool`` of ``num_envs`` slots of the configured env on ``split``."""
+    from envs.pool import EnvPool
+
+    return EnvPool(env_id(config), env_kwargs(config, split), num_envs=num_envs,
+                   num_workers=config.env.num_workers, step_timeout_s=config.env.step_timeout_s)
+
+
+def runner_config(config: Config):
     """``RunnerConfig`` for training rollouts (evaluation overrides the sampling)."""
     from rollout import PromptConfig, RunnerConfig, SamplingParams
 
@@ -134,7 +147,7 @@ def runner_config(config: Config, max_prompt_tokens: int):
             action_format=rollout.action_format,
             history_window=rollout.history_window,
             full_history=rollout.full_history,
-            max_prompt_tokens=max_prompt_tokens,
+            max_prompt_tokens=prompt_budget(config),
         ),
         invalid_penalty=config.algorithm.invalid_penalty,
         progress=config.logging.progress,

@@ -19,15 +19,13 @@ import torch
 import torch.distributed as dist
 
 from algorithms import EPOState, epo_entropy_loss, estimate
-from envs.pool import EnvPool
 from rollout import EpisodeRunner, RolloutBatch, create_engine, evaluate
 from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
 from trainer.metrics import MetricsLogger, PhaseTimer, console_line
 from trainer.setup_parts import (
     engine_kwargs,
-    env_id,
-    env_kwargs,
+    env_pool,
     estimator_call,
     learner_settings,
     runner_config,
@@ -50,11 +48,10 @@ class Trainer:
                              f"{self.world} ranks (whole groups per rank)")
         self.tokenizer = self.learner.tokenizer
         self.engine = create_engine(config.rollout.engine, str(model_path), **engine_kwargs(config))
-        prompt_budget = max(64, config.model.max_context_tokens - config.rollout.max_new_tokens)
-        self.runner_config = runner_config(config, prompt_budget)
+        self.runner_config = runner_config(config)
         train_split, eval_split = splits(config)
-        self.pool = self._pool(train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size)
-        self.eval_pool = self._pool(eval_split, min(64, config.trainer.eval_episodes))
+        self.pool = env_pool(config, train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size)
+        self.eval_pool = env_pool(config, eval_split, min(64, config.trainer.eval_episodes))
         self.runner = EpisodeRunner(self.engine, self.tokenizer, self.pool, self.runner_config)
         self.eval_runner = EpisodeRunner(self.engine, self.tokenizer, self.eval_pool, self.runner_config)
         self.train_tasks = list(self.pool.task_ids)
@@ -65,10 +62,6 @@ class Trainer:
         self.logger = (MetricsLogger(run_dir, config.logging.wandb.model_dump(), config.model_dump(mode="json"))
                        if self.rank == 0 else None)
         self.state: dict[str, Any] = {"step": 0, "wall_time_s": 0.0, "eval_before": None}
-
-    def _pool(self, split: str, num_envs: int) -> EnvPool:
-        return EnvPool(env_id(self.config), env_kwargs(self.config, split), num_envs=num_envs,
-                       num_workers=self.config.env.num_workers, step_timeout_s=self.config.env.step_timeout_s)
 
     # ------------------------------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:

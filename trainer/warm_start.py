@@ -20,7 +20,7 @@ from typing import Any
 
 from rollout import EpisodeMemory, PromptBuilder
 from trainer.config import Config
-from trainer.setup_parts import env_id, env_kwargs, max_turns, runner_config, splits
+from trainer.setup_parts import env_pool, max_turns, runner_config, splits
 from trainer.tiny_model import TinyModelSpec, build_tiny_model
 
 log = logging.getLogger("turnrl")
@@ -99,19 +99,16 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
         log.info("reusing warm-started model %s", out)
         return out
 
-    from envs.pool import EnvPool
-
     train_split, _ = splits(config)
     sft = config.trainer.sft
-    with EnvPool(env_id(config), env_kwargs(config, train_split), num_envs=min(32, sft.episodes),
-                 num_workers=config.env.num_workers, step_timeout_s=config.env.step_timeout_s) as pool:
+    with env_pool(config, train_split, min(32, sft.episodes)) as pool:
         ids = list(pool.task_ids)
         rng = random.Random(config.trainer.seed)
         task_ids = [rng.choice(ids) for _ in range(sft.episodes)]
         demos = collect_demonstrations(pool, task_ids, turn_limit=max_turns(config), noise=sft.noise,
                                        seed=config.trainer.seed)
 
-    prompt_config = runner_config(config, config.model.max_context_tokens).prompt
+    prompt_config = runner_config(config).prompt
     writer = PromptBuilder(None, prompt_config)
     texts = [writer.render_text({"task": d.memory.task, "observation": d.memory.observation,
                                  "actions": d.memory.admissible_actions}, d.memory.turns[-2:], 0) for d in demos]
@@ -138,7 +135,7 @@ def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> P
     torch.manual_seed(config.trainer.seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    builder = PromptBuilder(tokenizer, runner_config(config, _prompt_budget(config)).prompt)
+    builder = PromptBuilder(tokenizer, runner_config(config).prompt)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pairs = []
     for demo in demos:
@@ -155,8 +152,3 @@ def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> P
         shutil.rmtree(out)
     staging.rename(out)
     return out
-
-
-def _prompt_budget(config: Config) -> int:
-    """Prompt tokens left once the longest response fits in the context."""
-    return max(64, config.model.max_context_tokens - config.rollout.max_new_tokens)
