@@ -188,11 +188,12 @@ def test_invalid_actions_are_flagged_and_change_nothing(games):
         assert bad_info["valid_action"] is False and reward == 0.0 and not terminated
         assert bad_info["admissible_actions"] == info["admissible_actions"]
         assert bad_info["expert_action"] == info["expert_action"]
+        assert bad_info["anchor"] == obs  # the state did not move, so neither does its GiGPO anchor
         if bad != "help":  # the game answers "help" with its command list, like ALFWorld does
             assert bad_obs == "Nothing happens."
     for action in expert_actions:  # the expert's original plan still wins: the state never moved
         obs, reward, terminated, truncated, info = env.step(action)
-        assert info["valid_action"] is True
+        assert info["valid_action"] is True and info["anchor"] == obs
     assert terminated and info["won"] and reward == 10.0
 
 

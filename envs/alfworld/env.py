@@ -13,6 +13,10 @@ executes it as ALFWorld does (unknown commands answer "Nothing happens." and cha
 and ``info["valid_action"]`` says whether it was one of the admissible commands. The reward is
 ``success_reward`` on the step that wins, else 0; the episode terminates on a win and is
 truncated after ``max_steps`` steps. ``info["expert_action"]`` is the PDDL planner's next command.
+
+``info["anchor"]`` names the state for GiGPO's step groups: the observation that described it. An invalid
+command changes nothing, so the state after it keeps the anchor of the state before; keying it by
+"Nothing happens." instead would pool unrelated states of a group into one step group.
 """
 
 from __future__ import annotations
@@ -99,18 +103,21 @@ class ALFWorldEnv(gymnasium.Env):
         self._steps = 0
         self._done = True
         self._admissible: list[str] = []
+        self._anchor = ""
 
     def _info(self, obs: str, state: Any, valid_action: bool) -> dict[str, Any]:
         admissible = [c for c in state["admissible_commands"] if c != "help"]
         plan = self._session.expert_plan
         self._admissible = admissible
+        if valid_action:
+            self._anchor = obs
         return {
             "task": self._task,
             "task_id": self._task_id,
             "task_type": self._games[self._task_id].task_type,
             "admissible_actions": admissible,
             "won": bool(state["won"]),
-            "anchor": obs,
+            "anchor": self._anchor,
             "valid_action": valid_action,
             "expert_action": plan[0] if plan else None,
         }
