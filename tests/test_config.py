@@ -17,6 +17,7 @@ def test_defaults_are_the_quickstart():
     config = load_config()
     assert config.model.path is None
     assert config.algorithm.name == "gigpo"
+    assert load_config(REPO / "configs" / "quickstart.yaml").model_dump() == config.model_dump()
 
 
 def test_overrides_apply_and_coerce():
