@@ -138,6 +138,7 @@ class ToyEnv(gymnasium.Env):
         self._task: ToyTask | None = None
         self._task_id: int | None = None
         self._done = True
+        self._anchor = ""
 
     # ------------------------------------------------------------------ gymnasium API
 
@@ -263,13 +264,15 @@ class ToyEnv(gymnasium.Env):
         return then
 
     def _info(self, obs: str, valid_action: bool) -> dict[str, Any]:
+        if valid_action:  # an invalid command changes nothing: the state keeps its anchor (as in ALFWorld)
+            self._anchor = obs
         return {
             "task": self._task.description(),
             "task_id": self._task_id,
             "task_type": self._task.task_type,
             "admissible_actions": self._admissible(),
             "won": self._won(),
-            "anchor": obs,
+            "anchor": self._anchor,
             "valid_action": valid_action,
             "expert_action": self._expert_action(),
         }

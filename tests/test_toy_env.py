@@ -75,11 +75,12 @@ def test_info_has_the_contract_keys_and_anchor_is_the_observation():
 def test_invalid_action_is_flagged_and_changes_nothing(bad_action):
     env = ToyEnv(split="test", n_tasks=8)
     reference = ToyEnv(split="test", n_tasks=8)
-    _, before = env.reset(options={"task_id": 4})
+    start, before = env.reset(options={"task_id": 4})
     reference.reset(options={"task_id": 4})
     obs, reward, terminated, truncated, info = env.step(bad_action)
     assert obs == INVALID_ACTION_OBS and reward == 0.0 and not terminated and not truncated
     assert info["valid_action"] is False
+    assert info["anchor"] == start  # the state did not move, so neither does its GiGPO anchor
     assert {k: info[k] for k in ("admissible_actions", "expert_action", "won")} == \
            {k: before[k] for k in ("admissible_actions", "expert_action", "won")}
     while not info["won"]:  # the rest of the episode unfolds exactly as without the bad action
