@@ -8,7 +8,9 @@ cached default set and the TextWorld-memo equivalence check are marked slow.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
@@ -138,6 +140,19 @@ def test_bad_generator_settings_are_rejected(tmp_path):
     (tmp_path / "z" / "keep.txt").write_text("not empty")
     with pytest.raises(FileExistsError):
         generate.generate(tmp_path / "z", {"train": 1}, config="tiny")
+
+
+@pytest.mark.parametrize(("signum", "error"), [(signal.SIGXCPU, generate.PlannerTooSlow),
+                                               (signal.SIGTERM, RuntimeError)])
+def test_planner_child_killed_by_its_cpu_limit_is_slow_and_any_other_death_is_an_error(monkeypatch, signum, error):
+    class DyingPlanner:
+        def solve_sas(self, sas, verbose):
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(generate, "_solver_lib", DyingPlanner)
+    monkeypatch.setattr("envs.alfworld.game.translate_pddl", lambda domain, problem, optimize: (None, "sas"))
+    with pytest.raises(error):
+        generate._quick_plan_length("(define (problem p))")
 
 
 def test_cli_writes_a_set_and_reports_bad_arguments(tmp_path):

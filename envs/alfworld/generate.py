@@ -19,6 +19,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -135,9 +136,11 @@ def _quick_plan_length(problem: str) -> int | None:
     os.close(write_end)
     with os.fdopen(read_end, "rb") as answer:
         reply = answer.read()
-    os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)
     if not reply:
-        raise PlannerTooSlow(f"no plan within {PLANNER_CPU_LIMIT_S} s of CPU")
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL):
+            raise PlannerTooSlow(f"no plan within {PLANNER_CPU_LIMIT_S} s of CPU")
+        raise RuntimeError(f"the planner child died without an answer (wait status {status})")
     length = int(reply)
     return None if length < 0 else length
 
