@@ -318,8 +318,8 @@ class SFTConfig(Section):
     episodes: int = Field(400, ge=1)
     """Expert episodes to record."""
     steps: int = Field(600, ge=1)
-    """Optimizer steps. The quickstart model needs ~500 before it copies object and receptacle names from its
-    prompt (held-out expert-turn accuracy 17% at 300 steps, 60% at 600)."""
+    """Optimizer steps. The quickstart model learns to copy object and receptacle names from its prompt late
+    and abruptly: held-out greedy success 0.01 after 300 steps, 0.10 after 450, 0.41 after 600."""
     batch_size: int = Field(32, ge=1)
     """Turns per optimizer step."""
     lr: float = Field(2e-3, gt=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -30,6 +31,8 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+_ADDED_TOKEN_RE = re.compile("|".join(re.escape(token) for token in SPECIAL_TOKENS + FORMAT_TOKENS))
 
 SPEC_FILE = "turnrl_tiny.json"
 
@@ -67,6 +70,8 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
 
     On an env's small vocabulary the merges run out before ``vocab_size``: every word of the corpus becomes
     one token (a tiny model copies whole words from its prompt), and unseen text still falls back to bytes.
+    Encoding cuts special and format tokens out of the text before pre-tokenizing, so training cuts them out
+    too: otherwise ``<action>take`` trains the word ``>take`` and a ``take`` right after the tag splits into bytes.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -83,7 +88,8 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     ])
     model.decoder = decoders.ByteLevel()
     # The chat template's own words must be in the vocabulary too.
-    model.train_from_iterator([*corpus, "system user assistant"], trainer=trainer)
+    pieces = (piece for text in corpus for piece in _ADDED_TOKEN_RE.split(text) if piece)
+    model.train_from_iterator([*pieces, "system user assistant"], trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=model,
         bos_token=None,

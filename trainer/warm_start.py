@@ -33,8 +33,13 @@ class DemoTurn:
 
 
 def response_text(action: str, action_format: str, tool_calls: bool = False) -> str:
-    """The answer a demonstration teaches, in the format the prompt asks for (SWE: a tool-call block)."""
-    answer = action if tool_calls else f"<action>{action}</action>"
+    """The answer a demonstration teaches, in the format the prompt asks for (SWE: a tool-call block).
+
+    The action follows the tag after a space, as each entry of the prompt's admissible list follows its
+    dash: the answer's words are then the very tokens of the list (`` take``, not ``take``), and a tiny
+    model learns to copy the whole action rather than to respell its first word.
+    """
+    answer = action if tool_calls else f"<action> {action}</action>"
     if action_format == "think_action":
         return f"<think>I should do this next.</think>{answer}"
     return answer
