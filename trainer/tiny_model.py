@@ -71,7 +71,8 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     On an env's small vocabulary the merges run out before ``vocab_size``: every word of the corpus becomes
     one token (a tiny model copies whole words from its prompt), and unseen text still falls back to bytes.
     Encoding cuts special and format tokens out of the text before pre-tokenizing, so training cuts them out
-    too: otherwise ``<action>take`` trains the word ``>take`` and a ``take`` right after the tag splits into bytes.
+    too: otherwise ``<action>take`` trains the word ``>take``, and a ``take`` right after the tag splits
+    into ``ta`` + ``ke``.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
