@@ -32,7 +32,9 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-_ADDED_TOKEN_RE = re.compile("|".join(re.escape(token) for token in SPECIAL_TOKENS + FORMAT_TOKENS))
+# Whole tokens in the vocabulary; training must cut them out of the corpus exactly as encoding does.
+ADDED_TOKENS = SPECIAL_TOKENS + FORMAT_TOKENS
+_ADDED_TOKEN_RE = re.compile("|".join(re.escape(token) for token in ADDED_TOKENS))
 
 SPEC_FILE = "turnrl_tiny.json"
 
@@ -79,7 +81,7 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
 
     model = Tokenizer(models.BPE())
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  special_tokens=SPECIAL_TOKENS + FORMAT_TOKENS, show_progress=False)
+                                  special_tokens=ADDED_TOKENS, show_progress=False)
     # Qwen2's own normalisation and pre-tokenisation: transformers re-applies them when it loads a folder whose
     # config says qwen2, so training with anything else would tokenize differently after a reload.
     model.normalizer = normalizers.NFC()
