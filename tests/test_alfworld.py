@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -227,7 +228,7 @@ def test_truncation_reward_and_stepping_after_the_end(games):
 
 
 def test_expert_can_be_turned_off(games, manifest):
-    env = ALFWorldEnv(data_dir=games, split="train", expert=False)
+    env = ALFWorldEnv(data_dir=games, split="train", expert=None)
     entry = next(g for g in manifest["games"] if g["task_type"] == "pick_heat_then_place_in_recep")
     _, info = env.reset(options={"task_id": entry["task_id"]})
     assert info["expert_action"] is None
@@ -235,6 +236,26 @@ def test_expert_can_be_turned_off(games, manifest):
         _, reward, terminated, _, info = env.step(action)
         assert info["expert_action"] is None and info["valid_action"]
     assert terminated and info["won"] and reward == 10.0
+
+
+def test_searching_expert_wins_every_task_type_and_looks_in_list_order_until_it_finds(games, manifest):
+    """Until its first take, the searcher walks the receptacles in the admissible list's order (the task's own
+    receptacle last), wherever the object lies: it plays without the planner's knowledge and still wins."""
+    env = ALFWorldEnv(data_dir=games, split="train", max_steps=50, expert="search")
+    for entry in (g for g in manifest["games"] if g["split"] == "train"):
+        _, info = env.reset(options={"task_id": entry["task_id"]})
+        task_words = set(re.findall(r"[a-z]+", info["task"].lower()))
+        order = [a[len("go to "):] for a in info["admissible_actions"] if a.startswith("go to ")]
+        order.sort(key=lambda place: place.rsplit(" ", 1)[0] in task_words)
+        actions, done = [], False
+        while not done:
+            actions.append(info["expert_action"])
+            _, _, terminated, truncated, info = env.step(actions[-1])
+            done = terminated or truncated
+        assert terminated and info["won"], (entry["task_id"], actions)
+        first_take = next(i for i, a in enumerate(actions) if a.startswith("take "))
+        walks = [a[len("go to "):] for a in actions[:first_take] if a.startswith("go to ")]
+        assert walks == order[: len(walks)], (entry["task_id"], actions)
 
 
 def test_eval_splits_and_bad_arguments(games):
@@ -247,6 +268,8 @@ def test_eval_splits_and_bad_arguments(games):
         ALFWorldEnv(data_dir=games / "nowhere")
     with pytest.raises(ValueError, match="max_steps"):
         ALFWorldEnv(data_dir=games, max_steps=0)
+    with pytest.raises(ValueError, match="expert must be one of"):
+        ALFWorldEnv(data_dir=games, expert="oracle")
 
 
 def test_gymnasium_env_checker_passes(games):

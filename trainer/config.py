@@ -126,6 +126,10 @@ class AlfworldEnvConfig(Section):
     """Train games of the generated set (each eval split gets a quarter, at least 10)."""
     generation_seed: int = 0
     """Seed of the generated set."""
+    expert: Literal["planner", "search"] = "planner"
+    """Expert whose turns the SFT warm start imitates: ``planner`` (the PDDL planner, which knows where
+    every object lies: its students walk straight to places they cannot know) or ``search`` (the planner
+    while it needs nothing unseen, else it looks into the next unvisited receptacle)."""
 
 
 class WebShopEnvConfig(Section):

@@ -31,8 +31,9 @@ def max_turns(config: Config) -> int:
     return config.rollout.max_turns or DEFAULT_MAX_TURNS[config.env.name]
 
 
-def env_kwargs(config: Config, split: str) -> dict[str, Any]:
-    """Constructor arguments of the env for one split."""
+def env_kwargs(config: Config, split: str, with_expert: bool = False) -> dict[str, Any]:
+    """Constructor arguments of the env for one split; ``with_expert`` only where demonstrations are played
+    (ALFWorld's planner replans every step, most of a step's cost, and RL never reads it)."""
     name, env = config.env.name, config.env
     if name == "swe":
         swe = env.swe
@@ -44,7 +45,8 @@ def env_kwargs(config: Config, split: str) -> dict[str, Any]:
     if name == "alfworld":
         alf = env.alfworld
         kwargs.update(data_dir=alf.data_dir, success_reward=env.success_reward, preset=alf.preset,
-                      num_games=alf.num_games, generation_seed=alf.generation_seed)
+                      num_games=alf.num_games, generation_seed=alf.generation_seed,
+                      expert=alf.expert if with_expert else None)
     elif name == "webshop":
         shop = env.webshop
         kwargs.update(data_dir=shop.data_dir, human_goals=shop.human_goals, reward_mode=shop.reward_mode,
@@ -118,11 +120,11 @@ def prompt_budget(config: Config) -> int:
     return max(64, config.model.max_context_tokens - config.rollout.max_new_tokens)
 
 
-def env_pool(config: Config, split: str, num_envs: int):
+def env_pool(config: Config, split: str, num_envs: int, with_expert: bool = False):
     """An ``EnvPool`` of ``num_envs`` slots of the configured env on ``split``."""
     from envs.pool import EnvPool
 
-    return EnvPool(env_id(config), env_kwargs(config, split), num_envs=num_envs,
+    return EnvPool(env_id(config), env_kwargs(config, split, with_expert), num_envs=num_envs,
                    num_workers=config.env.num_workers, step_timeout_s=config.env.step_timeout_s)
 
 

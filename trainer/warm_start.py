@@ -4,9 +4,9 @@ With ``model.path`` empty (the quickstart), this plays the env's own expert (``i
 on training tasks, trains a BPE tokenizer on the text it saw, builds the tiny model, and fine-tunes it on
 the expert's action at every visited state. In a share ``sft.noise`` of the turns the episode continues with a
 random admissible action instead (the label stays the expert's), so the demonstrations also cover the
-states a wrong move leads to and how to recover from them (DAgger-style). The expert is omniscient (the
-planner knows where objects are), so imitation alone cannot learn where to look: that is left to RL.
-The result is one Hugging Face folder per run, reused on resume.
+states a wrong move leads to and how to recover from them (DAgger-style). On ALFWorld, ``env.alfworld.expert``
+picks the omniscient planner (its student learns to walk straight to wherever it goes first) or the searching
+expert. The result is one Hugging Face folder per run, reused on resume.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
 
     train_split, _ = splits(config)
     sft = config.trainer.sft
-    with env_pool(config, train_split, min(32, sft.episodes)) as pool:
+    with env_pool(config, train_split, min(32, sft.episodes), with_expert=True) as pool:
         ids = list(pool.task_ids)
         rng = random.Random(config.trainer.seed)
         task_ids = [rng.choice(ids) for _ in range(sft.episodes)]

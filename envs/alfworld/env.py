@@ -12,7 +12,9 @@ Per episode: the observation is the game's text (the reset text ends with "Your 
 executes it as ALFWorld does (unknown commands answer "Nothing happens." and change nothing),
 and ``info["valid_action"]`` says whether it was one of the admissible commands. The reward is
 ``success_reward`` on the step that wins, else 0; the episode terminates on a win and is
-truncated after ``max_steps`` steps. ``info["expert_action"]`` is the PDDL planner's next command.
+truncated after ``max_steps`` steps. ``info["expert_action"]`` is the expert's next command: the PDDL
+planner's (``expert="planner"``, which knows where every object lies) or the ``SearchingExpert``'s
+(``expert="search"``, the planner held to what the agent has seen).
 
 ``info["anchor"]`` names the state for GiGPO's step groups: the observation that described it. An invalid
 command changes nothing, so the state after it keeps the anchor of the state before; keying it by
@@ -30,9 +32,11 @@ import gymnasium
 from envs.alfworld import dataset
 from envs.alfworld.default_set import DEFAULT_NUM_GAMES, DEFAULT_PRESET, default_data_dir
 from envs.alfworld.game import GameSession
+from envs.alfworld.searcher import SearchingExpert
 from envs.text_spaces import TextSpace
 
 TASK_PREFIX = "Your task is to: "
+EXPERTS = ("planner", "search", None)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None, preset: str, num_games: int, seed: int) -> str:
@@ -69,8 +73,9 @@ class ALFWorldEnv(gymnasium.Env):
         success_reward: reward on the winning step (verl-agent uses 10).
         preset, num_games, generation_seed: the generated set used when there is no data folder
             (presets: ``standard``, ``small``, ``tiny``; see ``generate.PRESETS``).
-        expert: compute ``info["expert_action"]`` (the planner replans every step, most of a
-            step's cost); with False it is None.
+        expert: who fills ``info["expert_action"]``: ``"planner"`` (omniscient), ``"search"`` (looks for
+            what it has not seen yet, see ``searcher``) or None (no expert: the planner replans every
+            step, most of a step's cost, so RL runs that never read it turn it off).
     """
 
     metadata = {"render_modes": []}
@@ -84,10 +89,12 @@ class ALFWorldEnv(gymnasium.Env):
         preset: str = DEFAULT_PRESET,
         num_games: int = DEFAULT_NUM_GAMES,
         generation_seed: int = 0,
-        expert: bool = True,
+        expert: str | None = "planner",
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        if expert not in EXPERTS:
+            raise ValueError(f"expert must be one of {EXPERTS}, got {expert!r}")
         self.split = dataset.canonical_split(split)
         self.data_dir = resolve_data_dir(data_dir, preset, num_games, generation_seed)
         self._games = {g.task_id: g for g in dataset.collect_games(self.data_dir, self.split)}
@@ -104,10 +111,10 @@ class ALFWorldEnv(gymnasium.Env):
         self._done = True
         self._admissible: list[str] = []
         self._anchor = ""
+        self._searcher: SearchingExpert | None = None
 
     def _info(self, obs: str, state: Any, valid_action: bool) -> dict[str, Any]:
         admissible = [c for c in state["admissible_commands"] if c != "help"]
-        plan = self._session.expert_plan
         self._admissible = admissible
         if valid_action:
             self._anchor = obs
@@ -119,8 +126,14 @@ class ALFWorldEnv(gymnasium.Env):
             "won": bool(state["won"]),
             "anchor": self._anchor,
             "valid_action": valid_action,
-            "expert_action": plan[0] if plan else None,
+            "expert_action": self._expert_action(admissible),
         }
+
+    def _expert_action(self, admissible: list[str]) -> str | None:
+        plan = self._session.expert_plan
+        if self._searcher is not None:
+            return self._searcher.act(plan or [], admissible)
+        return plan[0] if plan else None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -133,12 +146,13 @@ class ALFWorldEnv(gymnasium.Env):
         elif task_id not in self._games:
             raise KeyError(f"unknown ALFWorld task_id {task_id!r} for split {self.split} of {self.data_dir}")
         if self._session is None:
-            self._session = GameSession(expert=self.expert)
+            self._session = GameSession(expert=self.expert is not None)
         self._session.load(self._games[task_id].game_file)
         state = self._session.reset()
         obs = state["feedback"]
         self._task_id = task_id
         self._task = _task_sentence(obs)
+        self._searcher = SearchingExpert(self._task) if self.expert == "search" else None
         self._steps = 0
         self._done = False
         return obs, self._info(obs, state, valid_action=True)
@@ -153,6 +167,8 @@ class ALFWorldEnv(gymnasium.Env):
         valid = command in self._admissible
         obs = self._session.step(command)
         self._steps += 1
+        if self._searcher is not None:
+            self._searcher.observe(command, obs)
         info = self._info(obs, self._session.state, valid_action=valid)
         terminated = info["won"]
         truncated = not terminated and self._steps >= self.max_steps
