@@ -146,7 +146,7 @@ def main() -> int:
 
     variants = [("", env_kwargs)]
     if args.env == "alfworld":  # the planner expert's replanning is most of a step; show both
-        variants = [(", expert on", env_kwargs), (", expert off", {**env_kwargs, "expert": False})]
+        variants = [(", expert on", env_kwargs), (", expert off", {**env_kwargs, "expert": None})]
     for label, kwargs in variants:
         for workers in (int(w) for w in args.workers.split(",")):
             rate = pool_steps_per_s(ENV_IDS[args.env], kwargs, workers, args.envs_per_worker, args.rounds)
