@@ -74,6 +74,8 @@ def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -
     for line in steps:
         for phase in ("rollout", "old_logprobs", "ref_logprobs", "advantage", "update", "sync"):
             assert f"timing/{phase}_s" in line
+        # the HF engine and the learner score the same float32 weights: they must agree on every token
+        assert line["rollout/logprob_diff_max"] < 1e-3
     assert (tmp_path / name / "success.png").exists()
     assert "step 2/2" in result.stdout
     return summary

@@ -115,7 +115,7 @@ class Trainer:
         with timer("sync"):
             self.learner.sync_to(self.engine)
         metrics = {**_rollout_metrics(batch, self.world), **_train_metrics(update, advantages, step_batch),
-                   **timer.metrics()}
+                   **_mismatch_metrics(batch, old_logprobs, step_batch.response_mask), **timer.metrics()}
         every = self.config.logging.sample_table_every
         if self.logger and every and step % every == 0:
             self.logger.log_table(step, "samples", *_sample_table(batch))
@@ -283,6 +283,19 @@ def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
             by_type[kind] = (old[0] + won, old[1] + n)
     metrics.update({f"env/success_{kind or 'all'}": won / n for kind, (won, n) in by_type.items()})
     return metrics
+
+
+def _mismatch_metrics(batch, old_logprobs: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """How far the learner's log-probs of the sampled tokens are from the engine's own.
+
+    Both score the same weights, so anything beyond numerical noise (vLLM's kernels and bf16 give ~1e-2 on GPU,
+    HF on CPU ~1e-6) means the two disagree on the prompt (template, padding, positions) or the weights did not
+    sync, and every importance ratio of the update is off by as much.
+    """
+    if not mask.any():
+        return {}
+    diff = (old_logprobs - batch.sampling_logprobs_tensor(old_logprobs.shape[1]).to(old_logprobs)).abs()[mask.bool()]
+    return {"rollout/logprob_diff_mean": float(diff.mean()), "rollout/logprob_diff_max": float(diff.max())}
 
 
 def _train_metrics(update: dict[str, float], advantages: torch.Tensor, batch) -> dict[str, float]:
