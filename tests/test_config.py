@@ -110,3 +110,11 @@ def test_cli_config_show_prints_resolved_yaml():
     assert yaml.safe_load(result.stdout)["algorithm"]["name"] == "aem"
     documented = _cli("config", "show", "--doc")
     assert "algorithm.gamma = 0.95    # GiGPO discount" in documented.stdout
+
+
+def test_only_demonstration_pools_pay_for_the_alfworld_expert():
+    from trainer.setup_parts import env_kwargs
+
+    config = load_config(None, ["env.alfworld.expert=search"])
+    assert env_kwargs(config, "train")["expert"] is None
+    assert env_kwargs(config, "train", with_expert=True)["expert"] == "search"
