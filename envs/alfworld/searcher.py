@@ -2,7 +2,7 @@
 
 The PDDL planner knows where every object lies, so its first move in a new room is straight to the
 hidden object. A policy that imitates it learns "the object is wherever I go first", which is wrong
-on every unseen game and cannot be unlearned within a short history window. ``SearchingExpert``
+on every unseen game, and RL on top of it made the quickstart model worse, not better. ``SearchingExpert``
 follows the planner only where the planner's move needs no hidden knowledge; while the thing to
 fetch has not been seen it opens the closed receptacle it stands at, or walks to the first receptacle
 it has not looked into yet, in the order of the admissible list (sorted, so a policy that sees the
