@@ -287,8 +287,8 @@ class LearnerConfig(Section):
     """Recompute activations in backward to fit longer sequences."""
     lr: float = Field(1.5e-4, gt=0)
     """Peak learning rate (AdamW); billion-parameter models ~1e-6. The tiny quickstart model takes 1.5e-4
-    (held-out greedy / sampled gain +7 / +15); 1e-4 gave +8 / +8, 2e-4 +2 / +17, and 5e-4 left greedy lower
-    than the SFT start (1e-3 with mean_std norm collapsed it to 0)."""
+    (held-out greedy / sampled gain +7 / +15); 1e-4 gave +8 / +8 and 2e-4 +2 / +17, while 5e-4 pulled the
+    training success down within 40 steps (0.70 -> ~0.45) and 1e-3 with mean_std norm collapsed it to 0."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
     warmup_steps: int = Field(0, ge=0)
