@@ -118,3 +118,13 @@ def test_only_demonstration_pools_pay_for_the_alfworld_expert():
     config = load_config(None, ["env.alfworld.expert=search"])
     assert env_kwargs(config, "train")["expert"] is None
     assert env_kwargs(config, "train", with_expert=True)["expert"] == "search"
+
+
+def test_sampled_evaluation_temperature_is_its_own_setting():
+    from trainer.setup_parts import eval_runner_config, runner_config
+
+    default = load_config(None, ["rollout.temperature=0.9"])
+    assert eval_runner_config(default).sampling.temperature == 0.9
+    set_apart = load_config(None, ["rollout.temperature=0.9", "trainer.eval_temperature=0.4"])
+    assert eval_runner_config(set_apart).sampling.temperature == 0.4
+    assert runner_config(set_apart).sampling.temperature == 0.9

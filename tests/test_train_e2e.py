@@ -76,6 +76,7 @@ def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -
             assert f"timing/{phase}_s" in line
         # the HF engine and the learner score the same float32 weights: they must agree on every token
         assert line["rollout/logprob_diff_max"] < 1e-3
+        assert 0.0 <= line["rollout/mixed_groups"] <= 1.0
     assert (tmp_path / name / "success.png").exists()
     assert "step 2/2" in result.stdout
     return summary

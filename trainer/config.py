@@ -355,6 +355,9 @@ class TrainerConfig(Section):
     """Held-out episodes per evaluation."""
     eval_sampled: bool = True
     """Also evaluate with sampling (greedy always runs)."""
+    eval_temperature: float | None = Field(None, gt=0)
+    """Temperature of the sampled evaluation; empty: ``rollout.temperature``. verl-agent reports ALFWorld
+    sampled at 0.4."""
     save_every: int = Field(10, ge=0)
     """Checkpoint every k steps (0: only at the end)."""
     keep_last: int = Field(2, ge=1)

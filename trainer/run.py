@@ -93,7 +93,7 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
     from dataclasses import asdict
 
     from rollout import EpisodeRunner, create_engine, evaluate
-    from trainer.setup_parts import engine_kwargs, env_pool, runner_config, splits
+    from trainer.setup_parts import engine_kwargs, env_pool, eval_runner_config, splits
 
     _setup_logging(0)
     model_dir = _export_folder(Path(checkpoint))
@@ -104,7 +104,7 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
     episodes = episodes or config.trainer.eval_episodes
     _, eval_split = splits(config)
     with env_pool(config, eval_split, min(64, episodes)) as pool:
-        runner = EpisodeRunner(engine, tokenizer, pool, runner_config(config))
+        runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
         ids = list(pool.task_ids)
         tasks = [ids[i % len(ids)] for i in range(episodes)]
         results = {mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))

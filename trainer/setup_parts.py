@@ -156,6 +156,16 @@ def runner_config(config: Config):
     )
 
 
+def eval_runner_config(config: Config):
+    """``runner_config`` with the sampled evaluation's temperature (``trainer.eval_temperature``, if set)."""
+    from dataclasses import replace
+
+    base = runner_config(config)
+    if config.trainer.eval_temperature is None:
+        return base
+    return replace(base, sampling=replace(base.sampling, temperature=config.trainer.eval_temperature))
+
+
 def engine_kwargs(config: Config) -> dict[str, Any]:
     """Constructor arguments of the rollout engine (vLLM ones only when vLLM runs)."""
     from rollout import resolve_engine_kind

@@ -27,6 +27,7 @@ from trainer.setup_parts import (
     engine_kwargs,
     env_pool,
     estimator_call,
+    eval_runner_config,
     learner_settings,
     runner_config,
     splits,
@@ -53,7 +54,7 @@ class Trainer:
         self.pool = env_pool(config, train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size)
         self.eval_pool = env_pool(config, eval_split, min(64, config.trainer.eval_episodes))
         self.runner = EpisodeRunner(self.engine, self.tokenizer, self.pool, self.runner_config)
-        self.eval_runner = EpisodeRunner(self.engine, self.tokenizer, self.eval_pool, self.runner_config)
+        self.eval_runner = EpisodeRunner(self.engine, self.tokenizer, self.eval_pool, eval_runner_config(config))
         self.train_tasks = list(self.pool.task_ids)
         self.eval_tasks = list(self.eval_pool.task_ids)
         self.estimator, self.estimator_params = estimator_call(config)
@@ -259,8 +260,15 @@ def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
         "env_errors": sum(t.env_error is not None for t in trajs),
         "response_tokens": sum(len(r) for r in batch.response_ids),
         "prompt_tokens": sum(len(p) for p in batch.prompt_ids),
+        "groups": 0,
+        "mixed_groups": 0,
         "by_type": {},
     }
+    outcomes: dict[str, set[bool]] = {}
+    for traj in trajs:
+        outcomes.setdefault(traj.group_id, set()).add(traj.won)
+    local["groups"] = len(outcomes)
+    local["mixed_groups"] = sum(len(seen) > 1 for seen in outcomes.values())
     for traj in trajs:
         won, n = local["by_type"].get(traj.task_type, (0, 0))
         local["by_type"][traj.task_type] = (won + traj.won, n + 1)
@@ -274,6 +282,7 @@ def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
         "rollout/invalid_rate": total["invalid"] / turns,
         "rollout/response_tokens_mean": total["response_tokens"] / turns,
         "rollout/prompt_tokens_mean": total["prompt_tokens"] / turns,
+        "rollout/mixed_groups": total["mixed_groups"] / max(total["groups"], 1),
         "env/errors": float(total["env_errors"]),
     }
     by_type: dict[str, tuple[int, int]] = {}
