@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 TINY = [
+    "rollout.top_p=1.0",  # full-distribution sampling: the engine's log-probs must then equal the learner's
     "trainer.total_steps=2",
     "rollout.tasks_per_step=2",
     "rollout.group_size=2",

@@ -95,8 +95,12 @@ class RolloutConfig(Section):
     """Turn limit per episode (quickstart 10); empty: the env's own limit (ALFWorld 50, WebShop 15, SWE 40)."""
     temperature: float = Field(1.0, ge=0)
     """Sampling temperature for training rollouts (0 = greedy)."""
-    top_p: float = Field(1.0, gt=0, le=1)
-    """Nucleus sampling mass."""
+    top_p: float = Field(0.95, gt=0, le=1)
+    """Nucleus sampling mass (training rollouts and the sampled evaluation). The quickstart takes 0.95: at 1.0,
+    5.8% of its SFT model's turns hold a token the model gives p < 0.01 (97% of those are invalid actions) and
+    1 won episode in 6 holds such a turn; the update then raises that token's log-prob with a gradient ~10x
+    that of a token at p = 0.9, so RL amplified junk. Held-out sampled success of the SFT model: 0.39 at 1.0,
+    0.49 at 0.95. The GPU configs keep verl-agent's 1.0."""
     top_k: int = -1
     """Top-k sampling; -1 disables it."""
     max_new_tokens: int = Field(16, ge=1)
