@@ -134,7 +134,7 @@ class AlfworldEnvConfig(Section):
     """Expert whose turns the SFT warm start imitates: ``search`` (the planner while it needs nothing unseen,
     else it looks into the next unvisited receptacle) or ``planner`` (the PDDL planner, which knows where
     every object lies: its student walks straight to places it cannot know, and RL made that student worse:
-    quickstart held-out greedy 0.41 -> 0.34, against 0.54 -> 0.61 from the searcher's student)."""
+    quickstart held-out greedy 0.41 -> 0.34, against 0.54 -> 0.61 from the searcher's student, both at top-p 1)."""
 
 
 class WebShopEnvConfig(Section):
@@ -291,8 +291,9 @@ class LearnerConfig(Section):
     """Recompute activations in backward to fit longer sequences."""
     lr: float = Field(1.5e-4, gt=0)
     """Peak learning rate (AdamW); billion-parameter models ~1e-6. The tiny quickstart model takes 1.5e-4
-    (held-out greedy / sampled gain +7 / +15); 1e-4 gave +8 / +8 and 2e-4 +2 / +17, while 5e-4 pulled the
-    training success down within 40 steps (0.70 -> ~0.45) and 1e-3 with mean_std norm collapsed it to 0."""
+    (held-out greedy gain +10 at top-p 0.95, +2 with another seed; +7 at top-p 1). At top-p 1, 1e-4 gave +8
+    and 2e-4 +2, while 5e-4 pulled the training success down within 40 steps (0.70 -> ~0.45) and 1e-3 with
+    mean_std norm collapsed it to 0; at top-p 0.95, 3e-4 gave +2 and the training success fell from step 40."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
     warmup_steps: int = Field(0, ge=0)
