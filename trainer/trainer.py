@@ -251,6 +251,9 @@ def _merge_eval(result: dict[str, Any], world: int) -> dict[str, Any]:
 
 def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
     trajs = batch.trajectories
+    outcomes: dict[str, set[bool]] = {}  # won / lost seen per group: a mixed group has an episode-level signal
+    for traj in trajs:
+        outcomes.setdefault(traj.group_id, set()).add(traj.won)
     local = {
         "episodes": len(trajs),
         "wins": sum(t.won for t in trajs),
@@ -260,15 +263,10 @@ def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
         "env_errors": sum(t.env_error is not None for t in trajs),
         "response_tokens": sum(len(r) for r in batch.response_ids),
         "prompt_tokens": sum(len(p) for p in batch.prompt_ids),
-        "groups": 0,
-        "mixed_groups": 0,
+        "groups": len(outcomes),
+        "mixed_groups": sum(len(seen) > 1 for seen in outcomes.values()),
         "by_type": {},
     }
-    outcomes: dict[str, set[bool]] = {}
-    for traj in trajs:
-        outcomes.setdefault(traj.group_id, set()).add(traj.won)
-    local["groups"] = len(outcomes)
-    local["mixed_groups"] = sum(len(seen) > 1 for seen in outcomes.values())
     for traj in trajs:
         won, n = local["by_type"].get(traj.task_type, (0, 0))
         local["by_type"][traj.task_type] = (won + traj.won, n + 1)
