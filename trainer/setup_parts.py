@@ -7,6 +7,7 @@ where the two meet, so a renamed config field breaks here and nowhere else.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from trainer.config import Config
@@ -158,8 +159,6 @@ def runner_config(config: Config):
 
 def eval_runner_config(config: Config):
     """``runner_config`` with the sampled evaluation's temperature (``trainer.eval_temperature``, if set)."""
-    from dataclasses import replace
-
     base = runner_config(config)
     if config.trainer.eval_temperature is None:
         return base

@@ -252,8 +252,11 @@ def _merge_eval(result: dict[str, Any], world: int) -> dict[str, Any]:
 def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
     trajs = batch.trajectories
     outcomes: dict[str, set[bool]] = {}  # won / lost seen per group: a mixed group has an episode-level signal
+    by_type_local: dict[str, tuple[int, int]] = {}
     for traj in trajs:
         outcomes.setdefault(traj.group_id, set()).add(traj.won)
+        won, n = by_type_local.get(traj.task_type, (0, 0))
+        by_type_local[traj.task_type] = (won + traj.won, n + 1)
     local = {
         "episodes": len(trajs),
         "wins": sum(t.won for t in trajs),
@@ -265,11 +268,8 @@ def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
         "prompt_tokens": sum(len(p) for p in batch.prompt_ids),
         "groups": len(outcomes),
         "mixed_groups": sum(len(seen) > 1 for seen in outcomes.values()),
-        "by_type": {},
+        "by_type": by_type_local,
     }
-    for traj in trajs:
-        won, n = local["by_type"].get(traj.task_type, (0, 0))
-        local["by_type"][traj.task_type] = (won + traj.won, n + 1)
     parts = _gather(local, world)
     total = {key: sum(p[key] for p in parts) for key in local if key != "by_type"}
     episodes, turns = max(total["episodes"], 1), max(total["turns"], 1)
