@@ -291,7 +291,7 @@ class LearnerConfig(Section):
     """Recompute activations in backward to fit longer sequences."""
     lr: float = Field(1.5e-4, gt=0)
     """Peak learning rate (AdamW); billion-parameter models ~1e-6. The tiny quickstart model takes 1.5e-4
-    (held-out greedy gain +10 at top-p 0.95, +2 and +5 with seeds 1 and 2; +7 at top-p 1). At top-p 1,
+    (75 RL steps: held-out greedy gain +10 at top-p 0.95, +2 and +5 with seeds 1 and 2; +7 at top-p 1). At top-p 1,
     1e-4 gave +8 and 2e-4 +2, while 5e-4 pulled the training success down within 40 steps (0.70 -> ~0.45)
     and 1e-3 with mean_std norm collapsed it to 0; at top-p 0.95, 3e-4 gave +2 and the training success
     fell from step 40."""
