@@ -2,7 +2,8 @@
 
 RL needs a start policy that already succeeds sometimes, or most groups carry no signal
 (../shared/research/QUICKSTART.md). A short SFT pass on expert demonstrations gives one. The loss is
-next-token cross-entropy on the response tokens only; the prompt is context.
+next-token cross-entropy on the response tokens only; the prompt is context, so logits are computed only
+at the positions that predict a response token (``logits_to_keep``), which saves the LM head on the prompt.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def _pad_batch(pairs: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tup
     return ids, mask, labels
 
 
+def response_loss(
+    model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Mean cross-entropy over the labelled tokens, as ``model(..., labels=labels).loss`` gives it."""
+    targets = labels[:, 1:]
+    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
+    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    return torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1).float(), targets[:, keep].flatten(), ignore_index=-100
+    )
+
+
 def supervised_finetune(
     model: torch.nn.Module,
     pairs: Sequence[tuple[list[int], list[int]]],
@@ -47,7 +60,9 @@ def supervised_finetune(
         raise ValueError("supervised_finetune got no demonstrations")
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / 20) * max(0.1, 1 - i / steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: min(1.0, (i + 1) / 20) * max(0.1, 1 - i / steps)
+    )
     model.train()
     losses = []
     order: list[int] = []
@@ -56,8 +71,7 @@ def supervised_finetune(
         if len(order) < batch_size:
             order.extend(rng.sample(range(len(pairs)), len(pairs)))
         batch = [pairs[order.pop()] for _ in range(min(batch_size, len(pairs)))]
-        ids, mask, labels = _pad_batch(batch, pad_id)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = response_loss(model, *_pad_batch(batch, pad_id))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
