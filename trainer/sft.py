@@ -2,8 +2,9 @@
 
 RL needs a start policy that already succeeds sometimes, or most groups carry no signal
 (../shared/research/QUICKSTART.md). A short SFT pass on expert demonstrations gives one. The loss is
-next-token cross-entropy on the response tokens only; the prompt is context, so logits are computed only
-at the positions that predict a response token (``logits_to_keep``), which saves the LM head on the prompt.
+next-token cross-entropy on the response tokens only; the prompt is context, so batches go through the
+learner's padded layout and forward (``trainer.learner``), which compute logits only where a response token
+is predicted.
 """
 
 from __future__ import annotations
@@ -15,33 +16,25 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from algorithms.losses import DEFAULT_CHUNK_ROWS
+from trainer.learner.packing import build_padded
+from trainer.learner.scoring import forward_pack
+
 log = logging.getLogger("turnrl")
 
 
-def _pad_batch(pairs: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[torch.Tensor, ...]:
-    """Right-padded input ids, attention mask and labels (-100 on prompt and padding)."""
-    length = max(len(p) + len(r) for p, r in pairs)
-    ids = torch.full((len(pairs), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(pairs), length), dtype=torch.long)
-    labels = torch.full((len(pairs), length), -100, dtype=torch.long)
-    for row, (prompt, response) in enumerate(pairs):
-        sequence = list(prompt) + list(response)
-        ids[row, : len(sequence)] = torch.tensor(sequence)
-        mask[row, : len(sequence)] = 1
-        labels[row, len(prompt) : len(sequence)] = torch.tensor(response)
-    return ids, mask, labels
-
-
 def response_loss(
-    model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
+    model: torch.nn.Module, pairs: Sequence[tuple[list[int], list[int]]], pad_id: int
 ) -> torch.Tensor:
-    """Mean cross-entropy over the labelled tokens, as ``model(..., labels=labels).loss`` gives it."""
-    targets = labels[:, 1:]
-    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
-    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-    return torch.nn.functional.cross_entropy(
-        logits.flatten(0, 1).float(), targets[:, keep].flatten(), ignore_index=-100
+    """Mean cross-entropy over the response tokens of ``pairs``, through the learner's padded layout (left
+    padding, so only the last few positions need logits)."""
+    prompts, responses = zip(*pairs)
+    batch = build_padded(prompts, responses, range(len(pairs)), pad_id)
+    device = next(model.parameters()).device
+    stats = forward_pack(
+        model, batch, device, temperature=1.0, with_entropy=False, chunk_size=DEFAULT_CHUNK_ROWS
     )
+    return -stats.logprobs.mean()
 
 
 def supervised_finetune(
@@ -71,7 +64,7 @@ def supervised_finetune(
         if len(order) < batch_size:
             order.extend(rng.sample(range(len(pairs)), len(pairs)))
         batch = [pairs[order.pop()] for _ in range(min(batch_size, len(pairs)))]
-        loss = response_loss(model, *_pad_batch(batch, pad_id))
+        loss = response_loss(model, batch, pad_id)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
