@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainer.dist import shutdown_distributed  # noqa: E402
 from trainer.learner import CheckpointManager, Learner, LearnerSettings  # noqa: E402
 from trainer.learner import checkpoint as checkpoint_module  # noqa: E402
 
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     {"train": run_train, "resume": run_resume}[args.mode](args)
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -93,6 +93,21 @@ def _disable_shm_comm() -> None:
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group on every rank together, then destroy it.
+
+    A rank that exits with its gloo group alive can abort in the group's C++ destructor ("terminate called
+    without an active exception", SIGABRT) while its peers are still working, which fails the whole job
+    after it succeeded. The barrier keeps an early rank from tearing down its connections under the others.
+    """
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return
+    barrier()
+    dist.destroy_process_group()
+
+
 def is_main_process() -> bool:
     import torch.distributed as dist
 

@@ -34,7 +34,7 @@ def _seed_everything(seed: int) -> None:
 def train(config: Config) -> dict[str, Any]:
     """Run (or resume) the experiment described by ``config``; returns and writes ``summary.json``."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from trainer.dist import init_distributed
+    from trainer.dist import init_distributed, shutdown_distributed
 
     info = init_distributed()
     _setup_logging(info.rank)
@@ -57,6 +57,7 @@ def train(config: Config) -> dict[str, Any]:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         figures = plot_run(out)
         print(_final_report(summary, out, figures), flush=True)
+    shutdown_distributed()
     return summary
 
 
