@@ -353,9 +353,9 @@ class TrainerConfig(Section):
     """Where run folders are written."""
     total_steps: int = Field(110, ge=0)
     """RL steps (rollout + update). The quickstart takes 110: held-out greedy gains over 200 games (both held-out
-    splits) were +8, +1 and +5 after 75 steps (seeds 0, 1, 2, one SFT start), +9 and +7.5 after 110 (seeds 1,
-    2, same start) and +8 (seed 0, its own start); the training success itself stays flat near 0.7 while
-    repeated invalid commands give way."""
+    splits) were +8, +1 and +5 after 75 steps (seeds 0, 1, 2, one SFT start), and +11, +12 and +4 after 110
+    (seeds 0, 1, 2, one SFT start, main a369b9a); the training success itself stays near 0.7 while repeated
+    invalid commands give way."""
     seed: int = 0
     """Seed of every random generator."""
     eval_every: int = Field(0, ge=0)
