@@ -328,7 +328,33 @@ def test_data_dir_resolution(games, tmp_path, monkeypatch):
     assert resolve_data_dir(tmp_path, "tiny", 4, 0) == str(tmp_path)
     assert resolve_data_dir(None, "tiny", 4, 0) == str(games)
     monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path))  # what importing alfworld sets: a folder without data
-    assert resolve_data_dir(None, "tiny", 4, 1) == "generated" and built == [("tiny", 4, 1)]
+    assert resolve_data_dir(None, "tiny", 4, 1) == "generated" and built == [("tiny", 4, 1, None)]
+
+
+def test_eval_split_size_is_fixed_or_a_quarter_of_train():
+    from envs.alfworld.default_set import eval_size
+
+    assert eval_size(400) == 100 and eval_size(4) == 10
+    assert eval_size(1000, 100) == 100
+    with pytest.raises(ValueError, match="num_eval_games"):
+        eval_size(1000, 0)
+
+
+def test_default_set_name_carries_the_eval_size(tmp_path, monkeypatch):
+    from envs.alfworld import default_set, generate
+
+    monkeypatch.setenv("TURNRL_CACHE", str(tmp_path))
+    requested = []
+
+    def fake_generate(out, sizes, **_):
+        requested.append(sizes)
+        Path(out).mkdir(parents=True)
+        (Path(out) / generate.MANIFEST).write_text("{}")
+
+    monkeypatch.setattr(generate, "generate", fake_generate)
+    path = default_set.default_data_dir("tiny", 50, 3, num_eval_games=7)
+    assert path.name == f"tiny-n50-e7-s3-v{generate.GENERATOR_VERSION}"
+    assert requested == [{"train": 50, "eval_in_distribution": 7, "eval_out_of_distribution": 7}]
 
 
 def test_env_runs_inside_env_pool_with_two_workers(games):

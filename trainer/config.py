@@ -127,7 +127,10 @@ class AlfworldEnvConfig(Section):
     """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three
     task types), ``tiny`` (4 receptacles, pick-and-place; the CPU quickstart)."""
     num_games: int = Field(400, ge=1)
-    """Train games of the generated set (each eval split gets a quarter, at least 10)."""
+    """Train games of the generated set."""
+    num_eval_games: int | None = Field(None, ge=1)
+    """Games per eval split of the generated set; empty: a quarter of ``num_games``, at least 10. Game i of a
+    split does not depend on the set's size, so sets with the same eval size share their eval games."""
     generation_seed: int = 0
     """Seed of the generated set."""
     expert: Literal["planner", "search"] = "search"

@@ -46,7 +46,8 @@ def env_kwargs(config: Config, split: str, with_expert: bool = False) -> dict[st
     if name == "alfworld":
         alf = env.alfworld
         kwargs.update(data_dir=alf.data_dir, success_reward=env.success_reward, preset=alf.preset,
-                      num_games=alf.num_games, generation_seed=alf.generation_seed,
+                      num_games=alf.num_games, num_eval_games=alf.num_eval_games,
+                      generation_seed=alf.generation_seed,
                       expert=alf.expert if with_expert else None)
     elif name == "webshop":
         shop = env.webshop

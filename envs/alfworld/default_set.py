@@ -31,18 +31,28 @@ def cache_root() -> Path:
     return Path(os.environ.get("TURNRL_CACHE", "~/.cache/turnrl")).expanduser()
 
 
-def eval_size(num_games: int) -> int:
-    """Each eval split gets a quarter of the train size, at least 10 games."""
+def eval_size(num_games: int, num_eval_games: int | None = None) -> int:
+    """Games per eval split: ``num_eval_games`` when given, else a quarter of the train size, at least 10.
+
+    Game ``i`` of a split depends only on (seed, split, i, preset), so sets that differ only in their
+    train size share their first eval games: a fixed eval size keeps runs with more train games comparable.
+    """
+    if num_eval_games is not None:
+        if num_eval_games < 1:
+            raise ValueError(f"num_eval_games must be >= 1, got {num_eval_games}")
+        return num_eval_games
     return max(10, num_games // 4)
 
 
-def default_data_dir(preset: str = DEFAULT_PRESET, num_games: int = DEFAULT_NUM_GAMES, seed: int = 0) -> Path:
+def default_data_dir(
+    preset: str = DEFAULT_PRESET, num_games: int = DEFAULT_NUM_GAMES, seed: int = 0, num_eval_games: int | None = None
+) -> Path:
     """Path of the generated set for these settings, building it first if it is not cached yet."""
     if preset not in generate.PRESETS:
         raise ValueError(f"unknown ALFWorld preset {preset!r}; choose from {sorted(generate.PRESETS)}")
     if num_games < 1:
         raise ValueError(f"num_games must be >= 1, got {num_games}")
-    n_eval = eval_size(num_games)
+    n_eval = eval_size(num_games, num_eval_games)
     name = f"{preset}-n{num_games}-e{n_eval}-s{seed}-v{generate.GENERATOR_VERSION}"
     target = cache_root() / "alfworld" / name
     if (target / generate.MANIFEST).exists():

@@ -5,7 +5,7 @@
 Data: ``data_dir`` (or else the ``ALFWORLD_DATA`` environment variable, if that folder holds data)
 must hold the official ``json_2.1.1`` layout; our generator writes the same layout. With neither, a
 generated set is built on first use and cached (see ``default_set``; settings ``preset``, ``num_games``,
-``generation_seed``).
+``generation_seed``, ``num_eval_games``).
 
 Per episode: the observation is the game's text (the reset text ends with "Your task is to:
 ..."; the task sentence is also in ``info["task"]``). Any text may be sent as an action; the game
@@ -39,7 +39,9 @@ TASK_PREFIX = "Your task is to: "
 EXPERTS = ("planner", "search", None)
 
 
-def resolve_data_dir(data_dir: str | os.PathLike | None, preset: str, num_games: int, seed: int) -> str:
+def resolve_data_dir(
+    data_dir: str | os.PathLike | None, preset: str, num_games: int, seed: int, num_eval_games: int | None = None
+) -> str:
     """``data_dir`` if given; else ``$ALFWORLD_DATA`` if it holds a json_2.1.1 tree; else the default set.
 
     Merely importing the alfworld package sets ALFWORLD_DATA to ~/.cache/alfworld when it is unset,
@@ -50,7 +52,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None, preset: str, num_games:
     from_env = os.environ.get("ALFWORLD_DATA")
     if from_env and (Path(from_env) / dataset.JSON_DIR).is_dir():
         return from_env
-    return str(default_data_dir(preset, num_games, seed))
+    return str(default_data_dir(preset, num_games, seed, num_eval_games))
 
 
 def _task_sentence(intro: str) -> str:
@@ -71,8 +73,9 @@ class ALFWorldEnv(gymnasium.Env):
             folder names ``valid_seen`` / ``valid_unseen``).
         max_steps: steps before truncation (verl-agent uses 50).
         success_reward: reward on the winning step (verl-agent uses 10).
-        preset, num_games, generation_seed: the generated set used when there is no data folder
-            (presets: ``standard``, ``small``, ``tiny``; see ``generate.PRESETS``).
+        preset, num_games, generation_seed, num_eval_games: the generated set used when there is no data
+            folder (presets: ``standard``, ``small``, ``tiny``; see ``generate.PRESETS``; eval splits of
+            ``num_eval_games`` games, default a quarter of ``num_games``).
         expert: who fills ``info["expert_action"]``: ``"planner"`` (omniscient), ``"search"`` (looks for
             what it has not seen yet, see ``searcher``) or None (no expert: the planner replans every
             step, most of a step's cost, so RL runs that never read it turn it off).
@@ -90,13 +93,14 @@ class ALFWorldEnv(gymnasium.Env):
         num_games: int = DEFAULT_NUM_GAMES,
         generation_seed: int = 0,
         expert: str | None = "planner",
+        num_eval_games: int | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         if expert not in EXPERTS:
             raise ValueError(f"expert must be one of {EXPERTS}, got {expert!r}")
         self.split = dataset.canonical_split(split)
-        self.data_dir = resolve_data_dir(data_dir, preset, num_games, generation_seed)
+        self.data_dir = resolve_data_dir(data_dir, preset, num_games, generation_seed, num_eval_games)
         self._games = {g.task_id: g for g in dataset.collect_games(self.data_dir, self.split)}
         self.task_ids: list[str] = list(self._games)
         self.max_steps = max_steps
