@@ -126,9 +126,11 @@ class AlfworldEnvConfig(Section):
     preset: Literal["standard", "small", "tiny"] = "tiny"
     """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three
     task types), ``tiny`` (4 receptacles, pick-and-place; the CPU quickstart)."""
-    num_games: int = Field(400, ge=1)
-    """Train games of the generated set."""
-    num_eval_games: int | None = Field(None, ge=1)
+    num_games: int = Field(1000, ge=1)
+    """Train games of the generated set. The quickstart's RL draws 880 tasks: with 400 games it met most of
+    them several times and its gains stayed with those games (greedy on 159 train games the SFT had not seen:
+    0.57 -> 0.80, held-out unseen floor plans +13, +4, -1 over three RL seeds); with 1000 see README."""
+    num_eval_games: int | None = Field(100, ge=1)
     """Games per eval split of the generated set; empty: a quarter of ``num_games``, at least 10. Game i of a
     split does not depend on the set's size, so sets with the same eval size share their eval games."""
     generation_seed: int = 0
