@@ -3,6 +3,7 @@
 Our own KV-cached decoding loop instead of ``model.generate``: it gives exactly the sampling semantics and
 logprobs of ``rollout.sampling`` (shared with the vLLM path), per-row stop strings, and it drops finished
 rows from the batch and the cache, so one long response does not make every short one pay for its steps.
+Identical prompts (a group's start, replayed turns) are prefilled once.
 """
 
 from __future__ import annotations
@@ -87,10 +88,15 @@ class HFEngine:
         from transformers import DynamicCache
 
         batch = len(prompts)
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((batch, width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
+        # A group's members start from the same prompt (and often replay the same turns): prefill each
+        # distinct prompt once and give every copy its own view of that cache before sampling diverges.
+        first_copy: dict[tuple[int, ...], int] = {}
+        source = [first_copy.setdefault(tuple(prompt), len(first_copy)) for prompt in prompts]
+        distinct = list(first_copy)
+        width = max(len(p) for p in distinct)
+        input_ids = torch.full((len(distinct), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(distinct), width), dtype=torch.long)
+        for row, prompt in enumerate(distinct):
             input_ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
             attention_mask[row, width - len(prompt) :] = 1
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
@@ -104,6 +110,10 @@ class HFEngine:
             use_cache=True,
             logits_to_keep=1,
         ).logits[:, -1, :]
+        if len(distinct) < batch:
+            copies = torch.tensor(source, device=self.device)
+            cache.batch_select_indices(copies)
+            logits, attention_mask, positions = logits[copies], attention_mask[copies], positions[copies]
         next_positions = positions[:, -1:] + 1
 
         tokens: list[list[int]] = [[] for _ in range(batch)]

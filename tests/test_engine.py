@@ -110,6 +110,17 @@ def test_logprobs_match_teacher_forced_forward(engine, prompts, reference, tempe
         assert torch.max(torch.abs(got - expected)).item() < 1e-4
 
 
+def test_repeated_prompts_share_a_prefill_and_sample_apart(engine, prompts, reference):
+    model, _ = reference
+    batch = [prompts[1], prompts[0], prompts[1], prompts[3], prompts[1]]
+    out = engine.generate(batch, SamplingParams(temperature=1.0, max_new_tokens=24, seed=5))
+    for prompt, completion in zip(batch, out):
+        expected = teacher_forced(model, prompt, completion.token_ids, 1.0)
+        got = torch.tensor(completion.logprobs, dtype=torch.float64)
+        assert torch.max(torch.abs(got - expected)).item() < 1e-4
+    assert len({tuple(out[i].token_ids) for i in (0, 2, 4)}) > 1
+
+
 def test_no_prompts_no_completions(engine):
     assert engine.generate([], SamplingParams()) == []
 

@@ -23,7 +23,9 @@ from trainer.learner.packing import (
     pack_by_tokens,
     pad_by_tokens,
     response_mask,
+    share_computed,
     to_rows,
+    unique_sequences,
 )
 from trainer.learner.scoring import forward_pack
 
@@ -113,6 +115,36 @@ def test_micro_batch_layouts_equal_separate_forwards(tiny_model_path, layout):
             expected = torch.log_softmax(alone, -1).gather(-1, torch.tensor(r)[:, None])[:, 0]
             torch.testing.assert_close(stats.logprobs[offset : offset + len(r)], expected, atol=1e-5, rtol=1e-5)
             offset += len(r)
+
+
+@pytest.mark.parametrize("layout", ["packed", "padded"])
+def test_duplicate_sequences_computed_once_with_exact_gradients(tiny_model_path, layout):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+    prompts, responses, _, _ = make_batch(torch.Generator().manual_seed(8), 4)
+    order = [0, 1, 0, 2, 1, 0, 3]  # row i is a copy of base row order[i]
+    prompts, responses = [prompts[i] for i in order], [responses[i] for i in order]
+    copies = unique_sequences(prompts, responses, range(7))
+    assert copies == {0: [0, 2, 5], 1: [1, 4], 3: [3], 6: [6]}
+    weights = torch.randn(sum(len(r) for r in responses), generator=torch.Generator().manual_seed(9))
+
+    def weighted_logprobs(pack):
+        model.zero_grad()
+        stats = forward_pack(model, pack, torch.device("cpu"), temperature=1.0, with_entropy=True, chunk_size=5)
+        per_row = dict(zip(pack.rows, torch.split(stats.logprobs, pack.response_lengths)))
+        flat = torch.cat([per_row[row] for row in range(7)])  # back to row order
+        (flat * weights).sum().backward()
+        return flat.detach(), [p.grad.clone() for p in model.parameters()]
+
+    build = build_packed if layout == "packed" else lambda p, r, rows: build_padded(p, r, rows, pad_id=0)
+    shared = share_computed(build(prompts, responses, sorted(copies)), copies)
+    assert sorted(shared.rows) == list(range(7)) and len(shared.sequence_lengths) == 4
+    logprobs, grads = weighted_logprobs(shared)
+    want_logprobs, want_grads = weighted_logprobs(build(prompts, responses, range(7)))
+    torch.testing.assert_close(logprobs, want_logprobs, atol=1e-5, rtol=1e-5)
+    for got, want in zip(grads, want_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
 
 
 def test_packed_forward_equals_separate_forwards(tiny_model_path):
@@ -221,6 +253,21 @@ def test_update_loss_over_micro_batches_equals_whole_batch_loss(learner, tiny_mo
     assert metrics["actor/grad_norm"] > 0 and metrics["actor/lr"] == pytest.approx(1e-3)
     assert 0 < metrics["actor/pg_clipfrac"] < 1
     assert metrics["perf/update_tokens_per_s"] > 0 and "perf/update_mfu" not in metrics  # no MFU on CPU
+
+
+def test_update_with_repeated_turns_equals_whole_batch_loss(learner, tiny_model_path):
+    prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(12), 4)
+    prompts, responses = prompts + prompts[:3], responses + responses[:3]  # three turns played twice
+    width = advantages.shape[1]
+    advantages = torch.cat([advantages, torch.randn(3, width) * response_mask([len(r) for r in responses[4:]], width)])
+    reference = hf_model(tiny_model_path, learner.state_dict())
+    with torch.no_grad():
+        old = padded_logprobs(reference, prompts, responses, width) - 0.1
+        want = reference_loss(reference, prompts, responses, advantages, old, "token-mean")
+    scored, _ = learner.score(prompts, responses, with_entropy=False)
+    torch.testing.assert_close(scored[4:], scored[:3])
+    metrics = learner.update(prompts, responses, advantages, old)
+    assert metrics["actor/loss"] == pytest.approx(want, abs=1e-5)
 
 
 def test_score_returns_steps_batch_layout(learner, tiny_model_path):

@@ -10,14 +10,16 @@ kernel a packed row needs a dense [L, L] block-diagonal mask: attention then cos
 instead of the sum of each sequence's square, 30x more for forty 200-token turns in an 8k pack.
 
 Either way only the positions that predict response tokens get logits, which bounds the [tokens, vocab]
-tensor.
+tensor, and identical sequences are computed once: in a group of trajectories from the same start many turns
+repeat exactly (same prompt, same response; about half of the quickstart's), and their copies reuse the one
+forward through ``token_source``. Gradients stay exact, since indexing adds the copies' gradients back up.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -78,6 +80,11 @@ class PackedMicroBatch:
     """[B, L] padding mask of the padded layout; None when packed."""
     logit_select: torch.Tensor | None = None
     """[n] indices into the flattened [B * len(logit_positions)] kept logits, one per label; None: all, in order."""
+    token_source: torch.Tensor | None = None
+    """[m] for each response token of ``rows`` (concatenated in order), the index of its computed token among
+    the n labels; set when rows share a computed sequence. None: rows and labels are one to one."""
+    sequence_lengths: list[int] = field(default_factory=list)
+    """Length (prompt + response) of each sequence the forward computes, for FLOP accounting."""
 
     @property
     def num_tokens(self) -> int:
@@ -86,6 +93,10 @@ class PackedMicroBatch:
     @property
     def is_dummy(self) -> bool:
         return not self.rows
+
+    def expand(self, values: torch.Tensor) -> torch.Tensor:
+        """Per computed token [n, ...] -> per token of ``rows`` [m, ...] (differentiable)."""
+        return values if self.token_source is None else values[self.token_source.to(values.device)]
 
 
 def build_packed(
@@ -116,6 +127,7 @@ def build_packed(
         logit_positions=torch.tensor(logit_positions, dtype=torch.long),
         labels=torch.tensor(labels, dtype=torch.long),
         response_lengths=response_lengths,
+        sequence_lengths=[len(prompts[row]) + len(responses[row]) for row in rows],
     )
 
 
@@ -169,7 +181,40 @@ def build_padded(
         response_lengths=lengths,
         attention_mask=mask,
         logit_select=torch.tensor(select, dtype=torch.long),
+        sequence_lengths=[len(seq) for seq in sequences],
     )
+
+
+def unique_sequences(
+    prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], rows: Sequence[int]
+) -> dict[int, list[int]]:
+    """Map the first of each set of identical (prompt, response) rows to all of them, in ``rows`` order."""
+    first: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
+    copies: dict[int, list[int]] = {}
+    for row in rows:
+        key = (tuple(prompts[row]), tuple(responses[row]))
+        copies.setdefault(first.setdefault(key, row), []).append(row)
+    return copies
+
+
+def share_computed(pack: PackedMicroBatch, copies: dict[int, list[int]]) -> PackedMicroBatch:
+    """Extend a pack built from representative rows to every copy of them (see ``unique_sequences``)."""
+    if all(len(copies[row]) == 1 for row in pack.rows):
+        return pack
+    offsets = [0]
+    for n in pack.response_lengths:
+        offsets.append(offsets[-1] + n)
+    rows: list[int] = []
+    lengths: list[int] = []
+    source: list[int] = []
+    for rep, start, n in zip(pack.rows, offsets, pack.response_lengths):
+        for row in copies[rep]:
+            rows.append(row)
+            lengths.append(n)
+            source.extend(range(start, start + n))
+    pack.rows, pack.response_lengths = rows, lengths
+    pack.token_source = torch.tensor(source, dtype=torch.long)
+    return pack
 
 
 def dummy_micro_batch(token_id: int) -> PackedMicroBatch:
@@ -185,6 +230,7 @@ def dummy_micro_batch(token_id: int) -> PackedMicroBatch:
         logit_positions=torch.zeros(0, dtype=torch.long),
         labels=torch.zeros(0, dtype=torch.long),
         response_lengths=[],
+        sequence_lengths=[],
     )
 
 

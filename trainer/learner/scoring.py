@@ -22,18 +22,22 @@ from trainer.learner.packing import (
     dummy_micro_batch,
     pack_by_tokens,
     pad_by_tokens,
+    share_computed,
+    unique_sequences,
 )
 
 
 @dataclass
 class TokenStats:
-    """Per-response-token outputs of one packed forward, concatenated in pack order."""
+    """Per-response-token outputs of one packed forward."""
 
     logprobs: torch.Tensor
+    """[m] one per response token of the pack's rows, in row order (copies of a computed sequence included)."""
     entropy: torch.Tensor | None
+    """[m] like ``logprobs``."""
     logits: torch.Tensor
-    """[n, vocab] logits (already divided by the temperature) of the response positions; for a dummy pack the
-    logits of its single token, so a zero-weighted loss on it still reaches every parameter."""
+    """[n, vocab] logits (already divided by the temperature) of the computed response positions; for a dummy
+    pack the logits of its single token, so a zero-weighted loss on it still reaches every parameter."""
 
 
 def forward_pack(
@@ -63,8 +67,8 @@ def forward_pack(
         empty = logits.new_zeros(0, dtype=torch.float32)
         return TokenStats(logprobs=empty, entropy=empty if with_entropy else None, logits=logits)
     labels = pack.labels.to(device)
-    logprobs = log_probs_from_logits(logits, labels, chunk_size=chunk_size)
-    entropy = entropy_from_logits(logits, chunk_size=chunk_size) if with_entropy else None
+    logprobs = pack.expand(log_probs_from_logits(logits, labels, chunk_size=chunk_size))
+    entropy = pack.expand(entropy_from_logits(logits, chunk_size=chunk_size)) if with_entropy else None
     return TokenStats(logprobs=logprobs, entropy=entropy, logits=logits)
 
 
@@ -76,15 +80,19 @@ def plan_micro_batches(
     filler_token: int,
     packed: bool = True,
 ) -> list[PackedMicroBatch]:
-    """Bin ``rows`` under the token budget (packed or padded layout, see packing.py) and pad the list with
-    dummy packs to the longest rank's count."""
-    lengths = [len(prompts[r]) + len(responses[r]) if len(responses[r]) > 0 else 0 for r in rows]
+    """Bin the distinct sequences of ``rows`` under the token budget (packed or padded layout, see packing.py),
+    let each pack carry the copies of its sequences, and pad the list with dummy packs to the longest rank's
+    count."""
+    copies = unique_sequences(prompts, responses, rows)
+    unique = list(copies)
+    lengths = [len(prompts[r]) + len(responses[r]) if len(responses[r]) > 0 else 0 for r in unique]
     if packed:
         bins = pack_by_tokens(lengths, max_tokens)
-        packs = [build_packed(prompts, responses, [rows[i] for i in members]) for members in bins]
+        packs = [build_packed(prompts, responses, [unique[i] for i in members]) for members in bins]
     else:
         bins = pad_by_tokens(lengths, max_tokens)
-        packs = [build_padded(prompts, responses, [rows[i] for i in members], filler_token) for members in bins]
+        packs = [build_padded(prompts, responses, [unique[i] for i in members], filler_token) for members in bins]
+    packs = [share_computed(pack, copies) for pack in packs]
     count = tdist.all_reduce(torch.tensor([len(packs)], dtype=torch.long), op="max")
     packs.extend(dummy_micro_batch(filler_token) for _ in range(int(count.item()) - len(packs)))
     return packs
@@ -111,7 +119,7 @@ def score_sequences(
 ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
     """No-grad log-probs (and entropies) of every response token in the [N, T] StepBatch layout (float32, CPU).
 
-    Returns the sequence lengths of the real packs too, for FLOP accounting.
+    Returns the lengths of the sequences computed too (each distinct one once), for FLOP accounting.
     """
     check_sequences(prompts, responses)
     width = width if width is not None else max((len(r) for r in responses), default=0)
@@ -131,7 +139,7 @@ def score_sequences(
             )
             if pack.is_dummy:
                 continue
-            lengths.extend(len(prompts[r]) + len(responses[r]) for r in pack.rows)
+            lengths.extend(pack.sequence_lengths)
             offset = 0
             for row, n in zip(pack.rows, pack.response_lengths):
                 logprobs[row, :n] = stats.logprobs[offset : offset + n].float().cpu()

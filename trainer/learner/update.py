@@ -132,7 +132,7 @@ class PPOUpdater:
     def run(
         self, batch: UpdateBatch, update_index: int, extra_loss_fn: ExtraLossFn | None
     ) -> tuple[list[dict], list[int]]:
-        """All epochs x mini-batches; returns per-optimizer-step metrics and the processed sequence lengths."""
+        """All epochs x mini-batches; returns per-optimizer-step metrics and the computed sequence lengths."""
         s = self.settings
         n = len(batch.responses)
         generator = torch.Generator().manual_seed(s.seed * 1_000_003 + update_index)
@@ -142,14 +142,17 @@ class PPOUpdater:
             shuffle = s.shuffle_mini_batches and s.mini_batches > 1
             order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
             for chunk in torch.tensor_split(order, s.mini_batches):
-                rows = chunk.tolist()
-                seq_lengths.extend(
-                    len(batch.prompts[r]) + batch.lengths[r] for r in rows if batch.lengths[r] > 0
-                )
-                steps.append(self.optimizer_step(batch, rows, extra_loss_fn))
+                steps.append(self.optimizer_step(batch, chunk.tolist(), extra_loss_fn, seq_lengths))
         return steps, seq_lengths
 
-    def optimizer_step(self, batch: UpdateBatch, rows: list[int], extra_loss_fn: ExtraLossFn | None) -> dict:
+    def optimizer_step(
+        self,
+        batch: UpdateBatch,
+        rows: list[int],
+        extra_loss_fn: ExtraLossFn | None,
+        seq_lengths: list[int],
+    ) -> dict:
+        """One mini-batch; appends the lengths of the sequences it computed to ``seq_lengths``."""
         s = self.settings
         engine = self.engine
         world = torch.distributed.get_world_size()
@@ -169,6 +172,7 @@ class PPOUpdater:
         lr = float(engine.get_lr()[0])
         engine.train()
         for index, pack in enumerate(packs):
+            seq_lengths.extend(pack.sequence_lengths)
             engine.set_gradient_accumulation_boundary(index == len(packs) - 1)
             loss, parts = self._micro_loss(
                 batch, pack, units_total, tokens_total, max(sum(lengths), 1), extra_loss_fn, extra_metrics
@@ -265,7 +269,7 @@ class PPOUpdater:
             token_entropy = (
                 stats.entropy.detach()
                 if stats.entropy is not None
-                else entropy_from_logits(stats.logits.detach(), chunk_size=s.logits_chunk_size)
+                else pack.expand(entropy_from_logits(stats.logits.detach(), chunk_size=s.logits_chunk_size))
             )
         share = aggregation_units(s.loss_agg_mode, pack.response_lengths) / units_total
         token_share = float(sum(pack.response_lengths)) / tokens_total
