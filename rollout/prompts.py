@@ -62,6 +62,9 @@ class PromptConfig:
     history_window: int = 2
     full_history: bool = False
     max_prompt_tokens: int = 1024
+    instructions: bool = True
+    """Open with the env's introduction and close with the answer-format line. A model that cannot read them
+    (one trained from scratch) only pays for their tokens."""
 
     def __post_init__(self) -> None:
         if self.env not in _INTROS:
@@ -183,7 +186,8 @@ class PromptBuilder:
         """The user message (before the chat template): our own wording, one layout for every env."""
         config = self.config
         is_swe = config.env == "swe"
-        parts = [_intro(config.env), f"Your task: {fields['task']}"]
+        parts = [_intro(config.env)] if config.instructions else []
+        parts.append(f"Your task: {fields['task']}")
         if window:
             lines = [f"Your previous {len(window)} step(s):"]
             for offset, turn in enumerate(window):
@@ -196,7 +200,8 @@ class PromptBuilder:
         actions = fields["actions"]
         if actions is not None:
             parts.append("Admissible actions:\n" + "\n".join(f"- {a}" for a in actions))
-        parts.append(_FORMATS[(config.action_format, is_swe)])
+        if config.instructions:
+            parts.append(_FORMATS[(config.action_format, is_swe)])
         return "\n\n".join(parts)
 
     def _encode(self, fields: dict, window: list[PastTurn], first_step: int) -> list[int]:

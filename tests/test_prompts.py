@@ -57,6 +57,17 @@ def test_think_format_and_no_admissible_section_when_env_gives_none(tokenizer):
     assert "Admissible actions" not in text
 
 
+def test_without_instructions_only_the_episode_is_shown(tokenizer):
+    memory = EpisodeMemory("find the apple", "you see a table", ["go to table 1", "look"])
+    full = PromptBuilder(tokenizer, PromptConfig(env="alfworld")).build(memory)
+    bare = PromptBuilder(tokenizer, PromptConfig(env="alfworld", instructions=False)).build(memory)
+    text = decoded(tokenizer, bare)
+    assert "household robot" not in text and "<action>" not in text
+    assert "find the apple" in text and "- go to table 1" in text
+    assert text.startswith("<|im_start|>user\nYour task:") and text.endswith("<|im_start|>assistant\n")
+    assert len(bare.token_ids) < len(full.token_ids)
+
+
 def test_every_env_has_a_template(tokenizer):
     for env in ("toy", "alfworld", "webshop", "swe"):
         memory = EpisodeMemory("task", "obs", None)

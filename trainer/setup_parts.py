@@ -152,6 +152,7 @@ def runner_config(config: Config):
             history_window=rollout.history_window,
             full_history=rollout.full_history,
             max_prompt_tokens=prompt_budget(config),
+            instructions=rollout.instructions,
         ),
         invalid_penalty=config.algorithm.invalid_penalty,
         progress=config.logging.progress,
