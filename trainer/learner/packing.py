@@ -10,9 +10,9 @@ kernel a packed row needs a dense [L, L] block-diagonal mask: attention then cos
 instead of the sum of each sequence's square, 30x more for forty 200-token turns in an 8k pack.
 
 Either way only the positions that predict response tokens get logits, which bounds the [tokens, vocab]
-tensor, and identical sequences are computed once: in a group of trajectories from the same start many turns
-repeat exactly (same prompt, same response; about half of the quickstart's), and their copies reuse the one
-forward through ``token_source``. Gradients stay exact, since indexing adds the copies' gradients back up.
+tensor, and identical sequences are computed once: in a group of trajectories from the same start, turns
+often repeat exactly (same prompt, same response), and their copies reuse the one forward through
+``token_source``. Gradients stay exact, since indexing adds the copies' gradients back up.
 """
 
 from __future__ import annotations
@@ -230,7 +230,6 @@ def dummy_micro_batch(token_id: int) -> PackedMicroBatch:
         logit_positions=torch.zeros(0, dtype=torch.long),
         labels=torch.zeros(0, dtype=torch.long),
         response_lengths=[],
-        sequence_lengths=[],
     )
 
 
