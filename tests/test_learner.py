@@ -259,7 +259,8 @@ def test_update_with_repeated_turns_equals_whole_batch_loss(learner, tiny_model_
     prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(12), 4)
     prompts, responses = prompts + prompts[:3], responses + responses[:3]  # three turns played twice
     width = advantages.shape[1]
-    advantages = torch.cat([advantages, torch.randn(3, width) * response_mask([len(r) for r in responses[4:]], width)])
+    extra = torch.randn(3, width, generator=torch.Generator().manual_seed(13))
+    advantages = torch.cat([advantages, extra * response_mask([len(r) for r in responses[4:]], width)])
     reference = hf_model(tiny_model_path, learner.state_dict())
     with torch.no_grad():
         old = padded_logprobs(reference, prompts, responses, width) - 0.1
