@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import accumulate
 
 import torch
 
@@ -201,20 +202,15 @@ def share_computed(pack: PackedMicroBatch, copies: dict[int, list[int]]) -> Pack
     """Extend a pack built from representative rows to every copy of them (see ``unique_sequences``)."""
     if all(len(copies[row]) == 1 for row in pack.rows):
         return pack
-    offsets = [0]
-    for n in pack.response_lengths:
-        offsets.append(offsets[-1] + n)
     rows: list[int] = []
     lengths: list[int] = []
     source: list[int] = []
-    for rep, start, n in zip(pack.rows, offsets, pack.response_lengths):
+    for rep, start, n in zip(pack.rows, accumulate(pack.response_lengths, initial=0), pack.response_lengths):
         for row in copies[rep]:
             rows.append(row)
             lengths.append(n)
             source.extend(range(start, start + n))
-    pack.rows, pack.response_lengths = rows, lengths
-    pack.token_source = torch.tensor(source, dtype=torch.long)
-    return pack
+    return replace(pack, rows=rows, response_lengths=lengths, token_source=torch.tensor(source, dtype=torch.long))
 
 
 def dummy_micro_batch(token_id: int) -> PackedMicroBatch:

@@ -142,17 +142,15 @@ class PPOUpdater:
             shuffle = s.shuffle_mini_batches and s.mini_batches > 1
             order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
             for chunk in torch.tensor_split(order, s.mini_batches):
-                steps.append(self.optimizer_step(batch, chunk.tolist(), extra_loss_fn, seq_lengths))
+                metrics, computed = self.optimizer_step(batch, chunk.tolist(), extra_loss_fn)
+                steps.append(metrics)
+                seq_lengths.extend(computed)
         return steps, seq_lengths
 
     def optimizer_step(
-        self,
-        batch: UpdateBatch,
-        rows: list[int],
-        extra_loss_fn: ExtraLossFn | None,
-        seq_lengths: list[int],
-    ) -> dict:
-        """One mini-batch; appends the lengths of the sequences it computed to ``seq_lengths``."""
+        self, batch: UpdateBatch, rows: list[int], extra_loss_fn: ExtraLossFn | None
+    ) -> tuple[dict, list[int]]:
+        """One mini-batch; returns its metrics and the lengths of the sequences it computed."""
         s = self.settings
         engine = self.engine
         world = torch.distributed.get_world_size()
@@ -172,7 +170,6 @@ class PPOUpdater:
         lr = float(engine.get_lr()[0])
         engine.train()
         for index, pack in enumerate(packs):
-            seq_lengths.extend(pack.sequence_lengths)
             engine.set_gradient_accumulation_boundary(index == len(packs) - 1)
             loss, parts = self._micro_loss(
                 batch, pack, units_total, tokens_total, max(sum(lengths), 1), extra_loss_fn, extra_metrics
@@ -199,7 +196,7 @@ class PPOUpdater:
                 metrics["loss"],
                 grad_norm,
             )
-        return metrics
+        return metrics, [n for pack in packs for n in pack.sequence_lengths]
 
     def _micro_loss(
         self,
