@@ -26,6 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from envs.alfworld import catalog, dataset, pddl
 from envs.alfworld.scene import (
     TASK_TYPES,
@@ -293,12 +295,14 @@ def generate(
     jobs = [GameJob(str(root), split, i, seed, config) for split, n in sizes.items() for i in range(n)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     start = time.perf_counter()
+    bar = functools.partial(tqdm, total=len(jobs), desc="ALFWorld games", unit="game", disable=None)
     if workers == 1:
-        entries = [build_game(job) for job in jobs]
+        entries = list(bar(map(build_game, jobs)))
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            entries = list(pool.map(build_game, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers)))))
+            chunks = max(1, min(16, len(jobs) // (4 * workers)))
+            entries = list(bar(pool.map(build_game, jobs, chunksize=chunks)))
     elapsed = time.perf_counter() - start
 
     manifest = {
