@@ -6,7 +6,10 @@ those ids decoded (format tags kept), and ``logprobs`` are the *processed* log-p
 tokens: the distribution the token was actually drawn from (logits / temperature, then top-k / top-p,
 renormalised), which is what vLLM calls ``processed_logprobs``. With temperature 0 (greedy) it is the
 model's raw distribution. The learner recomputes logprobs with its own forward pass; these are for
-importance corrections and diagnostics.
+importance corrections and diagnostics. An engine that runs the learner's own weights and kernels (the HF
+engine) also returns ``policy_logprobs`` and ``policy_entropy``: the log-prob of each sampled token and the
+entropy under logits / temperature with no top-k / top-p, i.e. what the learner's scoring pass would compute,
+so the trainer can skip that pass (``learner.old_logprobs: rollout``).
 """
 
 from __future__ import annotations
@@ -56,13 +59,15 @@ class SamplingParams:
 
 @dataclass
 class Completion:
-    """One generated response: ``len(token_ids) == len(logprobs)``."""
+    """One generated response: ``len(token_ids) == len(logprobs)`` (and the policy lists, when given)."""
 
     token_ids: list[int]
     text: str
     logprobs: list[float]
     finish_reason: str = FINISH_STOP
     extra: dict[str, Any] = field(default_factory=dict)
+    policy_logprobs: list[float] | None = None
+    policy_entropy: list[float] | None = None
 
 
 @runtime_checkable

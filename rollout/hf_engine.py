@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
-from rollout.sampling import completion_text, sample_tokens, stop_token_ids_of
+from rollout.sampling import completion_text, policy_stats, sample_tokens, stop_token_ids_of
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +118,22 @@ class HFEngine:
 
         tokens: list[list[int]] = [[] for _ in range(batch)]
         logprobs: list[list[float]] = [[] for _ in range(batch)]
+        policy_logprobs: list[list[float]] = [[] for _ in range(batch)]
+        policy_entropy: list[list[float]] = [[] for _ in range(batch)]
         finish: list[str] = [FINISH_LENGTH] * batch
         live = list(range(batch))  # original row index of each row still in the batch
         stop_window = max((len(s) for s in sampling.stop), default=0) + 4
         for step in range(sampling.max_new_tokens):
             new_tokens, new_logprobs = sample_tokens(logits, sampling, generator)
+            step_policy, step_entropy = policy_stats(logits, new_tokens, sampling.temperature)
             keep: list[int] = []
-            for pos, (row, token, logprob) in enumerate(
-                zip(live, new_tokens.tolist(), new_logprobs.tolist())
+            for pos, (row, token, logprob, policy, entropy) in enumerate(
+                zip(live, new_tokens.tolist(), new_logprobs.tolist(), step_policy.tolist(), step_entropy.tolist())
             ):
                 tokens[row].append(token)
                 logprobs[row].append(logprob)
+                policy_logprobs[row].append(policy)
+                policy_entropy[row].append(entropy)
                 if token in self.stop_token_ids or self._hit_stop_string(tokens[row], sampling, stop_window):
                     finish[row] = FINISH_STOP
                 else:
@@ -160,6 +165,8 @@ class HFEngine:
                 text=completion_text(self.tokenizer, tokens[row], self.stop_token_ids, sampling.stop),
                 logprobs=logprobs[row],
                 finish_reason=finish[row],
+                policy_logprobs=policy_logprobs[row],
+                policy_entropy=policy_entropy[row],
             )
             for row in range(batch)
         ]

@@ -167,6 +167,8 @@ class EpisodeRunner:
                     invalid_reason=action.reason or ("" if valid else "env_rejected"),
                     penalty=0.0 if valid else self.config.invalid_penalty,
                     finish_reason=completion.finish_reason,
+                    policy_logprobs=completion.policy_logprobs,
+                    policy_entropy=completion.policy_entropy,
                 )
             )
             episode.traj.won = bool(info.get("won", False))

@@ -49,6 +49,17 @@ def sample_tokens(
     return tokens, logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
+def policy_stats(
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logprob of each token [B], entropy [B])`` under logits / temperature, no top-k / top-p: the learner's
+    view of the step (its scoring uses the same temperature and never filters). Greedy counts as temperature 1."""
+    scaled = logits.float() / temperature if temperature > 0 else logits.float()
+    logprobs = torch.log_softmax(scaled, dim=-1)
+    entropy = -(logprobs.exp() * logprobs).sum(-1)
+    return logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy
+
+
 def first_stop(text: str, stops: Sequence[str]) -> int:
     """End index (exclusive) of the earliest stop string in ``text``, or -1."""
     best = -1

@@ -30,6 +30,8 @@ class Turn:
     invalid_reason: str = ""
     penalty: float = 0.0  # invalid_penalty this turn will receive from the estimator; for logs only
     finish_reason: str = ""
+    policy_logprobs: list[float] | None = None  # the engine's unfiltered view (Completion.policy_logprobs)
+    policy_entropy: list[float] | None = None
 
 
 @dataclass
@@ -73,6 +75,8 @@ class RolloutBatch:
     task_id: list[Any]
     task_type: list[str]
     env_error: list[str | None]
+    policy_logprobs: list[list[float] | None]
+    policy_entropy: list[list[float] | None]
     trajectories: list[Trajectory]
 
     @classmethod
@@ -94,6 +98,8 @@ class RolloutBatch:
                 columns["task_id"].append(traj.task_id)
                 columns["task_type"].append(traj.task_type)
                 columns["env_error"].append(traj.env_error)
+                columns["policy_logprobs"].append(turn.policy_logprobs)
+                columns["policy_entropy"].append(turn.policy_entropy)
         return cls(**columns, trajectories=list(trajectories))
 
     def __len__(self) -> int:
@@ -113,9 +119,25 @@ class RolloutBatch:
 
     def sampling_logprobs_tensor(self, width: int | None = None) -> torch.Tensor:
         """The engine's logprobs in the same ``[N, width]`` layout (zeros past each response)."""
+        return self._padded(self.sampling_logprobs, self._check_width(width))
+
+    def policy_tensors(self, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The engine's unfiltered log-probs and entropies ``([N, width], [N, width])``, the learner's layout.
+
+        Raises when the engine did not report them (vLLM), so a run never mixes the two sources silently.
+        """
+        missing = sum(lp is None or ent is None for lp, ent in zip(self.policy_logprobs, self.policy_entropy))
+        if missing:
+            raise ValueError(
+                f"{missing} of {len(self)} turns have no engine policy log-probs (only the hf engine reports "
+                "them): set learner.old_logprobs: recompute"
+            )
         width = self._check_width(width)
+        return self._padded(self.policy_logprobs, width), self._padded(self.policy_entropy, width)
+
+    def _padded(self, rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
         out = torch.zeros((len(self), width), dtype=torch.float32)
-        for row, values in enumerate(self.sampling_logprobs):
+        for row, values in enumerate(rows):
             out[row, : len(values)] = torch.tensor(values, dtype=torch.float32)
         return out
 
@@ -171,4 +193,6 @@ _ROW_FIELDS = (
     "task_id",
     "task_type",
     "env_error",
+    "policy_logprobs",
+    "policy_entropy",
 )

@@ -130,3 +130,13 @@ def test_sampled_evaluation_temperature_is_its_own_setting():
     set_apart = load_config(None, ["rollout.temperature=0.9", "trainer.eval_temperature=0.4"])
     assert eval_runner_config(set_apart).sampling.temperature == 0.4
     assert runner_config(set_apart).sampling.temperature == 0.9
+
+
+def test_old_logprobs_from_the_engine_only_where_it_computes_like_the_learner():
+    from trainer.setup_parts import reuse_rollout_logprobs
+
+    assert reuse_rollout_logprobs(load_config(None, []))  # CPU, hf engine, float32
+    assert not reuse_rollout_logprobs(load_config(None, ["model.dtype=bfloat16"]))
+    assert not reuse_rollout_logprobs(load_config(None, ["learner.old_logprobs=recompute"]))
+    with pytest.raises(ValueError, match="learner.old_logprobs=rollout needs the hf engine"):
+        reuse_rollout_logprobs(load_config(None, ["learner.old_logprobs=rollout", "rollout.engine=vllm"]))

@@ -121,6 +121,25 @@ def test_repeated_prompts_share_a_prefill_and_sample_apart(engine, prompts, refe
     assert len({tuple(out[i].token_ids) for i in (0, 2, 4)}) > 1
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_hf_policy_logprobs_and_entropy_are_the_unfiltered_forward(hf_engine, prompts, reference, temperature):
+    """Under top-p the sampled-from distribution is cut, but ``policy_*`` must be the learner's full one."""
+    model, _ = reference
+    batch = prompts + [prompts[0]]
+    sampling = SamplingParams(temperature=temperature, top_p=0.8, max_new_tokens=24, seed=1)
+    for prompt, completion in zip(batch, hf_engine.generate(batch, sampling)):
+        ids = torch.tensor([prompt + completion.token_ids])
+        with torch.no_grad():
+            logits = model(ids).logits[0, len(prompt) - 1 : -1].double() / temperature
+        full = torch.log_softmax(logits, dim=-1)
+        expected = full.gather(-1, torch.tensor(completion.token_ids)[:, None]).squeeze(-1)
+        entropy = -(full.exp() * full).sum(-1)
+        assert torch.max(torch.abs(torch.tensor(completion.policy_logprobs, dtype=torch.float64) - expected)) < 1e-4
+        assert torch.max(torch.abs(torch.tensor(completion.policy_entropy, dtype=torch.float64) - entropy)) < 1e-4
+        processed = torch.tensor(completion.logprobs, dtype=torch.float64)
+        assert torch.all(processed >= expected - 1e-6)  # renormalised inside the kept tokens
+
+
 def test_no_prompts_no_completions(engine):
     assert engine.generate([], SamplingParams()) == []
 

@@ -77,18 +77,25 @@ def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -
             assert f"timing/{phase}_s" in line
         # the HF engine and the learner score the same float32 weights: they must agree on every token
         assert line["rollout/logprob_diff_max"] < 1e-3
+        if "rollout/reuse_logprob_diff_max" in line:  # old log-probs taken from the engine, checked
+            assert line["rollout/reuse_logprob_diff_max"] < 1e-4
+            assert line["rollout/reuse_entropy_diff_max"] < 1e-4
         assert 0.0 <= line["rollout/mixed_groups"] <= 1.0
     assert (tmp_path / name / "success.png").exists()
     assert "step 2/2" in result.stdout
     return summary
 
 
+@pytest.mark.parametrize("old_logprobs", ["rollout", "recompute"])
 @pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
-def test_two_steps_each_estimator_on_toy(tmp_path, algorithm):
+def test_two_steps_each_estimator_on_toy(tmp_path, algorithm, old_logprobs):
     name = f"toy-{algorithm}"
     result = _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], f"algorithm.name={algorithm}",
-                    f"trainer.run_name={name}", "algorithm.kl.coef=0.01")
+                    f"trainer.run_name={name}", "algorithm.kl.coef=0.01", f"learner.old_logprobs={old_logprobs}")
     _check_run(tmp_path, name, result)
+    first = next(json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+                 if "train/pg_loss" in line)
+    assert ("rollout/reuse_logprob_diff_max" in first) == (old_logprobs == "rollout")
 
 
 def test_eval_and_plot_commands_on_a_finished_run(tmp_path):

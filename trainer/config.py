@@ -333,6 +333,13 @@ class LearnerConfig(Section):
     """How token losses are averaged."""
     entropy_coeff: float = 0.0
     """Entropy bonus weight (EPO uses its own terms)."""
+    old_logprobs: Literal["auto", "recompute", "rollout"] = "auto"
+    """Where the PPO "old" log-probs and the entropies come from. ``recompute``: a learner forward over the
+    batch (verl's default; needed whenever the engine computes differently from the learner: vLLM kernels,
+    bf16). ``rollout``: the hf engine's own forward while it sampled: the same fp32 weights, the full
+    distribution (before top-p), so the learner's pass is skipped. The trainer still runs that pass on step 1 and
+    every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``). ``auto``: rollout for the
+    hf engine in float32, recompute otherwise."""
 
 
 class SFTConfig(Section):

@@ -196,6 +196,20 @@ def engine_kwargs(config: Config) -> dict[str, Any]:
     }
 
 
+def reuse_rollout_logprobs(config: Config) -> bool:
+    """Whether the PPO old log-probs come from the engine (``learner.old_logprobs``, resolved)."""
+    from rollout import resolve_engine_kind
+
+    same_numerics = resolve_engine_kind(config.rollout.engine) == "hf" and not _bf16(config)
+    mode = config.learner.old_logprobs
+    if mode == "rollout" and not same_numerics:
+        raise ValueError(
+            "learner.old_logprobs=rollout needs the hf engine in float32 (the learner's own numerics); this run "
+            "uses another engine or bf16: set learner.old_logprobs to recompute or auto"
+        )
+    return mode == "rollout" or (mode == "auto" and same_numerics)
+
+
 def _cuda() -> bool:
     import torch
 

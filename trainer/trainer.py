@@ -29,11 +29,15 @@ from trainer.setup_parts import (
     estimator_call,
     eval_runner_config,
     learner_settings,
+    reuse_rollout_logprobs,
     runner_config,
     splits,
 )
 
 log = logging.getLogger("turnrl")
+
+_REUSE_CHECK_EVERY = 10  # steps between checks of engine-reported old log-probs against the learner's pass
+_REUSE_TOLERANCE = 1e-3  # fp32 CPU kernels agree to ~1e-5; more means a real disagreement
 
 
 class Trainer:
@@ -50,6 +54,7 @@ class Trainer:
         self.tokenizer = self.learner.tokenizer
         self.engine = create_engine(config.rollout.engine, str(model_path), **engine_kwargs(config))
         self.runner_config = runner_config(config)
+        self.reuse_logprobs = reuse_rollout_logprobs(config)
         train_split, eval_split = splits(config)
         self.pool = env_pool(config, train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size)
         self.eval_pool = env_pool(config, eval_split, min(64, config.trainer.eval_episodes))
@@ -97,8 +102,14 @@ class Trainer:
             batch = self.runner.rollout(tasks, seed=self.config.trainer.seed * 100_003 + step)
         self.engine.sleep()
         prompts, responses = batch.prompt_ids, batch.response_ids
+        reuse_check = {}
         with timer("old_logprobs"):
-            old_logprobs, entropy = self.learner.score(prompts, responses, with_entropy=True)
+            if self.reuse_logprobs:
+                old_logprobs, entropy = batch.policy_tensors()
+            else:
+                old_logprobs, entropy = self.learner.score(prompts, responses, with_entropy=True)
+        if self.reuse_logprobs and (step == 1 or step % _REUSE_CHECK_EVERY == 0):
+            reuse_check = self._check_reused_logprobs(prompts, responses, old_logprobs, entropy, batch.response_mask(old_logprobs.shape[1]))
         with timer("ref_logprobs"):
             ref_logprobs = self.learner.reference_logprobs(prompts, responses)
         step_batch = batch.to_step_batch(old_logprobs, entropy, ref_logprobs)
@@ -116,11 +127,25 @@ class Trainer:
         with timer("sync"):
             self.learner.sync_to(self.engine)
         metrics = {**_rollout_metrics(batch, self.world), **_train_metrics(update, advantages, step_batch),
-                   **_mismatch_metrics(batch, old_logprobs, step_batch.response_mask), **timer.metrics()}
+                   **_mismatch_metrics(batch, old_logprobs, step_batch.response_mask), **reuse_check,
+                   **timer.metrics()}
         every = self.config.logging.sample_table_every
         if self.logger and every and step % every == 0:
             self.logger.log_table(step, "samples", *_sample_table(batch))
         return metrics
+
+    def _check_reused_logprobs(self, prompts, responses, old_logprobs, entropy, mask) -> dict[str, float]:
+        """The learner's own pass on a step whose old log-probs came from the engine: any gap beyond float noise
+        means the engine and the learner no longer compute the same policy, and every ratio is off by as much."""
+        learner_logprobs, learner_entropy = self.learner.score(prompts, responses, with_entropy=True)
+        keep = mask.bool()
+        gap = (learner_logprobs - old_logprobs).abs()[keep]
+        entropy_gap = (learner_entropy - entropy).abs()[keep]
+        if keep.any() and float(gap.max()) > _REUSE_TOLERANCE:
+            log.warning("engine and learner log-probs differ by up to %.2e (tolerance %.0e): the reused old "
+                        "log-probs are off; set learner.old_logprobs=recompute", float(gap.max()), _REUSE_TOLERANCE)
+        return {"rollout/reuse_logprob_diff_max": float(gap.max()) if keep.any() else 0.0,
+                "rollout/reuse_entropy_diff_max": float(entropy_gap.max()) if keep.any() else 0.0}
 
     def _epo_loss(self, entropy: torch.Tensor, mask: torch.Tensor):
         epo = self.config.algorithm.epo
