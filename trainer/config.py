@@ -338,8 +338,9 @@ class LearnerConfig(Section):
     batch (verl's default; needed whenever the engine computes differently from the learner: vLLM kernels,
     bf16). ``rollout``: the hf engine's own forward while it sampled: the same fp32 weights, the full
     distribution (before top-p), so the learner's pass is skipped. The trainer still runs that pass on step 1 and
-    every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``). ``auto``: rollout for the
-    hf engine in float32, recompute otherwise."""
+    every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``; quickstart: at most 1.1e-5,
+    entropies 4.5e-5, over 17 checks of a 160-step run). ``auto``: rollout for the hf engine in float32, recompute
+    otherwise. On the 2-core CPU it takes the phase from ~0.6 s of a ~6 s step to 0.02 s."""
 
 
 class SFTConfig(Section):

@@ -104,12 +104,13 @@ class Trainer:
         prompts, responses = batch.prompt_ids, batch.response_ids
         reuse_check = {}
         with timer("old_logprobs"):
-            if self.reuse_logprobs:
-                old_logprobs, entropy = batch.policy_tensors()
-            else:
+            if not self.reuse_logprobs:
                 old_logprobs, entropy = self.learner.score(prompts, responses, with_entropy=True)
-        if self.reuse_logprobs and (step == 1 or step % _REUSE_CHECK_EVERY == 0):
-            reuse_check = self._check_reused_logprobs(prompts, responses, old_logprobs, entropy, batch.response_mask(old_logprobs.shape[1]))
+            else:
+                old_logprobs, entropy = batch.policy_tensors()
+                if step == 1 or step % _REUSE_CHECK_EVERY == 0:
+                    reuse_check = self._check_reused_logprobs(prompts, responses, old_logprobs, entropy,
+                                                              batch.response_mask(old_logprobs.shape[1]))
         with timer("ref_logprobs"):
             ref_logprobs = self.learner.reference_logprobs(prompts, responses)
         step_batch = batch.to_step_batch(old_logprobs, entropy, ref_logprobs)
@@ -318,7 +319,8 @@ def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
 
 
 def _mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """How far the learner's log-probs of the sampled tokens are from the engine's own.
+    """How far the old log-probs of the sampled tokens (the learner's, or under ``learner.old_logprobs: rollout``
+    the engine's unfiltered ones) are from the log-probs the engine sampled with.
 
     Both score the same weights, so anything beyond numerical noise (the CPU quickstart: 1.8e-5 at most; other
     kernels and bf16 differ more) means the two disagree on the prompt (template, padding, positions) or the
