@@ -102,6 +102,20 @@ def reference_run(model_path, start_weights, steps, agg, lr=1e-3, rows=10, seed=
     return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def assert_same_adam_path(got: torch.Tensor, want: torch.Tensor, name: str, lr: float = 1e-3) -> None:
+    """Weights after a few AdamW steps agree, up to what float reduction order can change.
+
+    Adam's first steps move each weight by about ``lr`` whatever its gradient's size, so an element whose gradient
+    is near zero can take a visibly different step when a 2-rank reduction sums in another order (seen on an AMD
+    EPYC CPU: 1 element of 8,192 off by 9.6e-5). A real bug (a lost shard, a stale gradient) moves many elements
+    by ~lr: bound every element by a fifth of one step and let at most 0.1% of them exceed the float tolerance.
+    """
+    diff = (got - want).abs()
+    assert float(diff.max()) < 0.2 * lr, (name, float(diff.max()))
+    loose = diff > 2e-5 + 1e-4 * want.abs()
+    assert float(loose.float().mean()) <= 1e-3, (name, int(loose.sum()), diff.numel())
+
+
 @pytest.mark.parametrize(("stage", "agg"), [(2, "token-mean"), (3, "seq-mean-token-mean")])
 def test_zero_matches_single_process_reference(tiny_model_path, tmp_path, stage, agg):
     torchrun(
@@ -131,7 +145,7 @@ def test_zero_matches_single_process_reference(tiny_model_path, tmp_path, stage,
     gathered = saved["compare"]
     assert set(gathered) == set(ref_weights), set(gathered) ^ set(ref_weights)
     for name, want in ref_weights.items():
-        torch.testing.assert_close(gathered[name], want, atol=2e-5, rtol=1e-4, msg=name)
+        assert_same_adam_path(gathered[name], want, name)
     assert torch.equal(gathered["lm_head.weight"], gathered["model.embed_tokens.weight"])
     # and the policy loss keeps falling on the fixed batch
     assert losses[-1] < losses[0] - 0.05, losses
