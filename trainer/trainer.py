@@ -140,13 +140,14 @@ class Trainer:
         means the engine and the learner no longer compute the same policy, and every ratio is off by as much."""
         learner_logprobs, learner_entropy = self.learner.score(prompts, responses, with_entropy=True)
         keep = mask.bool()
-        gap = (learner_logprobs - old_logprobs).abs()[keep]
-        entropy_gap = (learner_entropy - entropy).abs()[keep]
-        if keep.any() and float(gap.max()) > _REUSE_TOLERANCE:
+        if not keep.any():
+            return {"rollout/reuse_logprob_diff_max": 0.0, "rollout/reuse_entropy_diff_max": 0.0}
+        gap = float((learner_logprobs - old_logprobs).abs()[keep].max())
+        if gap > _REUSE_TOLERANCE:
             log.warning("engine and learner log-probs differ by up to %.2e (tolerance %.0e): the reused old "
-                        "log-probs are off; set learner.old_logprobs=recompute", float(gap.max()), _REUSE_TOLERANCE)
-        return {"rollout/reuse_logprob_diff_max": float(gap.max()) if keep.any() else 0.0,
-                "rollout/reuse_entropy_diff_max": float(entropy_gap.max()) if keep.any() else 0.0}
+                        "log-probs are off; set learner.old_logprobs=recompute", gap, _REUSE_TOLERANCE)
+        return {"rollout/reuse_logprob_diff_max": gap,
+                "rollout/reuse_entropy_diff_max": float((learner_entropy - entropy).abs()[keep].max())}
 
     def _epo_loss(self, entropy: torch.Tensor, mask: torch.Tensor):
         epo = self.config.algorithm.epo
