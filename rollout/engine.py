@@ -6,17 +6,19 @@ those ids decoded (format tags kept), and ``logprobs`` are the *processed* log-p
 tokens: the distribution the token was actually drawn from (logits / temperature, then top-k / top-p,
 renormalised), which is what vLLM calls ``processed_logprobs``. With temperature 0 (greedy) it is the
 model's raw distribution. The learner recomputes logprobs with its own forward pass; these are for
-importance corrections and diagnostics. An engine that runs the learner's own weights and kernels (the HF
-engine) also returns ``policy_logprobs`` and ``policy_entropy``: the log-prob of each sampled token and the
-entropy under logits / temperature with no top-k / top-p, i.e. what the learner's scoring pass would compute,
-so the trainer can skip that pass (``learner.old_logprobs: rollout``).
+importance corrections and diagnostics. An engine may also return ``policy_logprobs``: the log-prob of each
+sampled token under logits / temperature with no top-k / top-p, i.e. what the learner's scoring pass would
+compute, so the trainer can skip that pass (``learner.old_logprobs: rollout``). The HF engine (the learner's
+own weights and kernels) always does, with the matching ``policy_entropy``; the vLLM engine does when built
+with ``policy_logprobs=True`` at temperature 1, without entropies (it then reports those same values as
+``logprobs``: vLLM gives one kind per engine).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -72,15 +74,17 @@ class Completion:
 
 @runtime_checkable
 class Engine(Protocol):
-    """What the runner and the trainer need from a generation back end."""
+    """What the runner and the trainer need from a generation back end.
+
+    ``sleep`` / ``wake_up`` follow ``rollout.lifecycle`` (the same states and errors on every engine)."""
 
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Completion]: ...
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None: ...
 
-    def sleep(self) -> None: ...
+    def sleep(self, level: int = 1) -> None: ...
 
-    def wake_up(self) -> None: ...
+    def wake_up(self, tags: Sequence[str] | None = None) -> None: ...
 
 
 def vllm_available() -> bool:

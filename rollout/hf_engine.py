@@ -9,12 +9,13 @@ Identical prompts (a group's start, replayed turns) are prefilled once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
 
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
+from rollout.lifecycle import EngineLifecycle
 from rollout.sampling import completion_text, policy_stats, sample_tokens, stop_token_ids_of
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,11 @@ class HFEngine:
         pad = tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else next(iter(self.stop_token_ids)))
         self.vocab_size = int(model.config.vocab_size)
+        self.lifecycle = EngineLifecycle("HFEngine")
 
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Completion]:
         """One completion per prompt, in order. Prompts are token ids (already chat-rendered)."""
+        self.lifecycle.check_generate()
         for i, prompt in enumerate(prompts):
             if not prompt:
                 raise ValueError(f"prompt {i} is empty")
@@ -183,6 +186,7 @@ class HFEngine:
 
         Tied weights (``lm_head.weight`` = ``embed_tokens.weight``) share storage, so sending either updates both.
         """
+        self.lifecycle.check_load()
         targets = dict(self.model.named_parameters(remove_duplicate=False))
         targets.update(self.model.named_buffers(remove_duplicate=False))
         count = 0
@@ -197,11 +201,12 @@ class HFEngine:
                 )
             target.copy_(tensor.to(device=target.device, dtype=target.dtype))
             count += 1
+        self.lifecycle.loaded()
         log.debug("HFEngine: loaded %d tensors in place", count)
 
-    def sleep(self) -> None:
-        """No-op: the HF engine has no KV cache that outlives a ``generate`` call."""
-        log.debug("HFEngine.sleep: nothing to free")
+    def sleep(self, level: int = 1) -> None:
+        """Frees nothing (no KV cache outlives a ``generate`` call) but enters the same states as vLLM's sleep."""
+        self.lifecycle.sleep(level)
 
-    def wake_up(self) -> None:
-        log.debug("HFEngine.wake_up: nothing to restore")
+    def wake_up(self, tags: Sequence[str] | None = None) -> None:
+        self.lifecycle.wake_up(tags)

@@ -121,19 +121,24 @@ class RolloutBatch:
         """The engine's logprobs in the same ``[N, width]`` layout (zeros past each response)."""
         return self._padded(self.sampling_logprobs, self._check_width(width))
 
-    def policy_tensors(self, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The engine's unfiltered log-probs and entropies ``([N, width], [N, width])``, the learner's layout.
+    def policy_tensors(self, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The engine's unfiltered log-probs ``[N, width]`` (the learner's layout) and its entropies, or None
+        when the engine reports none (vLLM).
 
-        Raises when the engine did not report them (vLLM), so a run never mixes the two sources silently.
+        Raises when some turns lack them, so a run never mixes two sources silently.
         """
-        missing = sum(lp is None or ent is None for lp, ent in zip(self.policy_logprobs, self.policy_entropy))
+        missing = sum(lp is None for lp in self.policy_logprobs)
         if missing:
             raise ValueError(
-                f"{missing} of {len(self)} turns have no engine policy log-probs (only the hf engine reports "
-                "them): set learner.old_logprobs: recompute"
+                f"{missing} of {len(self)} turns have no engine policy log-probs (the hf engine reports them, vLLM "
+                "at temperature 1 with learner.old_logprobs: rollout): set learner.old_logprobs: recompute"
             )
         width = self._check_width(width)
-        return self._padded(self.policy_logprobs, width), self._padded(self.policy_entropy, width)
+        with_entropy = sum(ent is not None for ent in self.policy_entropy)
+        if with_entropy not in (0, len(self)):
+            raise ValueError(f"{len(self) - with_entropy} of {len(self)} turns have no engine entropies")
+        entropy = self._padded(self.policy_entropy, width) if with_entropy else None
+        return self._padded(self.policy_logprobs, width), entropy
 
     def _padded(self, rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
         out = torch.zeros((len(self), width), dtype=torch.float32)

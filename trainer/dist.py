@@ -1,8 +1,13 @@
-"""Process-group setup shared by every entry point (torchrun, the deepspeed launcher, or no launcher at all).
+"""The process group and every collective the project makes (tests/test_dist_helpers.py keeps it so).
 
 The quickstart runs as a plain ``python`` process, yet DeepSpeed needs a process group even for one rank. So
 ``init_distributed`` reads the launcher's environment when there is one and otherwise makes a world of one on
 a free local port. The backend follows the hardware: NCCL with GPUs, gloo on CPU.
+
+Collectives go through the helpers below and nowhere else, because the two backends differ in a way CPU tests
+cannot see: gloo reduces CPU tensors, NCCL only CUDA tensors of the current device. ``backend_device`` is
+where a collective's tensor must live; the helpers move tensors there and back, so callers hand in CPU
+bookkeeping tensors on either backend. Object collectives (pickled) work on both.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -41,11 +47,16 @@ def default_backend() -> str:
     return "nccl" if torch.cuda.is_available() else "gloo"
 
 
-def init_distributed(backend: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
+DEFAULT_TIMEOUT_S = 4 * 3600.0
+
+
+def init_distributed(backend: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> DistInfo:
     """Join (or create) the default process group; idempotent.
 
     Without launcher variables this sets up a world of one on 127.0.0.1 and a free port, so a bare
     ``python train.py`` works. Partial launcher variables are an error: guessing the rest would hang.
+    ``timeout_s`` bounds how long a rank waits in a collective for the others, e.g. for the slowest rank's
+    rollout at the end of a step (``trainer.collective_timeout_s``).
     """
     import torch.distributed as dist
 
@@ -108,6 +119,15 @@ def shutdown_distributed() -> None:
     dist.destroy_process_group()
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size), (0, 1) outside a process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def is_main_process() -> bool:
     import torch.distributed as dist
 
@@ -121,25 +141,64 @@ def barrier() -> None:
         dist.barrier()
 
 
+def backend_device() -> torch.device:
+    """Where the default group's collectives need their tensors: the current GPU for NCCL, else the CPU."""
+    import torch.distributed as dist
+
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _multi_rank() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
 def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
     """Reduce a small tensor over all ranks in place (a no-op in a world of one); returns it for chaining.
 
-    The tensor is moved to the backend's device for the collective (gloo: CPU, NCCL: the current GPU)
-    and copied back, so callers can pass CPU bookkeeping tensors on any backend.
+    The tensor is moved to ``backend_device()`` for the collective and copied back, so callers can pass CPU
+    bookkeeping tensors on any backend.
     """
     import torch.distributed as dist
 
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return values
     ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
     if op not in ops:
         raise ValueError(f"unknown reduce op {op!r}; use one of {sorted(ops)}")
-    device = (
-        torch.device("cuda", torch.cuda.current_device())
-        if dist.get_backend() == "nccl"
-        else torch.device("cpu")
-    )
-    work = values.to(device)
+    if not _multi_rank():
+        return values
+    work = values.to(backend_device())
     dist.all_reduce(work, op=ops[op])
     values.copy_(work.to(values.device))
     return values
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` in a world of one."""
+    import torch.distributed as dist
+
+    if not _multi_rank():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every rank."""
+    import torch.distributed as dist
+
+    if not _multi_rank():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean of ``values`` where ``mask`` is set, over the rows of every rank (each token weighs the same)."""
+    total = torch.stack([(values * mask).sum(), mask.sum()]).double()
+    all_reduce(total)
+    return float(total[0] / total[1].clamp(min=1))

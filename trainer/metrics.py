@@ -1,138 +1,115 @@
-"""Where metrics go: ``metrics.jsonl`` (always), the console (one line per step) and Weights & Biases.
+"""What the trainer reports each step and evaluation, reduced over every rank (through ``trainer.dist``).
 
-Metric names are grouped by prefix (``rollout/``, ``train/``, ``eval/``, ``timing/``, ``env/``) so W&B
-draws one panel section per group. W&B is optional at every level: a failed ``wandb.init`` (no network,
-bad key, missing package) is logged once as a warning and training goes on with the JSONL file.
+Rank-local numbers are summed or gathered first and turned into rates after, so each episode, turn and token
+weighs the same whatever rank played it. Where the numbers go (console, JSONL, W&B) is ``trainer.run_log``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import math
-import time
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("turnrl")
+import torch
 
-CONSOLE_KEYS = (
-    ("rollout/success", "succ", "{:.2f}"),
-    ("rollout/reward_mean", "rew", "{:.2f}"),
-    ("rollout/invalid_rate", "inv", "{:.2f}"),
-    ("train/pg_loss", "loss", "{:+.4f}"),
-    ("train/entropy", "ent", "{:.3f}"),
-    ("train/approx_kl", "kl", "{:.4f}"),
-    ("train/grad_norm", "gnorm", "{:.3f}"),
-    ("timing/step_s", "t", "{:.1f}s"),
-)
+from rollout import RolloutBatch
+from trainer import dist as tdist
 
 
-class PhaseTimer:
-    """Wall time of each phase of a step, reported as ``timing/<phase>_s`` and its share of the step."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, phase: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
-
-    def metrics(self) -> dict[str, float]:
-        total = sum(self.seconds.values())
-        out = {f"timing/{name}_s": value for name, value in self.seconds.items()}
-        out.update({f"timing/{name}_share": value / total for name, value in self.seconds.items() if total > 0})
-        out["timing/step_s"] = total
-        return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
+def merge_eval(result: dict[str, Any]) -> dict[str, Any]:
+    """Combine per-rank eval results into episode-weighted totals."""
+    parts = tdist.all_gather_objects(result)
+    episodes = sum(p["episodes"] for p in parts)
+    counts: dict[str, int] = {}
+    wins: dict[str, float] = {}
+    for part in parts:
+        for kind, n in part["episodes_per_task_type"].items():
+            counts[kind] = counts.get(kind, 0) + n
+            wins[kind] = wins.get(kind, 0.0) + part["per_task_type"][kind] * n
+    return {
+        "episodes": episodes,
+        "success_rate": sum(p["success_rate"] * p["episodes"] for p in parts) / episodes,
+        "per_task_type": {kind: wins[kind] / n for kind, n in sorted(counts.items())},
+        "episodes_per_task_type": dict(sorted(counts.items())),
+        "mean_turns": sum(p["mean_turns"] * p["episodes"] for p in parts) / episodes,
+        "invalid_turn_rate": sum(p["invalid_turn_rate"] * p["episodes"] for p in parts) / episodes,
+        "env_errors": sum(p["env_errors"] for p in parts),
+    }
 
 
-class MetricsLogger:
-    """One object per run; only the main process (rank 0) should create one."""
-
-    def __init__(self, run_dir: Path, wandb_settings: dict[str, Any] | None, run_config: dict[str, Any]) -> None:
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
-        self.wandb = self._init_wandb(wandb_settings, run_config) if wandb_settings else None
-
-    def _init_wandb(self, settings: dict[str, Any], run_config: dict[str, Any]):
-        if settings.get("mode", "disabled") == "disabled":
-            return None
-        try:
-            import wandb
-
-            return wandb.init(
-                project=settings.get("project"),
-                entity=settings.get("entity"),
-                tags=settings.get("tags") or None,
-                mode=settings["mode"],
-                dir=str(self.run_dir),
-                name=self.run_dir.name,
-                config=run_config,
-                resume="allow",
-                id=_wandb_run_id(self.run_dir),
-            )
-        except Exception as exc:  # any failure of an optional dashboard must not stop training
-            log.warning("W&B disabled for this run: %s: %s", type(exc).__name__, exc)
-            return None
-
-    def log(self, step: int, metrics: dict[str, Any]) -> None:
-        record = {"step": step, "time": time.time(), **{k: _jsonable(v) for k, v in metrics.items()}}
-        self.jsonl.write(json.dumps(record) + "\n")
-        if self.wandb is not None:
-            try:
-                self.wandb.log(metrics, step=step)
-            except Exception as exc:
-                log.warning("W&B log failed at step %d (%s); continuing with metrics.jsonl", step, exc)
-
-    def log_table(self, step: int, name: str, columns: list[str], rows: list[list[Any]]) -> None:
-        """Sample trajectories: a W&B table, and a JSONL file beside metrics.jsonl for those without W&B."""
-        with open(self.run_dir / f"{name}.jsonl", "a") as handle:
-            handle.write(json.dumps({"step": step, "columns": columns, "rows": rows}) + "\n")
-        if self.wandb is not None:
-            try:
-                import wandb
-
-                self.wandb.log({name: wandb.Table(columns=columns, data=rows)}, step=step)
-            except Exception as exc:
-                log.warning("W&B table failed at step %d (%s)", step, exc)
-
-    def close(self) -> None:
-        self.jsonl.close()
-        if self.wandb is not None:
-            try:
-                self.wandb.finish()
-            except Exception as exc:
-                log.warning("W&B finish failed (%s)", exc)
+def rollout_metrics(batch: RolloutBatch) -> dict[str, float]:
+    trajs = batch.trajectories
+    outcomes: dict[str, set[bool]] = {}  # won / lost seen per group: a mixed group has an episode-level signal
+    by_type_local: dict[str, tuple[int, int]] = {}
+    for traj in trajs:
+        outcomes.setdefault(traj.group_id, set()).add(traj.won)
+        won, n = by_type_local.get(traj.task_type, (0, 0))
+        by_type_local[traj.task_type] = (won + traj.won, n + 1)
+    local = {
+        "episodes": len(trajs),
+        "wins": sum(t.won for t in trajs),
+        "return": sum(t.episode_return for t in trajs),
+        "turns": len(batch),
+        "invalid": sum(not v for v in batch.valid),
+        "env_errors": sum(t.env_error is not None for t in trajs),
+        "response_tokens": sum(len(r) for r in batch.response_ids),
+        "prompt_tokens": sum(len(p) for p in batch.prompt_ids),
+        "groups": len(outcomes),
+        "mixed_groups": sum(len(seen) > 1 for seen in outcomes.values()),
+        "by_type": by_type_local,
+    }
+    parts = tdist.all_gather_objects(local)
+    total = {key: sum(p[key] for p in parts) for key in local if key != "by_type"}
+    episodes, turns = max(total["episodes"], 1), max(total["turns"], 1)
+    metrics = {
+        "rollout/success": total["wins"] / episodes,
+        "rollout/reward_mean": total["return"] / episodes,
+        "rollout/turns_mean": total["turns"] / episodes,
+        "rollout/invalid_rate": total["invalid"] / turns,
+        "rollout/response_tokens_mean": total["response_tokens"] / turns,
+        "rollout/prompt_tokens_mean": total["prompt_tokens"] / turns,
+        "rollout/mixed_groups": total["mixed_groups"] / max(total["groups"], 1),
+        "env/errors": float(total["env_errors"]),
+    }
+    by_type: dict[str, tuple[int, int]] = {}
+    for part in parts:
+        for kind, (won, n) in part["by_type"].items():
+            old = by_type.get(kind, (0, 0))
+            by_type[kind] = (old[0] + won, old[1] + n)
+    metrics.update({f"env/success_{kind or 'all'}": won / n for kind, (won, n) in by_type.items()})
+    return metrics
 
 
-def _wandb_run_id(run_dir: Path) -> str:
-    """A stable id per run folder, so a resumed run continues the same W&B run."""
-    id_file = run_dir / "wandb_run_id"
-    if not id_file.exists():
-        import uuid
+def mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """How far the old log-probs of the sampled tokens (the learner's, or under ``learner.old_logprobs: rollout``
+    the engine's unfiltered ones) are from the log-probs the engine sampled with.
 
-        id_file.write_text(uuid.uuid4().hex[:12])
-    return id_file.read_text().strip()
+    Both score the same weights, so anything beyond numerical noise (the CPU quickstart: 1.8e-5 at most; other
+    kernels and bf16 differ more) means the two disagree on the prompt (template, padding, positions) or the
+    weights did not sync, and every importance ratio of the update is off by as much. With ``top_p`` or
+    ``top_k`` the engine reports log-probs within the kept tokens, so the gap then also holds -log(kept mass).
+    """
+    if not mask.any():
+        return {}
+    diff = (old_logprobs - batch.sampling_logprobs_tensor(old_logprobs.shape[1]).to(old_logprobs)).abs()[mask.bool()]
+    return {"rollout/logprob_diff_mean": float(diff.mean()), "rollout/logprob_diff_max": float(diff.max())}
 
 
-def console_line(step: int, total: int, metrics: dict[str, Any]) -> str:
-    """The one summary line printed per training step."""
-    parts = [f"step {step}/{total}"]
-    for key, label, fmt in CONSOLE_KEYS:
-        if key in metrics and metrics[key] is not None:
-            parts.append(f"{label} {fmt.format(float(metrics[key]))}")
-    return " | ".join(parts)
+def train_metrics(update: dict[str, float], advantages: torch.Tensor, batch) -> dict[str, float]:
+    mask = batch.response_mask
+    tokens = mask.sum().clamp(min=1)
+    group = {"actor": "train", "perf": "timing"}
+    metrics = {}
+    for key, value in update.items():
+        prefix, _, name = key.partition("/")
+        metrics[f"{group.get(prefix, prefix)}/{name}"] = float(value)
+    metrics["train/advantage_mean"] = float((advantages * mask).sum() / tokens)
+    metrics["train/advantage_abs_mean"] = float((advantages.abs() * mask).sum() / tokens)
+    return metrics
+
+
+def sample_table(batch: RolloutBatch, limit: int = 8) -> tuple[list[str], list[list[Any]]]:
+    columns = ["task_id", "task_type", "won", "return", "turns", "actions"]
+    rows = []
+    for traj in batch.trajectories[:limit]:
+        actions = " | ".join(str(turn.action) for turn in traj.turns)
+        rows.append([str(traj.task_id), traj.task_type, traj.won, traj.episode_return, traj.num_turns, actions])
+    return columns, rows

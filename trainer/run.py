@@ -36,7 +36,7 @@ def train(config: Config) -> dict[str, Any]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from trainer.dist import init_distributed, shutdown_distributed
 
-    info = init_distributed()
+    info = init_distributed(timeout_s=config.trainer.collective_timeout_s)
     _setup_logging(info.rank)
     _seed_everything(config.trainer.seed + info.rank)
     out = run_dir(config)
@@ -63,14 +63,11 @@ def train(config: Config) -> dict[str, Any]:
 
 def _shared_policy(config: Config, out: Path, rank: int) -> Path:
     """Rank 0 prepares (builds + warm-starts) the start policy; the other ranks wait and reuse it."""
-    import torch.distributed as dist
-
+    from trainer.dist import broadcast_object
     from trainer.warm_start import prepare_policy
 
     path = prepare_policy(config, out) if rank == 0 else None
-    shared = [str(path) if path else None]
-    dist.broadcast_object_list(shared, src=0)
-    return Path(shared[0])
+    return Path(broadcast_object(str(path) if path else None))
 
 
 def _final_report(summary: dict[str, Any], out: Path, figures: list[Path]) -> str:

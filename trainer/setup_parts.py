@@ -113,6 +113,8 @@ def learner_settings(config: Config, model_path: str, total_steps: int):
         kl_type=config.algorithm.kl.type,
         kl_in_reward=config.algorithm.kl.in_reward,
         temperature=config.rollout.temperature if config.rollout.temperature > 0 else 1.0,
+        attn_implementation=learner.attn_implementation,
+        micro_batch_layout=learner.micro_batch_layout,
         seed=config.trainer.seed,
     )
 
@@ -176,38 +178,56 @@ def eval_runner_config(config: Config):
     return replace(base, sampling=replace(base.sampling, temperature=config.trainer.eval_temperature))
 
 
-def engine_kwargs(config: Config) -> dict[str, Any]:
-    """Constructor arguments of the rollout engine (vLLM ones only when vLLM runs)."""
+def engine_kwargs(config: Config, policy_logprobs: bool = False) -> dict[str, Any]:
+    """Constructor arguments of the rollout engine (vLLM ones only when vLLM runs); ``policy_logprobs``: the
+    engine reports the learner's old log-probs (``reuse_rollout_logprobs``)."""
     from rollout import resolve_engine_kind
 
     kind = resolve_engine_kind(config.rollout.engine)
+    dtype = "bfloat16" if _bf16(config) else "float32"
     if kind != "vllm":
-        return {"device": "cuda" if _cuda() else "cpu", "dtype": "bfloat16" if _bf16(config) else "float32"}
+        return {"device": "cuda" if _cuda() else "cpu", "dtype": dtype}
     vllm = config.rollout.vllm
     return {
         "seed": config.trainer.seed,
-        "dtype": "bfloat16" if _bf16(config) else "float32",
+        "dtype": dtype,
         "gpu_memory_utilization": vllm.gpu_memory_utilization,
+        "free_memory_share": vllm.free_memory_share,
         "enable_sleep_mode": vllm.enable_sleep_mode,
         "enforce_eager": vllm.enforce_eager,
         "cpu_kvcache_space_gib": vllm.cpu_kvcache_space_gib,
         "max_num_seqs": vllm.max_num_seqs,
+        "tensor_parallel_size": vllm.tensor_parallel_size,
+        "sync_chunk_mib": vllm.sync_chunk_mib,
         "max_model_len": config.model.max_context_tokens,
+        "policy_logprobs": policy_logprobs,
+        "llm_kwargs": dict(vllm.engine_kwargs),
     }
 
 
 def reuse_rollout_logprobs(config: Config) -> bool:
-    """Whether the PPO old log-probs come from the engine (``learner.old_logprobs``, resolved)."""
+    """Whether the PPO old log-probs come from the engine (``learner.old_logprobs``, resolved).
+
+    Exact only where the engine computes the learner's numbers: float32 (bf16 kernels differ), and for vLLM
+    temperature 1 (its raw log-probs are before temperature) and an estimator that needs no old entropies
+    (vLLM reports none; EPO and AEM read them).
+    """
     from rollout import resolve_engine_kind
 
-    same_numerics = resolve_engine_kind(config.rollout.engine) == "hf" and not _bf16(config)
+    kind = resolve_engine_kind(config.rollout.engine)
+    reasons = []
+    if _bf16(config):
+        reasons.append("the run is in bfloat16")
+    if kind == "vllm":
+        if config.rollout.temperature != 1.0:
+            reasons.append(f"vLLM reports log-probs at temperature 1 only (rollout.temperature={config.rollout.temperature})")
+        if config.algorithm.name in ("epo", "aem"):
+            reasons.append(f"{config.algorithm.name} needs entropies, which vLLM does not report")
     mode = config.learner.old_logprobs
-    if mode == "rollout" and not same_numerics:
-        raise ValueError(
-            "learner.old_logprobs=rollout needs the hf engine in float32 (the learner's own numerics); this run "
-            "uses another engine or bf16: set learner.old_logprobs to recompute or auto"
-        )
-    return mode == "rollout" or (mode == "auto" and same_numerics)
+    if mode == "rollout" and reasons:
+        raise ValueError(f"learner.old_logprobs=rollout cannot be exact here: {'; '.join(reasons)}. Set "
+                         "learner.old_logprobs to recompute or auto")
+    return mode == "rollout" or (mode == "auto" and not reasons)
 
 
 def _cuda() -> bool:

@@ -3,6 +3,11 @@
 SPMD: every rank runs this same loop with its own env pool and engine on its own slice of whole task
 groups (so advantages are computed locally), and one DeepSpeed learner all-reduces the gradients. Rank 0
 writes the logs, plots and summary; every rank takes part in checkpoints.
+
+The rollout engine shares the device with the learner and walks the same states on CPU and GPU
+(``rollout.lifecycle``): awake for the rollout, asleep (level 2: its weights are about to be replaced) while
+the learner scores and updates, then woken weights-first, loaded, and its KV cache woken, so it is awake
+again for the next rollout or an evaluation.
 """
 
 from __future__ import annotations
@@ -11,18 +16,21 @@ import logging
 import random
 import time
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from algorithms import EPOState, epo_entropy_loss, estimate
-from rollout import EpisodeRunner, RolloutBatch, create_engine, evaluate
+from rollout import EpisodeRunner, create_engine, evaluate
+from rollout.lifecycle import KV_CACHE, WEIGHTS
+from trainer import dist as tdist
 from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
-from trainer.metrics import MetricsLogger, PhaseTimer, console_line
+from trainer.metrics import merge_eval, mismatch_metrics, rollout_metrics, sample_table, train_metrics
+from trainer.run_log import MetricsLogger, PhaseTimer, console_line
 from trainer.setup_parts import (
     engine_kwargs,
     env_pool,
@@ -47,14 +55,15 @@ class Trainer:
         self.config = config
         self.run_dir = run_dir
         self.learner = Learner(learner_settings(config, str(model_path), config.trainer.total_steps))
-        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.rank, self.world = tdist.rank_and_world()
         if config.rollout.tasks_per_step % self.world:
             raise ValueError(f"rollout.tasks_per_step={config.rollout.tasks_per_step} must divide by the "
                              f"{self.world} ranks (whole groups per rank)")
         self.tokenizer = self.learner.tokenizer
-        self.engine = create_engine(config.rollout.engine, str(model_path), **engine_kwargs(config))
-        self.runner_config = runner_config(config)
         self.reuse_logprobs = reuse_rollout_logprobs(config)
+        self.engine = create_engine(config.rollout.engine, str(model_path),
+                                    **engine_kwargs(config, policy_logprobs=self.reuse_logprobs))
+        self.runner_config = runner_config(config)
         train_split, eval_split = splits(config)
         self.pool = env_pool(config, train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size)
         self.eval_pool = env_pool(config, eval_split, min(64, config.trainer.eval_episodes))
@@ -64,6 +73,7 @@ class Trainer:
         self.eval_tasks = list(self.eval_pool.task_ids)
         self.estimator, self.estimator_params = estimator_call(config)
         self.epo = EPOState(total_steps=max(1, config.trainer.total_steps)) if config.algorithm.name == "epo" else None
+        self.epo_loss = epo_loss_fn(config, self.epo) if self.epo else None
         self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=config.trainer.keep_last)
         self.logger = (MetricsLogger(run_dir, config.logging.wandb.model_dump(), config.model_dump(mode="json"))
                        if self.rank == 0 else None)
@@ -97,10 +107,9 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, float]:
         timer = PhaseTimer()
         tasks = self._tasks_for(step)
-        self.engine.wake_up()
         with timer("rollout"):
             batch = self.runner.rollout(tasks, seed=self.config.trainer.seed * 100_003 + step)
-        self.engine.sleep()
+        self.engine.sleep(level=2)  # the update replaces its weights: no point keeping the old ones
         prompts, responses = batch.prompt_ids, batch.response_ids
         reuse_check = {}
         with timer("old_logprobs"):
@@ -122,18 +131,25 @@ class Trainer:
             advantages = estimate(self.estimator, step_batch, **self.estimator_params)
         with timer("update"):
             update = self.learner.update(prompts, responses, advantages, old_logprobs, ref_logprobs,
-                                         extra_loss_fn=self._epo_loss if self.epo else None)
+                                         extra_loss_fn=self.epo_loss)
         if self.epo:
-            self.epo.update(_global_mean(entropy, step_batch.response_mask))
+            self.epo.update(tdist.masked_mean(entropy, step_batch.response_mask))
         with timer("sync"):
-            self.learner.sync_to(self.engine)
-        metrics = {**_rollout_metrics(batch, self.world), **_train_metrics(update, advantages, step_batch),
-                   **_mismatch_metrics(batch, old_logprobs, step_batch.response_mask), **reuse_check,
+            self._refresh_engine()
+        metrics = {**rollout_metrics(batch), **train_metrics(update, advantages, step_batch),
+                   **mismatch_metrics(batch, old_logprobs, step_batch.response_mask), **reuse_check,
                    **timer.metrics()}
         every = self.config.logging.sample_table_every
         if self.logger and every and step % every == 0:
-            self.logger.log_table(step, "samples", *_sample_table(batch))
+            self.logger.log_table(step, "samples", *sample_table(batch))
         return metrics
+
+    def _refresh_engine(self) -> None:
+        """Wake the sleeping engine the colocated way (vLLM's weights first, then the learner's weights in, then
+        its KV cache), so it never holds KV memory while the new weights stream in."""
+        self.engine.wake_up([WEIGHTS])
+        self.learner.sync_to(self.engine)
+        self.engine.wake_up([KV_CACHE])
 
     def _check_reused_logprobs(self, prompts, responses, old_logprobs, entropy, mask) -> dict[str, float]:
         """The learner's own pass on a step whose old log-probs came from the engine: any gap beyond float noise
@@ -146,14 +162,10 @@ class Trainer:
         if gap > _REUSE_TOLERANCE:
             log.warning("engine and learner log-probs differ by up to %.2e (tolerance %.0e): the reused old "
                         "log-probs are off; set learner.old_logprobs=recompute", gap, _REUSE_TOLERANCE)
-        return {"rollout/reuse_logprob_diff_max": gap,
-                "rollout/reuse_entropy_diff_max": float((learner_entropy - entropy).abs()[keep].max())}
-
-    def _epo_loss(self, entropy: torch.Tensor, mask: torch.Tensor):
-        epo = self.config.algorithm.epo
-        return epo_entropy_loss(entropy, mask, self.epo, coef=epo.coef, alpha=epo.alpha, kappa_low=epo.kappa_low,
-                                kappa_high=epo.kappa_high, decay=epo.decay, smoothing=epo.smoothing,
-                                agg_mode="seq-mean-token-mean")
+        metrics = {"rollout/reuse_logprob_diff_max": gap}
+        if entropy is not None:
+            metrics["rollout/reuse_entropy_diff_max"] = float((learner_entropy - entropy).abs()[keep].max())
+        return metrics
 
     def _tasks_for(self, step: int) -> list:
         """This rank's task ids for ``step``: a seeded draw, so a resumed run sees the same tasks."""
@@ -175,7 +187,7 @@ class Trainer:
         for greedy in modes:
             result = evaluate(self.eval_runner, tasks, greedy=greedy, episodes_per_task=per_task,
                               seed=self.config.trainer.seed + 7)
-            results["greedy" if greedy else "sampled"] = _merge_eval(asdict(result), self.world)
+            results["greedy" if greedy else "sampled"] = merge_eval(asdict(result))
         metrics = {}
         for mode, result in results.items():
             metrics[f"eval/success_{mode}"] = result["success_rate"]
@@ -240,120 +252,14 @@ class Trainer:
             self.logger.close()
 
 
-def _global_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
-    total = torch.stack([(values * mask).sum(), mask.sum()]).double()
-    if dist.is_initialized():
-        dist.all_reduce(total)
-    return float(total[0] / total[1].clamp(min=1))
-
-
-def _gather(obj: Any, world: int) -> list[Any]:
-    if world == 1:
-        return [obj]
-    out: list[Any] = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def _merge_eval(result: dict[str, Any], world: int) -> dict[str, Any]:
-    """Combine per-rank eval results into episode-weighted totals."""
-    parts = _gather(result, world)
-    episodes = sum(p["episodes"] for p in parts)
-    counts: dict[str, int] = {}
-    wins: dict[str, float] = {}
-    for part in parts:
-        for kind, n in part["episodes_per_task_type"].items():
-            counts[kind] = counts.get(kind, 0) + n
-            wins[kind] = wins.get(kind, 0.0) + part["per_task_type"][kind] * n
-    return {
-        "episodes": episodes,
-        "success_rate": sum(p["success_rate"] * p["episodes"] for p in parts) / episodes,
-        "per_task_type": {kind: wins[kind] / n for kind, n in sorted(counts.items())},
-        "episodes_per_task_type": dict(sorted(counts.items())),
-        "mean_turns": sum(p["mean_turns"] * p["episodes"] for p in parts) / episodes,
-        "invalid_turn_rate": sum(p["invalid_turn_rate"] * p["episodes"] for p in parts) / episodes,
-        "env_errors": sum(p["env_errors"] for p in parts),
-    }
-
-
-def _rollout_metrics(batch: RolloutBatch, world: int) -> dict[str, float]:
-    trajs = batch.trajectories
-    outcomes: dict[str, set[bool]] = {}  # won / lost seen per group: a mixed group has an episode-level signal
-    by_type_local: dict[str, tuple[int, int]] = {}
-    for traj in trajs:
-        outcomes.setdefault(traj.group_id, set()).add(traj.won)
-        won, n = by_type_local.get(traj.task_type, (0, 0))
-        by_type_local[traj.task_type] = (won + traj.won, n + 1)
-    local = {
-        "episodes": len(trajs),
-        "wins": sum(t.won for t in trajs),
-        "return": sum(t.episode_return for t in trajs),
-        "turns": len(batch),
-        "invalid": sum(not v for v in batch.valid),
-        "env_errors": sum(t.env_error is not None for t in trajs),
-        "response_tokens": sum(len(r) for r in batch.response_ids),
-        "prompt_tokens": sum(len(p) for p in batch.prompt_ids),
-        "groups": len(outcomes),
-        "mixed_groups": sum(len(seen) > 1 for seen in outcomes.values()),
-        "by_type": by_type_local,
-    }
-    parts = _gather(local, world)
-    total = {key: sum(p[key] for p in parts) for key in local if key != "by_type"}
-    episodes, turns = max(total["episodes"], 1), max(total["turns"], 1)
-    metrics = {
-        "rollout/success": total["wins"] / episodes,
-        "rollout/reward_mean": total["return"] / episodes,
-        "rollout/turns_mean": total["turns"] / episodes,
-        "rollout/invalid_rate": total["invalid"] / turns,
-        "rollout/response_tokens_mean": total["response_tokens"] / turns,
-        "rollout/prompt_tokens_mean": total["prompt_tokens"] / turns,
-        "rollout/mixed_groups": total["mixed_groups"] / max(total["groups"], 1),
-        "env/errors": float(total["env_errors"]),
-    }
-    by_type: dict[str, tuple[int, int]] = {}
-    for part in parts:
-        for kind, (won, n) in part["by_type"].items():
-            old = by_type.get(kind, (0, 0))
-            by_type[kind] = (old[0] + won, old[1] + n)
-    metrics.update({f"env/success_{kind or 'all'}": won / n for kind, (won, n) in by_type.items()})
-    return metrics
-
-
-def _mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """How far the old log-probs of the sampled tokens (the learner's, or under ``learner.old_logprobs: rollout``
-    the engine's unfiltered ones) are from the log-probs the engine sampled with.
-
-    Both score the same weights, so anything beyond numerical noise (the CPU quickstart: 1.8e-5 at most; other
-    kernels and bf16 differ more) means the two disagree on the prompt (template, padding, positions) or the
-    weights did not sync, and every importance ratio of the update is off by as much. With ``top_p`` or
-    ``top_k`` the engine reports log-probs within the kept tokens, so the gap then also holds -log(kept mass).
-    """
-    if not mask.any():
-        return {}
-    diff = (old_logprobs - batch.sampling_logprobs_tensor(old_logprobs.shape[1]).to(old_logprobs)).abs()[mask.bool()]
-    return {"rollout/logprob_diff_mean": float(diff.mean()), "rollout/logprob_diff_max": float(diff.max())}
-
-
-def _train_metrics(update: dict[str, float], advantages: torch.Tensor, batch) -> dict[str, float]:
-    mask = batch.response_mask
-    tokens = mask.sum().clamp(min=1)
-    group = {"actor": "train", "perf": "timing"}
-    metrics = {}
-    for key, value in update.items():
-        prefix, _, name = key.partition("/")
-        metrics[f"{group.get(prefix, prefix)}/{name}"] = float(value)
-    metrics["train/advantage_mean"] = float((advantages * mask).sum() / tokens)
-    metrics["train/advantage_abs_mean"] = float((advantages.abs() * mask).sum() / tokens)
-    return metrics
-
-
-def _sample_table(batch: RolloutBatch, limit: int = 8) -> tuple[list[str], list[list[Any]]]:
-    columns = ["task_id", "task_type", "won", "return", "turns", "actions"]
-    rows = []
-    for traj in batch.trajectories[:limit]:
-        actions = " | ".join(str(turn.action) for turn in traj.turns)
-        rows.append([str(traj.task_id), traj.task_type, traj.won, traj.episode_return, traj.num_turns, actions])
-    return columns, rows
+def epo_loss_fn(config: Config, state: EPOState):
+    """EPO's entropy terms as the learner's ``extra_loss_fn``, aggregated with the learner's ``loss_agg_mode``:
+    the learner rescales each micro-batch's extra loss by that mode's share, so any other mode would weigh
+    micro-batches wrongly (tests/test_epo_aggregation.py)."""
+    epo = config.algorithm.epo
+    return partial(epo_entropy_loss, state=state, coef=epo.coef, alpha=epo.alpha, kappa_low=epo.kappa_low,
+                   kappa_high=epo.kappa_high, decay=epo.decay, smoothing=epo.smoothing,
+                   agg_mode=config.learner.loss_agg_mode)
 
 
 def _rng_state() -> dict[str, Any]:

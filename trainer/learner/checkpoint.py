@@ -37,12 +37,6 @@ LATEST = "latest"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
-def _rank_and_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as handle:
@@ -83,7 +77,7 @@ class CheckpointManager:
 
     def save(self, step: int, learner: Any, trainer_state: dict[str, Any]) -> Path:
         """Write checkpoint ``step`` (collective: every rank calls it); returns its final path."""
-        rank, world = _rank_and_world()
+        rank, world = tdist.rank_and_world()
         final = self.root / self.step_dir_name(step)
         staging = self.root / f".tmp-{self.step_dir_name(step)}"
         start = time.perf_counter()
@@ -113,7 +107,7 @@ class CheckpointManager:
         path = Path(path)
         if not (path / MARKER).is_file():
             raise FileNotFoundError(f"{path} is not a complete checkpoint (no {MARKER} marker)")
-        rank, world = _rank_and_world()
+        rank, world = tdist.rank_and_world()
         saved_world = json.loads((path / MARKER).read_text()).get("world_size", world)
         learner.load_checkpoint(path / "deepspeed")
         state_file = path / f"trainer_state_rank{rank}.pt"

@@ -40,30 +40,51 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return merged
 
 
+def effective_zero_stage(requested: int, world_size: int, dtype: torch.dtype, offload_optimizer: bool) -> int:
+    """The ZeRO stage actually run: ``requested`` unless it only costs here.
+
+    - bf16 under stage 0 would accumulate gradients in bf16 (DeepSpeed allows fp32 accumulation only with
+      ZeRO), so it runs stage 1 (BF16_Optimizer: fp32 master weights and gradients);
+    - on one rank stage 2 partitions gradients among nobody and still pays its bucketed reduce-scatter, so it
+      runs stage 1 (unless the optimizer is offloaded, which needs ZeRO-2's CPU path).
+    """
+    if requested == 0 and dtype == torch.bfloat16:
+        return 1
+    if requested == 2 and world_size == 1 and not offload_optimizer:
+        return 1
+    return requested
+
+
 def build_ds_config(
-    settings: LearnerSettings, dtype: torch.dtype, *, for_reference: bool = False
+    settings: LearnerSettings, dtype: torch.dtype, *, for_reference: bool = False, on_gpu: bool | None = None
 ) -> dict[str, Any]:
     """The DeepSpeed config of the policy engine (or, ``for_reference``, of a frozen ZeRO-3 inference engine).
 
     Micro-batch size 1 and accumulation 1 are placeholders: micro-batches are token-packed and their number
     varies, so the learner marks accumulation boundaries itself and scales each micro-batch's loss.
+    ``on_gpu`` (default: whether CUDA is present) lets tests build the GPU config on a CPU machine.
     """
+    on_gpu = torch.cuda.is_available() if on_gpu is None else on_gpu
     zero: dict[str, Any] = {"stage": 3 if for_reference else settings.zero_stage}
     if zero["stage"] >= 1:
-        zero.update({"contiguous_gradients": True, "overlap_comm": False})
+        # GPU: ZeRO-2/3 overlap the gradient reduce with the backward on a side CUDA stream. The CPU accelerator
+        # has no streams to overlap on; tests/test_ds_config.py checks both dicts.
+        zero.update({"contiguous_gradients": True, "overlap_comm": on_gpu and zero["stage"] >= 2})
     if zero["stage"] == 3:
         zero.update({"stage3_gather_16bit_weights_on_model_save": False})
         offload = settings.reference_offload if for_reference else settings.offload_params
         if offload:
-            zero["offload_param"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+            zero["offload_param"] = {"device": "cpu", "pin_memory": on_gpu}
     if settings.offload_optimizer and not for_reference:
-        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": on_gpu}
     config: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": 1,
         "gradient_accumulation_steps": 1,
         "zero_optimization": zero,
         "bf16": {"enabled": dtype == torch.bfloat16},
         "fp16": {"enabled": False},
+        # bf16 gradients summed over many micro-batches lose the small ones: accumulate in fp32 (ZeRO >= 1)
+        **({"data_types": {"grad_accum_dtype": "fp32"}} if dtype == torch.bfloat16 and zero["stage"] >= 1 else {}),
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import torch
 
 from algorithms.losses import kl_penalty
 from trainer import dist as tdist
-from trainer.learner.engine import ReferenceModel, init_policy
+from trainer.learner.engine import ReferenceModel, effective_zero_stage, init_policy, resolve_dtype
+from trainer.learner.export import export_hf_folder
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops
 from trainer.learner.scoring import score_sequences
 from trainer.learner.settings import LearnerSettings
@@ -38,9 +40,15 @@ class Learner:
             raise ValueError(
                 "LearnerSettings.model_path is empty: point it at a local Hugging Face model folder"
             )
+        self.dist = tdist.init_distributed()
+        stage = effective_zero_stage(settings.zero_stage, self.dist.world_size, resolve_dtype(settings),
+                                     settings.offload_optimizer)
+        if stage != settings.zero_stage:
+            log.info("learner: ZeRO stage %d runs as stage %d here (%d rank(s), %s)", settings.zero_stage, stage,
+                     self.dist.world_size, resolve_dtype(settings))
+            settings = replace(settings, zero_stage=stage)
         self.settings = settings
         self.weight_name_map = weight_name_map
-        self.dist = tdist.init_distributed()
         self.policy = init_policy(settings)
         self.engine = self.policy.engine
         self.device = self.policy.device
@@ -149,13 +157,17 @@ class Learner:
         self.update_calls = int(client_state.get("update_calls", 0))
 
     def export_hf(self, directory: str | os.PathLike) -> None:
-        """Write a Hugging Face folder (weights, config, tokenizer) that transformers and vLLM load; collective."""
-        weights = self.state_dict()
-        if tdist.is_main_process():
-            directory = Path(directory)
-            directory.mkdir(parents=True, exist_ok=True)
-            self.engine.module.save_pretrained(directory, state_dict=weights, safe_serialization=True)
-            self.tokenizer.save_pretrained(directory)
+        """Write a Hugging Face folder (weights, config, tokenizer) that transformers and vLLM load; collective.
+        Streamed layer by layer (``export.export_hf_folder``): no rank ever holds a full copy."""
+        streams_everywhere = self.policy.zero_stage == 3
+        if streams_everywhere or tdist.is_main_process():
+            export_hf_folder(
+                self.engine.module,
+                iter_full_weights(self.engine.module, streams_everywhere),
+                self.tokenizer,
+                Path(directory),
+                is_main=tdist.is_main_process(),
+            )
         tdist.barrier()
 
     @property
