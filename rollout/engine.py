@@ -86,6 +86,8 @@ class Engine(Protocol):
 
     def wake_up(self, tags: Sequence[str] | None = None) -> None: ...
 
+    def close(self) -> None: ...
+
 
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None

@@ -210,3 +210,6 @@ class HFEngine:
 
     def wake_up(self, tags: Sequence[str] | None = None) -> None:
         self.lifecycle.wake_up(tags)
+
+    def close(self) -> None:
+        """Nothing to shut down (the engine protocol's ``close``)."""

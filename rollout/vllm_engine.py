@@ -426,3 +426,9 @@ class VLLMEngine:
             if WEIGHTS in ordered:
                 release_cached_device_memory()
             self.llm.wake_up(tags=ordered)
+
+    def close(self) -> None:
+        """Shut the engine down now, while the process group it joined still exists (idempotent). Left to the
+        interpreter's exit, vLLM's finalizer tears down its groups after the trainer destroyed the world and
+        fails with "Invalid process group specified"."""
+        self.llm.llm_engine.engine_core.shutdown()

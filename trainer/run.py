@@ -101,12 +101,15 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
     engine = create_engine(config.rollout.engine, str(model_dir), **engine_kwargs(config))
     episodes = episodes or config.trainer.eval_episodes
     _, eval_split = splits(config)
-    with env_pool(config, eval_split, min(64, episodes)) as pool:
-        runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
-        ids = list(pool.task_ids)
-        tasks = [ids[i % len(ids)] for i in range(episodes)]
-        results = {mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))
-                   for mode in ("greedy", "sampled")}
+    try:
+        with env_pool(config, eval_split, min(64, episodes)) as pool:
+            runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
+            ids = list(pool.task_ids)
+            tasks = [ids[i % len(ids)] for i in range(episodes)]
+            results = {mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))
+                       for mode in ("greedy", "sampled")}
+    finally:
+        engine.close()
     print(json.dumps({"checkpoint": str(model_dir), **results}, indent=2))
     return results
 

@@ -246,6 +246,7 @@ class Trainer:
         return summary
 
     def close(self) -> None:
+        self.engine.close()
         self.pool.close()
         self.eval_pool.close()
         if self.logger:
