@@ -67,6 +67,26 @@ def test_half_written_checkpoints_are_never_picked(tmp_path):
     assert manager.latest() == tmp_path / "step_00000004"
 
 
+def test_resume_and_eval_checks_agree_with_the_manager(tmp_path):
+    """``trainer.resume`` and ``eval --checkpoint`` are checked early with the manager's own rule."""
+    from trainer.checkpoint_layout import model_folder
+    from trainer.config import ConfigError, check_paths, load_config
+
+    manager = CheckpointManager(tmp_path, keep_last=3)
+    good = manager.save(1, FakeLearner(), {"step": 1})
+    with pytest.raises(RuntimeError, match="disk full"):
+        manager.save(2, FakeLearner(fail_in_export=True), {"step": 2})
+    half = tmp_path / ".tmp-step_00000002"
+    check_paths(load_config(None, [f"trainer.resume={good}"]))
+    assert model_folder(good) == good / "hf" and model_folder(tmp_path) == manager.latest() / "hf"
+    (half / "hf").mkdir()  # the export died half-way
+    for bad in (half, tmp_path):
+        with pytest.raises(ConfigError, match=r"^trainer\.resume: .*COMPLETE"):
+            check_paths(load_config(None, [f"trainer.resume={bad}"]))
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        model_folder(half)
+
+
 def test_rejects_bad_keep_last(tmp_path):
     with pytest.raises(ValueError):
         CheckpointManager(tmp_path, keep_last=0)

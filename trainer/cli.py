@@ -2,16 +2,52 @@
 
 Heavy packages (torch, deepspeed, vllm) are imported inside the commands that need them, after the config
 has been validated, so ``turnrl config show`` and a typo in an override answer in well under a second.
+Every bad argument (a config key or value, a YAML file, ``trainer.resume``, ``--checkpoint``, a run folder,
+an unknown option) ends the same way: one line on stderr, exit code 2, nothing heavy imported.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from trainer.config import ConfigError, check_paths, load_config, run_dir, to_yaml
 
 EXIT_CONFIG_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block), exit code 2 like a config error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_CONFIG_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _checkpoint(text: str) -> Path:
+    """The Hugging Face folder behind ``--checkpoint``, found before anything heavy is imported."""
+    from trainer.checkpoint_layout import model_folder
+
+    try:
+        return model_folder(text)
+    except FileNotFoundError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _run_with_metrics(text: str) -> Path:
+    if not (Path(text) / "metrics.jsonl").is_file():
+        raise argparse.ArgumentTypeError(f"no metrics.jsonl in {text}")
+    return Path(text)
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +56,7 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="turnrl",
         description="Reinforcement learning for multi-turn LLM agents (ALFWorld, WebShop, SWE).",
     )
@@ -30,8 +66,10 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_config_args(train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on held-out tasks")
-    evaluate.add_argument("--checkpoint", required=True, help="checkpoint folder (or a run folder: its latest)")
-    evaluate.add_argument("--episodes", type=int, help="held-out episodes (default: trainer.eval_episodes)")
+    evaluate.add_argument("--checkpoint", required=True, type=_checkpoint,
+                          help="checkpoint folder (or a run folder: its latest)")
+    evaluate.add_argument("--episodes", type=_positive_int,
+                          help="held-out episodes (default: trainer.eval_episodes)")
     _add_config_args(evaluate)
 
     config = commands.add_parser("config", help="inspect configs")
@@ -45,7 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_parser("doctor", help="versions, GPU presence, and which engines and envs work here")
 
     plot = commands.add_parser("plot", help="draw PNG curves of a run's metrics.jsonl")
-    plot.add_argument("run_dir", help="run folder (runs/<name>)")
+    plot.add_argument("run_dir", type=_run_with_metrics, help="run folder (runs/<name>)")
     return parser
 
 
@@ -86,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from trainer.run import evaluate_checkpoint
 
-    evaluate_checkpoint(config, args.checkpoint, episodes=args.episodes)
+    evaluate_checkpoint(config, str(args.checkpoint), episodes=args.episodes)
     return 0
 
 

@@ -488,23 +488,52 @@ def _describe(error: dict[str, Any]) -> str:
 
 def _load_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()):
     """A YAML file merged over the files its ``base:`` key names (relative to it), recursively."""
-    from omegaconf import DictConfig, OmegaConf
+    import yaml
+    from omegaconf import DictConfig, ListConfig, OmegaConf
 
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder, not a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.resolve() in seen:
         raise ConfigError(f"config {path} includes itself through 'base'")
-    node = OmegaConf.load(path)
+    try:
+        node = OmegaConf.load(path)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}{_yaml_error(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    if isinstance(node, ListConfig):
+        raise ConfigError(f"config file {path} holds a list; it must map sections (model:, env:, ...)")
     bases = node.pop("base", None) if isinstance(node, DictConfig) else None
+    bases = [bases] if isinstance(bases, str) else bases or []
+    if not isinstance(bases, list | ListConfig) or not all(isinstance(base, str) for base in bases):
+        raise ConfigError(f"{path}: 'base' must be a file name or a list of file names (got {bases!r})")
     merged = OmegaConf.create({})
-    for base in [bases] if isinstance(bases, str) else list(bases or []):
+    for base in bases:
         merged = OmegaConf.merge(merged, _load_yaml_with_bases(path.parent / base, (*seen, path.resolve())))
     return OmegaConf.merge(merged, node)
+
+
+def _yaml_error(exc: Exception) -> str:
+    """``, line L, column C: invalid YAML: <problem> (<context> at line L, column C)``, on one line."""
+
+    def at(mark: Any) -> str:
+        return f"line {mark.line + 1}, column {mark.column + 1}"
+
+    names = ("problem_mark", "context", "context_mark")
+    mark, context, context_mark = (getattr(exc, name, None) for name in names)
+    text = f", {at(mark)}" if mark else ""
+    text += f": invalid YAML: {getattr(exc, 'problem', None) or exc}"
+    if context and context_mark:
+        text += f" ({context} at {at(context_mark)})"
+    return " ".join(text.split())
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """YAML file (optional; its ``base:`` files first) + dotlist overrides -> validated Config, or ConfigError
     with one line."""
+    import yaml
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -513,13 +542,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if path is not None:
             merged = OmegaConf.merge(merged, _load_yaml_with_bases(Path(path)))
         if overrides:
-            bad = [item for item in overrides if "=" not in item]
+            bad = [item for item in overrides if "=" not in item or item.startswith("=")]
             if bad:
                 raise ConfigError(f"override '{bad[0]}' is not of the form key.path=value")
+            for item in overrides:  # name the override whose value is not YAML
+                try:
+                    OmegaConf.from_dotlist([item])
+                except yaml.YAMLError as exc:
+                    raise ConfigError(f"override '{item}'{_yaml_error(exc)}") from None
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
         raw = OmegaConf.to_container(merged, resolve=True) or {}
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"cannot read config: {str(exc).splitlines()[0]}") from exc
+        key = f" (key {exc.full_key})" if getattr(exc, "full_key", None) else ""
+        raise ConfigError(f"cannot read config: {str(exc).splitlines()[0]}{key}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"config must be a mapping of sections, got {type(raw).__name__}")
     try:
@@ -555,3 +590,17 @@ def check_paths(config: Config) -> None:
     for key, value in candidates.items():
         if value and not Path(value).expanduser().exists():
             raise ConfigError(f"{key}: path does not exist: {value}")
+    if config.model.path and not (Path(config.model.path).expanduser() / "config.json").is_file():
+        raise ConfigError(f"model.path: {config.model.path} is not a Hugging Face model folder "
+                          "(no config.json)")
+    output_dir = Path(config.trainer.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"trainer.output_dir: {output_dir} is a file, not a folder")
+    if config.trainer.resume not in ("auto", "never"):
+        # the rule CheckpointManager picks and loads checkpoints with, from a module without torch
+        from trainer.checkpoint_layout import COMPLETE_CHECKPOINT, why_incomplete
+
+        reason = why_incomplete(config.trainer.resume)
+        if reason is not None:
+            raise ConfigError(f"trainer.resume: {reason}; expected auto, never or a checkpoint path "
+                              f"({COMPLETE_CHECKPOINT})")

@@ -115,16 +115,7 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
 
 
 def _export_folder(path: Path) -> Path:
-    """Accept an HF folder, a checkpoint folder (its ``hf/``) or a run folder (its latest checkpoint)."""
-    if (path / "config.json").exists():
-        return path
-    if (path / "hf" / "config.json").exists():
-        return path / "hf"
-    from trainer.learner import CheckpointManager
+    """Accept an HF folder, a complete checkpoint folder (its ``hf/``) or a run folder (its latest checkpoint)."""
+    from trainer.checkpoint_layout import model_folder
 
-    for root in (path, path / "checkpoints"):
-        if root.is_dir():
-            latest = CheckpointManager(root).latest()
-            if latest is not None:
-                return latest / "hf"
-    raise FileNotFoundError(f"{path} holds no exported model, checkpoint or run with checkpoints")
+    return model_folder(path)

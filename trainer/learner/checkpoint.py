@@ -12,7 +12,8 @@ Layout of a finished checkpoint::
       COMPLETE              JSON: step, world size, time
 
 All ranks call ``save``/``load`` (DeepSpeed writes shards from every rank); ``root`` must be on a file
-system every rank sees.
+system every rank sees. What makes a checkpoint complete is defined once, without torch, in
+``trainer/checkpoint_layout.py`` (the CLI checks ``trainer.resume`` and ``--checkpoint`` with it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -29,12 +29,16 @@ from typing import Any
 import torch
 
 from trainer import dist as tdist
+from trainer.checkpoint_layout import (
+    COMPLETE_CHECKPOINT,
+    LATEST,
+    MARKER,
+    complete_checkpoints,
+    is_complete,
+    latest_complete,
+)
 
 log = logging.getLogger("turnrl")
-
-MARKER = "COMPLETE"
-LATEST = "latest"
-_STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -60,20 +64,12 @@ class CheckpointManager:
         return f"step_{step:08d}"
 
     def complete_checkpoints(self) -> list[tuple[int, Path]]:
-        """(step, path) of every finished checkpoint, oldest first."""
-        if not self.root.is_dir():
-            return []
-        found = []
-        for child in self.root.iterdir():
-            match = _STEP_DIR.match(child.name)
-            if match and child.is_dir() and (child / MARKER).is_file():
-                found.append((int(match.group(1)), child))
-        return sorted(found)
+        """(step, path) of every finished checkpoint, oldest first (the rule: checkpoint_layout.py)."""
+        return complete_checkpoints(self.root)
 
     def latest(self) -> Path | None:
         """The newest complete checkpoint, or None. Half-written ones (no marker, temporary names) never count."""
-        complete = self.complete_checkpoints()
-        return complete[-1][1] if complete else None
+        return latest_complete(self.root)
 
     def save(self, step: int, learner: Any, trainer_state: dict[str, Any]) -> Path:
         """Write checkpoint ``step`` (collective: every rank calls it); returns its final path."""
@@ -105,8 +101,9 @@ class CheckpointManager:
     def load(self, path: str | os.PathLike, learner: Any) -> dict[str, Any]:
         """Restore the learner from a finished checkpoint and return this rank's trainer state."""
         path = Path(path)
-        if not (path / MARKER).is_file():
-            raise FileNotFoundError(f"{path} is not a complete checkpoint (no {MARKER} marker)")
+        if not is_complete(path):
+            raise FileNotFoundError(f"{path} is not a complete checkpoint (no {MARKER} marker): "
+                                    f"{COMPLETE_CHECKPOINT}")
         rank, world = tdist.rank_and_world()
         saved_world = json.loads((path / MARKER).read_text()).get("world_size", world)
         learner.load_checkpoint(path / "deepspeed")
