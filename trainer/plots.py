@@ -115,6 +115,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     run_dir = Path(run_dir)
     records = read_metrics(run_dir)
@@ -128,18 +129,20 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
         for key, curve in data.curves.items():
             color = next(colors)
-            ax.plot(curve.steps, curve.raw, color=color, alpha=0.25, linewidth=0.8)
+            if curve.window > 1:
+                ax.plot(curve.steps, curve.raw, color=color, alpha=0.25, linewidth=0.8)
             ax.plot(curve.steps, curve.smooth, color=color, linewidth=2, label=LABELS.get(key, key))
-        if data.curves:
-            window = max(curve.window for curve in data.curves.values())
+        window = max((curve.window for curve in data.curves.values()), default=1)
+        if window > 1:
             ax.plot([], [], color="grey", alpha=0.4, linewidth=0.8,
-                    label=f"faint: each step; bold: mean of {window} steps" if window > 1 else "each step")
+                    label=f"faint: each step; bold: mean of {window} steps")
         for key, (steps, values) in data.points.items():
             marker = "s" if key.endswith("sampled") else "o"
             ax.plot(steps, values, color=next(colors), marker=marker, markersize=6, linestyle="--",
                     linewidth=1, label=LABELS.get(key, key))
         ax.set_title(f"{run_name}: {title}")
         ax.set_xlabel("RL step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
