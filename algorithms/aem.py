@@ -2,10 +2,10 @@
 by a group-normalised function of the response's uncertainty.
 
 THE FORMULA IS DERIVED, not copied from an implementation: it comes from the paper's abstract plus
-a secondary digest of the paper (no official code or paper body was available; see
-../shared/ALGORITHMS.md section 6). What the abstract states: the entropy drift of a natural-
-gradient update is governed by advantage x relative response surprisal, and a practical proxy
-rescales the advantages. Our formula (section 6.3), per response i of episode group G:
+a third-party digest of the paper (no official code or paper body was available to us). What the
+abstract states: the entropy drift of a natural-gradient update is governed by advantage x relative
+response surprisal, and a practical proxy rescales the advantages. Our formula (the one the reference
+vectors in tests/data use), per response i of episode group G:
 
     u_i     = uncertainty of the response (default: its mean token entropy)
     Htil_i  = (u_i - min_G u) / (max_G u - min_G u + 1e-6)          (0 when all equal / singleton)

@@ -1,9 +1,9 @@
 """PPO-clip policy loss, loss aggregation, KL estimators and chunked token statistics.
 
-The arithmetic follows verl's `core_algos` (see ../shared/ALGORITHMS.md section 4) so that runs are
-comparable with verl-agent numbers; the one deliberate difference is that a row whose mask is empty
-contributes 0 in the `seq-mean-*` modes instead of NaN (verl divides by a zero token count), because
-padding rows added to even out micro-batches must not poison the loss.
+The arithmetic follows verl's `verl/trainer/ppo/core_algos.py` (as in verl-agent at commit 796ed310) so
+that runs are comparable with verl-agent numbers; the one deliberate difference is that a row whose mask
+is empty contributes 0 in the `seq-mean-*` modes instead of NaN (verl divides by a zero token count),
+because padding rows added to even out micro-batches must not poison the loss.
 
 `entropy_from_logits` / `log_probs_from_logits` work on row chunks: with a 150k vocabulary the
 float32 softmax of a whole [N, T, V] batch would not fit in memory. Under autograd each chunk is

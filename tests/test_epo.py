@@ -1,4 +1,4 @@
-"""EPO loss term and state, from the formulas of ALGORITHMS.md section 5 (no reference vectors exist)."""
+"""EPO loss term and state, from the formulas of the EPO paper (arXiv 2509.22576; no reference vectors exist)."""
 
 from __future__ import annotations
 

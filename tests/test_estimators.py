@@ -1,5 +1,5 @@
 """Estimators on hand-computed examples, the registry contract, StepBatch validation, GiGPO
-similarity grouping (ALGORITHMS.md 3.4) and AEM (6.3) behaviour."""
+similarity grouping (verl-agent's ``build_step_group``) and AEM (the formula in algorithms/aem.py) behaviour."""
 
 from __future__ import annotations
 
@@ -245,7 +245,7 @@ def test_gigpo_never_merges_anchor_across_episode_groups() -> None:
     assert groups.tolist() == [0, 1, 2, 0, 1, 3]
 
 
-# ---------------------------------------------------------------- similarity grouping (ALGORITHMS.md 3.4)
+# ---------------------------------------------------------------- similarity grouping (verl-agent build_step_group)
 
 
 def greedy_clusters_reference(anchors_by_group: dict[str, list[str]], threshold: float) -> list[tuple[str, int]]:

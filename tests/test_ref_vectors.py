@@ -1,13 +1,13 @@
-"""Every output of the reference vectors (../shared/reference/SCHEMA.md) reproduced to atol 1e-5.
+"""Every output of the reference vectors (tests/data, layout in tests/data/SCHEMA.md) reproduced to atol 1e-5.
 
-The vectors come from verl-agent's reference behaviour (AEM: the derived formula of ALGORITHMS.md
-6.3). Inputs go through our public API only: a StepBatch built from the rows and `estimate`.
+The vectors come from verl-agent's reference behaviour (AEM: the formula derived from its paper's abstract,
+written out in algorithms/aem.py). Inputs go through our public API only: a StepBatch built from the rows
+and `estimate`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -25,24 +25,12 @@ ATOL = 1e-5
 SEEDS = (0, 1, 2)
 GIGPO_MODES = {"mean_std_norm": "mean_std", "mean_norm": "mean"}
 KL_KINDS = ("kl", "abs", "mse", "low_var_kl")
-
-
-def reference_dir() -> Path:
-    configured = os.environ.get("TURNRL_REFERENCE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed{s}")
 def vectors(request: pytest.FixtureRequest) -> dict:
-    path = reference_dir() / f"vectors_seed{request.param}.json"
-    if not path.is_file():
-        pytest.fail(
-            f"reference vectors not found at {path}; set TURNRL_REFERENCE_DIR to the folder holding "
-            "vectors_seed{0,1,2}.json (default: <repo>/../shared/reference)"
-        )
-    return json.loads(path.read_text())
+    return json.loads((DATA / f"vectors_seed{request.param}.json").read_text())
 
 
 def tensor(values: object) -> torch.Tensor:

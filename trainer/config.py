@@ -110,11 +110,9 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, ge=0)
     """Sampling temperature for training rollouts (0 = greedy)."""
     top_p: float = Field(0.95, gt=0, le=1)
-    """Nucleus sampling mass (training rollouts and the sampled evaluation). The quickstart takes 0.95: at 1.0,
-    5.8% of its SFT model's turns hold a token the model gives p < 0.01 (97% of those are invalid actions) and
-    1 won episode in 6 holds such a turn; the update then raises that token's log-prob with a gradient ~10x
-    that of a token at p = 0.9, so RL amplified junk. Held-out sampled success of the SFT model: 0.39 at 1.0,
-    0.49 at 0.95. The GPU configs keep verl-agent's 1.0."""
+    """Nucleus sampling mass (training rollouts and the sampled evaluation). 0.95 keeps the tiny quickstart
+    model from sampling its near-zero-probability tokens, mostly invalid actions, which the update would then
+    reinforce hardest (docs/results.md). The GPU configs keep verl-agent's 1.0."""
     top_k: int = -1
     """Top-k sampling; -1 disables it."""
     max_new_tokens: int = Field(16, ge=1)
@@ -146,20 +144,20 @@ class AlfworldEnvConfig(Section):
     """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three
     task types), ``tiny`` (4 receptacles, pick-and-place; the CPU quickstart)."""
     num_games: int = Field(1000, ge=1)
-    """Train games of the generated set. The quickstart's RL draws 880 tasks: from 400 games it met each about
-    twice and its gains stayed with them (held-out unseen floor plans +13, +4, -1 greedy over three RL seeds);
-    from 1000: +13, +9, +11."""
+    """Train games of the generated set. 1000, so that the quickstart's RL meets most games about once: when it
+    met each of 400 games several times, its gains stayed with those games and held-out success gained less
+    (docs/results.md)."""
     num_eval_games: int | None = Field(100, ge=1)
     """Games per eval split of the generated set; empty: a quarter of ``num_games``, at least 10. Game i of a
-    split does not depend on the set's size, so sets with the same eval size share their eval games (the
-    quickstart's 100 + 100 are those of the earlier 400-game default)."""
+    split does not depend on the set's size, so sets with the same eval size share their eval games and their
+    results compare."""
     generation_seed: int = 0
     """Seed of the generated set."""
     expert: Literal["planner", "search"] = "search"
     """Expert whose turns the SFT warm start imitates: ``search`` (the planner while it needs nothing unseen,
-    else it looks into the next unvisited receptacle) or ``planner`` (the PDDL planner, which knows where
-    every object lies: its student walks straight to places it cannot know, and RL made that student worse:
-    quickstart held-out greedy 0.41 -> 0.34, against 0.54 -> 0.61 from the searcher's student, both at top-p 1)."""
+    else it looks into the next unvisited receptacle) or ``planner`` (the PDDL planner, which knows where every
+    object lies). ``search``, because the planner's student walks straight to places it cannot know, and RL made
+    that student worse (docs/results.md)."""
 
 
 class WebShopEnvConfig(Section):
@@ -286,10 +284,10 @@ class AlgorithmConfig(Section):
     similarity_threshold: float | None = Field(None, gt=0, lt=1)
     """GiGPO: group anchors by string similarity >= this instead of exact match."""
     invalid_penalty: float = Field(0.5, ge=0)
-    """Subtracted from the reward of a turn whose action was invalid. verl-agent uses 0.1 (the GPU configs do);
-    the quickstart takes 0.5. Without a penalty the tiny model's invalid-turn rate climbed (0.46 -> 0.7): an
-    invalid turn in a won episode shares its episode advantage. Much larger penalties teach it to wander through
-    valid but useless moves while most groups fail."""
+    """Subtracted from the reward of a turn whose action was invalid, because an invalid turn in a won episode
+    otherwise shares that episode's advantage. The quickstart takes 0.5: without a penalty the tiny model's
+    invalid-turn rate climbed, and much larger penalties taught it to wander through valid but useless moves
+    (docs/results.md). verl-agent uses 0.1 (the GPU configs do)."""
     epo: EPOConfig = EPOConfig()
     """EPO settings."""
     aem: AEMConfig = AEMConfig()
@@ -321,11 +319,9 @@ class LearnerConfig(Section):
     """``packed``: sequences end to end in one row, no padding (needs a flash attention kernel); ``padded``:
     left-padded rows, any kernel. ``auto``: packed with flash attention, else padded."""
     lr: float = Field(1.5e-4, gt=0)
-    """Peak learning rate (AdamW); billion-parameter models ~1e-6. The tiny quickstart model takes 1.5e-4
-    (75 RL steps: held-out greedy gain +10 at top-p 0.95, +2 and +5 with seeds 1 and 2; +7 at top-p 1). At top-p 1,
-    1e-4 gave +8 and 2e-4 +2, while 5e-4 pulled the training success down within 40 steps (0.70 -> ~0.45)
-    and 1e-3 with mean_std norm collapsed it to 0; at top-p 0.95, 3e-4 gave +2 and the training success
-    fell from step 40."""
+    """Peak learning rate (AdamW). 1.5e-4 suits the tiny quickstart model trained from scratch: 3e-4 and more
+    made its training success fall from about step 40 (docs/results.md). Pretrained billion-parameter models
+    take ~1e-6 (the GPU configs)."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
     warmup_steps: int = Field(0, ge=0)
@@ -358,9 +354,9 @@ class LearnerConfig(Section):
     batch (verl's default; needed whenever the engine computes differently from the learner: vLLM kernels,
     bf16). ``rollout``: the hf engine's own forward while it sampled: the same fp32 weights, the full
     distribution (before top-p), so the learner's pass is skipped. The trainer still runs that pass on step 1 and
-    every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``; quickstart: at most 1.1e-5,
-    entropies 4.5e-5, over 17 checks of a 160-step run). ``auto``: rollout for the hf engine in float32, recompute
-    otherwise. On the 2-core CPU it takes the phase from ~0.6 s of a ~6 s step to 0.02 s."""
+    every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``), which should stay at float
+    noise (~1e-5). ``auto``: rollout for the hf engine in float32, where it saves about a tenth of a CPU step
+    (docs/benchmarks.md), recompute otherwise."""
 
 
 class SFTConfig(Section):
@@ -371,10 +367,8 @@ class SFTConfig(Section):
     episodes: int = Field(400, ge=1)
     """Expert episodes to record."""
     steps: int = Field(1000, ge=1)
-    """Optimizer steps. The quickstart model learns to copy object and receptacle names from its prompt late
-    and abruptly (planner demonstrations: held-out greedy 0.01 after 300 steps, 0.41 after 600); on the
-    searcher's demonstrations 1000 steps give 0.54 greedy, 600 steps 0.29 (prompts with the instructions); with
-    the short prompts 1000 steps give 0.52 on the 100 unseen-floor-plan games, 700 steps 0.44."""
+    """Optimizer steps. 1000, because the tiny quickstart model learns to copy object and receptacle names from
+    its prompt late and abruptly: after 700 steps it starts RL weaker (docs/results.md)."""
     batch_size: int = Field(32, ge=1)
     """Turns per optimizer step."""
     lr: float = Field(2e-3, gt=0)
@@ -392,12 +386,8 @@ class TrainerConfig(Section):
     output_dir: str = "runs"
     """Where run folders are written."""
     total_steps: int = Field(160, ge=0)
-    """RL steps (rollout + update). The quickstart takes 160. With the short prompts (``rollout.instructions``
-    off) its SFT start is stronger (held-out greedy 0.52, against 0.44 with the instructions) and RL gains come
-    slower: greedy every 20 steps of one run went 0.52, 0.52, 0.54, 0.53, 0.60, 0.57, 0.62, 0.63 (step 160),
-    0.60, 0.60 (step 200); after 110 steps it was +6. With the instructions, 110 steps had given +13, +9, +11
-    (seeds 0, 1, 2, main 6b56576), and +9 for seed 0 rerun on the version with short prompts, at 5.1 s per step
-    against 3.6 s."""
+    """RL steps (rollout + update). The quickstart takes 160: its held-out success rose slowly up to about step
+    160 and not after it (docs/results.md)."""
     seed: int = 0
     """Seed of every random generator."""
     eval_every: int = Field(0, ge=0)

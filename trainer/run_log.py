@@ -23,7 +23,7 @@ CONSOLE_KEYS = (
     ("rollout/invalid_rate", "inv", "{:.2f}"),
     ("train/pg_loss", "loss", "{:+.4f}"),
     ("train/entropy", "ent", "{:.3f}"),
-    ("train/approx_kl", "kl", "{:.4f}"),
+    ("train/ppo_kl", "kl", "{:.4f}"),
     ("train/grad_norm", "gnorm", "{:.3f}"),
     ("timing/step_s", "t", "{:.1f}s"),
 )

@@ -1,10 +1,10 @@
 """Supervised warm start: teach the policy the env's expert turns before RL.
 
-RL needs a start policy that already succeeds sometimes, or most groups carry no signal
-(../shared/research/QUICKSTART.md). A short SFT pass on expert demonstrations gives one. The loss is
-next-token cross-entropy on the response tokens only; the prompt is context, so batches go through the
-learner's padded layout and forward (``trainer.learner``), which compute logits only where a response token
-is predicted.
+RL needs a start policy that already succeeds sometimes: a group whose episodes all fail has zero
+group-relative advantage, so it teaches nothing. A short SFT pass on expert demonstrations gives one.
+The loss is next-token cross-entropy on the response tokens only; the prompt is context, so batches go
+through the learner's padded layout and forward (``trainer.learner``), which compute logits only where a
+response token is predicted.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ text grammar shipped in the alfworld wheel, the grammar's "UNKNOWN GOAL" replace
 sentence, and a per-game PDDL problem. The problem's goal comes verbatim from the wheel's goal
 library (``alfworld.gen.goal_library``), so "won" means what it means in the official games.
 
-Things the Fast Downward fork parses strictly (learned the hard way, see ENVS.md):
+Things the Fast Downward fork parses strictly (learned the hard way):
 sections must come in the order objects / init / goal (no ``:metric`` before ``:objects``),
 every receptacle/object class pair that may hold needs a ``canContain`` fact, and the type
 constants the domain names (SinkBasinType, MicrowaveType, FridgeType, KnifeType, ...) must be
