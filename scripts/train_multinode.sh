@@ -22,10 +22,10 @@ if [ -z "$NPROC" ]; then NPROC=$(nvidia-smi -L 2>/dev/null | wc -l || true); [ "
 PY=${PYTHON:-python3}; [ -x .venv/bin/python ] && PY=.venv/bin/python
 RUN_DIR=$("$PY" -m trainer config run-dir "${ARGS[@]}")
 if [ -n "$HOSTFILE" ]; then
-  CMD=(deepspeed --hostfile "$HOSTFILE" --no_local_rank --module trainer train "${ARGS[@]}")
+  # launchers from the venv's interpreter, never from PATH: every rank then runs the versions installed here
+  CMD=("$PY" -m deepspeed.launcher.runner --hostfile "$HOSTFILE" --no_local_rank --module trainer train "${ARGS[@]}")
 elif [ -n "$NNODES" ]; then
-  TORCHRUN=torchrun; [ -x .venv/bin/torchrun ] && TORCHRUN=.venv/bin/torchrun
-  CMD=("$TORCHRUN" --nnodes "$NNODES" --nproc-per-node "$NPROC" --rdzv-backend c10d --rdzv-endpoint "$RDZV"
+  CMD=("$PY" -m torch.distributed.run --nnodes "$NNODES" --nproc-per-node "$NPROC" --rdzv-backend c10d --rdzv-endpoint "$RDZV"
        --rdzv-id "${RDZV_ID:-turnrl}" -m trainer train "${ARGS[@]}")
 else
   echo "train_multinode.sh: give --hostfile FILE or --nnodes N" >&2; exit 2

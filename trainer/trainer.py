@@ -61,8 +61,10 @@ class Trainer:
                              f"{self.world} ranks (whole groups per rank)")
         self.tokenizer = self.learner.tokenizer
         self.reuse_logprobs = reuse_rollout_logprobs(config)
+        tp = config.rollout.vllm.tensor_parallel_size
         self.engine = create_engine(config.rollout.engine, str(model_path),
-                                    **engine_kwargs(config, policy_logprobs=self.reuse_logprobs))
+                                    **engine_kwargs(config, policy_logprobs=self.reuse_logprobs,
+                                                    peer_exchange=tdist.PeerGroup(tp) if tp > 1 else None))
         self.runner_config = runner_config(config)
         train_split, eval_split = splits(config)
         self.pool = env_pool(config, train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size)

@@ -46,11 +46,17 @@ class RecordingEngine:
     def load_weights(self, weights):
         self.engine.load_weights(weights)
 
-    def sleep(self):
-        self.engine.sleep()
+    def sleep(self, level=1):
+        self.engine.sleep(level)
 
-    def wake_up(self):
-        self.engine.wake_up()
+    def wake_up(self, tags=None):
+        self.engine.wake_up(tags)
+
+    def drain(self):
+        self.engine.drain()
+
+    def close(self):
+        self.engine.close()
 
 
 def build_engine(kind: str, model_dir: Path, max_model_len: int):
