@@ -136,3 +136,16 @@ def test_docker_backend_grades_harness_repositories_with_the_eval_script(lines, 
     assert result.resolved is resolved
     scripts = [argv[-1] for argv, _ in calls if argv[1] == "exec"]
     assert len(scripts) == 1 and "pytest -rA t/test_a.py" in scripts[0] and "git apply -v -" in scripts[0]
+
+
+def test_malformed_swe_gym_record_names_file_instance_and_field(tmp_path):
+    import json
+
+    from envs.swe.dataset import load_instances
+
+    path = tmp_path / "swe_gym.jsonl"
+    good = {"instance_id": "a__b-1", "repo": "a/b", "base_commit": "c", "problem_statement": "p",
+            "FAIL_TO_PASS": ["t.py::x"], "PASS_TO_PASS": []}
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "instance_id": "a__b-2", "FAIL_TO_PASS": "t.py::x"}) + "\n")
+    with pytest.raises(DatasetError, match=r"swe_gym.jsonl\[1\] \(a__b-2\): FAIL_TO_PASS is neither a list"):
+        load_instances([path])
