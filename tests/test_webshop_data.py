@@ -16,6 +16,7 @@ from envs.webshop.catalog import data_dir_catalog
 from envs.webshop.datacheck import WebShopDataError
 from envs.webshop.env import WebShopEnv
 from envs.webshop.goals import PRICE_RANGE
+from envs.webshop.shop import ShopSession
 
 FIXTURE = Path(__file__).parent / "fixtures" / "webshop"
 REAL_DATA = os.environ.get("TURNRL_REAL_DATA")
@@ -158,3 +159,38 @@ def test_real_data_human_goals():
         pytest.skip("no items_human_ins.json in TURNRL_REAL_DATA")
     catalog = data_dir_catalog(str(REAL_DATA), True, True, None, 500)
     assert catalog.goals and all(isinstance(g.goal_options, tuple) for g in catalog.goals)
+
+
+def test_pages_of_real_format_records_render_as_the_original_text_mode():
+    """Expected strings: the original's templates (item/features/description page) rendered and
+    converted by web_agent_text_env's simple mode, checked once against these fixture records:
+    option values lower-cased with '/' -> ' | ', a price range as "$a to $b", stripped bullets,
+    an empty description leaving no segment, a newline inside the description kept."""
+    catalog = data_dir_catalog(str(FIXTURE), False, True, None, 500)
+    session = ShopSession(catalog, catalog.goals[0])
+    session.step("search[water shoes]")
+    session.step("click[b0fixture2]")
+    assert session.anchor() == (
+        "Back to Search [SEP] < Prev [SEP] color [SEP] black | grey [SEP] navy [SEP] size [SEP] 7 "
+        "[SEP] 8.5 wide [SEP] Trailwise Women's Slip-On Water Shoes, Quick Dry [SEP] "
+        "Price: $18.5 to $32.0 [SEP] Rating: N.A. [SEP] Description [SEP] Features [SEP] Reviews [SEP] Buy Now"
+    )
+    session.step("click[features]")
+    assert session.anchor() == "Back to Search [SEP] < Prev [SEP] Rubber sole"
+    session.step("click[< prev]")
+    session.step("click[description]")
+    assert session.anchor() == "Back to Search [SEP] < Prev"
+
+    session.step("search[sausage gift box]")
+    session.step("click[b0fixture1]")
+    session.step("click[description]")
+    assert session.anchor() == (
+        "Back to Search [SEP] < Prev [SEP] A gift box of smoked summer sausage and aged cheddar.\n"
+        "Ready to slice for appetizers."
+    )
+    session.step("click[< prev]")
+    session.step("click[features]")
+    assert session.anchor() == (
+        "Back to Search [SEP] < Prev [SEP] Smoked summer sausage and aged cheddar [SEP] "
+        "Ready to slice for appetizers [SEP] Makes entertaining easy"
+    )
