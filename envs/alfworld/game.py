@@ -151,7 +151,9 @@ def _memo_replan(replan: Callable[..., list]) -> Callable[..., list]:
     The state is read from Fast Downward itself (every state variable), so two equal keys mean
     the same search from the same state; the search is deterministic. Resets of the same game
     (a GRPO group) and commands that change nothing then cost a lookup instead of a search,
-    which in large kitchens takes up to ~0.6 s.
+    which in large kitchens takes up to ~0.6 s. The plan is returned as commands written with the
+    grammar's action templates, which differ between game releases of the same planning task
+    (``put {o} in/on {r}`` in 2.1.1, ``move {o} to {r}`` in 2.1.2), so the templates are part of the key.
     """
 
     def replan_memo(state: Any, infos: dict) -> list:
@@ -160,7 +162,9 @@ def _memo_replan(replan: Callable[..., list]) -> Callable[..., list]:
         lib.get_state(atoms)
         task = getattr(state, "_turnrl_task_digest", None)
         if task is None:
-            task = state._turnrl_task_digest = hashlib.sha1(state.sas_replan.encode()).digest()
+            templates = sorted((name, action.template) for name, action in state._logic.actions.items())
+            text = state.sas_replan + repr(templates)
+            task = state._turnrl_task_digest = hashlib.sha1(text.encode()).digest()
         key = (task, hashlib.sha1(b"\n".join(atom._name for atom in atoms)).digest())
         return list(_plans.get_or_compute(key, lambda: replan(state, infos)))
 

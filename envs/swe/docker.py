@@ -58,6 +58,7 @@ class DockerBackend(SandboxBackend):
         image_template: str = SWEBENCH_IMAGE_TEMPLATE,
         env_setup: str = SWEBENCH_ENV_SETUP,
         cpus: float | None = 1.0,
+        harness: bool = True,
     ) -> None:
         self.limits = limits or Limits()
         self.runner = runner or subprocess_runner
@@ -65,6 +66,9 @@ class DockerBackend(SandboxBackend):
         self.image_template = image_template
         self.env_setup = env_setup
         self.cpus = cpus
+        # Instances of the repositories the SWE-bench harness specifies are graded with its eval script,
+        # test command and log parser (envs.swe.harness); others with our pytest command.
+        self.harness = harness
         self.test_command_template = (
             f"{env_setup}; {DEFAULT_TEST_COMMAND}" if env_setup else DEFAULT_TEST_COMMAND
         )

@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from envs.swe import harness
 from envs.swe.dataset import SWEInstance
 from envs.swe.patches import PatchError, touched_paths
-from envs.swe.sandbox import Limits, Sandbox, SandboxBackend, WorkspaceSpec
+from envs.swe.sandbox import ExecResult, Limits, Sandbox, SandboxBackend, WorkspaceSpec
 
 SAFE_GIT = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c diff.external= -c core.pager=cat"
 # COLUMNS keeps pytest from cutting the short-summary lines; no plugin autoload: the shared venv has
@@ -149,6 +150,12 @@ def grade(
                     time.monotonic() - start,
                     error=f"model patch does not apply: {applied.output.strip()[-500:]}",
                 )
+        if getattr(backend, "harness", False) and instance.repo in harness.REPO_SPECS:
+            # The harness's own eval script applies the test patch, runs and marks the test output.
+            run = sandbox.exec(harness.eval_script(instance), limits)
+            section = harness.marked_output(run.output)
+            statuses = {} if section is None else harness.parse_log(instance, section)
+            return _verdict(f2p, p2p, statuses, run, start)
         if instance.test_patch.strip():
             applied = sandbox.exec(
                 f"{SAFE_GIT} apply --whitespace=nowarn -", PATCH_LIMITS, stdin=instance.test_patch.encode()
@@ -159,7 +166,12 @@ def grade(
                 )
         template = getattr(backend, "test_command_template", DEFAULT_TEST_COMMAND)
         run = sandbox.exec(test_command(instance, template), limits)
-    statuses = parse_pytest_report(run.output)
+    return _verdict(f2p, p2p, parse_pytest_report(run.output), run, start)
+
+
+def _verdict(f2p: list[str], p2p: list[str], statuses: dict[str, str], run: ExecResult, start: float) -> GradeResult:
+    """The harness's rule: a FAIL_TO_PASS test must pass (or xfail), a PASS_TO_PASS test may also be
+    skipped, and a test missing from the log has failed."""
     f2p_ok = sum(statuses.get(t) in PASSING for t in f2p)
     p2p_ok = sum(statuses.get(t) in PASSING or statuses.get(t) == "SKIPPED" for t in p2p)
     return GradeResult(

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from envs.webshop.datacheck import check_attributes, check_human_instructions, check_products
 from envs.webshop.goals import Goal, human_goals, shuffle_goals, synthetic_goals
 from envs.webshop.products import Product, products_from_raw, sample_prices
 from envs.webshop.search import ProductSearch
@@ -156,13 +157,17 @@ def data_dir_catalog(
     """The original data: products, their attributes/instructions and (optionally) human goals."""
     root = Path(data_dir).expanduser()
     suffix = "_1000" if use_small else ""
-    raw_products = _read_json(root / f"items_shuffle{suffix}.json")
-    attributes = _read_json(root / f"items_ins_v2{suffix}.json")
-    if not isinstance(raw_products, list) or not isinstance(attributes, dict):
-        raise ValueError(f"{root}: expected a list of products and a dict of attribute records keyed by asin")
+    products_path = root / f"items_shuffle{suffix}.json"
+    attributes_path = root / f"items_ins_v2{suffix}.json"
+    raw_products = _read_json(products_path)
+    check_products(products_path, raw_products)
+    attributes = _read_json(attributes_path)
+    check_attributes(attributes_path, attributes, products_path, [p["asin"] for p in raw_products])
     products = products_from_raw(raw_products, attributes, num_products)
     if use_human_goals:
-        human = _read_json(root / "items_human_ins.json")
+        human_path = root / "items_human_ins.json"
+        human = _read_json(human_path)
+        check_human_instructions(human_path, human)
         for product in products:
             product.human_instructions = list(human.get(product.asin, []))
     return build_catalog(str(root), products, use_human_goals, num_test_goals)
