@@ -1,29 +1,20 @@
 """Gymnasium text environments for turnrl and the process pool that runs them.
 
-Registration uses string entry points so that ``import envs`` stays cheap: ALFWorld, WebShop
-and SWE pull in heavy dependencies (TextWorld, search indexes, sandboxes) that only the env
-worker processes need, never the trainer's config validation or the CLI.
+Each env registers one ``EnvSpec`` here (its folder holds the env and the spec); the rest of turnrl reads
+an env's facts from its spec only. Importing this package stays cheap: specs are pydantic and plain Python,
+and ALFWorld, WebShop and SWE pull in their heavy dependencies (TextWorld, search indexes, sandboxes) only
+inside the env worker processes.
 """
 
-import gymnasium
+from envs.alfworld.spec import ALFWORLD
+from envs.spec import EnvSection, EnvSpec, env_specs, get_spec, register
+from envs.swe.spec import SWE
+from envs.toy.spec import TOY
+from envs.webshop.spec import WEBSHOP
 
-ENV_NAMES: dict[str, str] = {
-    "alfworld": "turnrl/ALFWorld-v0",
-    "webshop": "turnrl/WebShop-v0",
-    "swe": "turnrl/SWE-v0",
-    "toy": "turnrl/Toy-v0",
-}
+register(ALFWORLD)
+register(WEBSHOP)
+register(SWE)
+register(TOY)
 
-_ENTRY_POINTS: dict[str, str] = {
-    "turnrl/ALFWorld-v0": "envs.alfworld.env:ALFWorldEnv",
-    "turnrl/WebShop-v0": "envs.webshop.env:WebShopEnv",
-    "turnrl/SWE-v0": "envs.swe.env:SWEEnv",
-    "turnrl/Toy-v0": "envs.toy:ToyEnv",
-}
-
-for _env_id, _entry_point in _ENTRY_POINTS.items():
-    # Re-importing (e.g. importlib.reload in a notebook) must not trip gymnasium's duplicate warning.
-    if _env_id not in gymnasium.registry:
-        gymnasium.register(id=_env_id, entry_point=_entry_point)
-
-__all__ = ["ENV_NAMES"]
+__all__ = ["EnvSection", "EnvSpec", "env_specs", "get_spec", "register"]

@@ -70,11 +70,14 @@ def _exit_when_orphaned(parent_pid: int) -> None:
             os._exit(1)
 
 
-def _make_env(env_id: str, env_kwargs: dict) -> Any:
+def _make_env(env_id: str, env_kwargs: dict, entry_point: str | None) -> Any:
     import gymnasium
 
     import envs  # noqa: F401  (registers the turnrl ids inside this fresh interpreter)
 
+    if entry_point is not None and env_id not in gymnasium.registry:
+        # an env registered in the parent after import (a plugin, a test): a spawned worker has not seen it
+        gymnasium.register(id=env_id, entry_point=entry_point)
     return gymnasium.make(env_id, disable_env_checker=True, **env_kwargs)
 
 
@@ -88,14 +91,14 @@ def _send_slot_result(conn: multiprocessing.connection.Connection, slot: int, pa
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, env_id: str, env_kwargs: dict,
-                 slots: list[int], parent_pid: int) -> None:
+                 entry_point: str | None, slots: list[int], parent_pid: int) -> None:
     import signal
 
     # Ctrl-C belongs to the trainer, which closes the pool; a worker traceback per process is noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     try:
-        env_by_slot = {slot: _make_env(env_id, env_kwargs) for slot in slots}
+        env_by_slot = {slot: _make_env(env_id, env_kwargs, entry_point) for slot in slots}
         first_env = env_by_slot[slots[0]].unwrapped
         task_ids = list(first_env.task_ids) if hasattr(first_env, "task_ids") else None
     except BaseException:
@@ -180,11 +183,12 @@ class EnvPool:
     """``num_envs`` slots of ``env_id`` spread over ``num_workers`` processes.
 
     ``start_timeout_s`` bounds how long building a worker's envs may take (ALFWorld loads games).
-    ``num_workers`` is capped at ``num_envs`` so no worker sits empty.
+    ``num_workers`` is capped at ``num_envs`` so no worker sits empty. ``entry_point`` (``module:Class``) lets
+    workers build an env that was registered only in this process.
     """
 
     def __init__(self, env_id: str, env_kwargs: dict | None = None, num_envs: int = 1, num_workers: int = 1,
-                 step_timeout_s: float = 60.0, start_timeout_s: float = 600.0):
+                 step_timeout_s: float = 60.0, start_timeout_s: float = 600.0, entry_point: str | None = None):
         if not isinstance(env_id, str) or not env_id:
             raise ValueError(f"env_id must be a non-empty string, got {env_id!r}")
         if num_envs < 1 or num_workers < 1:
@@ -192,6 +196,7 @@ class EnvPool:
         if step_timeout_s <= 0 or start_timeout_s <= 0:
             raise ValueError(f"timeouts must be > 0, got step {step_timeout_s} and start {start_timeout_s}")
         self.env_id = env_id
+        self.entry_point = entry_point
         self.env_kwargs = dict(env_kwargs or {})
         self.num_envs = num_envs
         self.num_workers = min(num_workers, num_envs)
@@ -323,7 +328,7 @@ class EnvPool:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child_conn, self.env_id, self.env_kwargs, worker.slots, os.getpid()),
+            args=(child_conn, self.env_id, self.env_kwargs, self.entry_point, worker.slots, os.getpid()),
             name=f"EnvPool-{self.env_id}-w{worker.index}",
             daemon=True,
         )

@@ -17,19 +17,6 @@ log = logging.getLogger(__name__)
 
 ActionFormat = Literal["think_action", "action"]
 
-_INTROS = {
-    "toy": "You are an agent in a small text game. Reach the goal by choosing one action per turn.",
-    "alfworld": (
-        "You are a household robot in a simulated home. Carry out the task by issuing one text command per "
-        "turn, such as going to a receptacle, opening it, or taking and putting objects."
-    ),
-    "webshop": (
-        "You are a shopping assistant on a web store. Find the product that best matches the instruction "
-        "and buy it, one action per turn: search[your query] or click[a button or option shown on the page]."
-    ),
-    "swe": None,  # the SWE env's own tool manual (envs.swe.tools.TOOL_PROMPT), so the two never drift
-}
-
 _FORMATS = {
     ("think_action", False): (
         "Think step by step inside <think> </think>, then give exactly one action inside <action> </action>."
@@ -45,19 +32,14 @@ _FORMATS = {
 _CUT_MARK = " [...] "
 
 
-def _intro(env: str) -> str:
-    if env == "swe":
-        from envs.swe.tools import TOOL_PROMPT
-
-        return TOOL_PROMPT.strip()
-    return _INTROS[env]
-
-
 @dataclass(frozen=True)
 class PromptConfig:
     """How prompts are written; ``max_prompt_tokens`` is the budget after the chat template is applied."""
 
-    env: str = "toy"
+    intro: str = ""
+    """The env's opening paragraph (its ``EnvSpec.intro``), shown when ``instructions`` is on."""
+    tool_calls: bool = False
+    """Answers are tool-call blocks (the env's ``EnvSpec.tool_calls``), so the format line asks for one."""
     action_format: ActionFormat = "action"
     history_window: int = 2
     full_history: bool = False
@@ -67,8 +49,6 @@ class PromptConfig:
     (one trained from scratch) only pays for their tokens."""
 
     def __post_init__(self) -> None:
-        if self.env not in _INTROS:
-            raise ValueError(f"no prompt template for env {self.env!r}; known: {sorted(_INTROS)}")
         if self.action_format not in ("think_action", "action"):
             raise ValueError(f"action_format must be think_action or action, got {self.action_format!r}")
         if self.history_window < 0:
@@ -185,8 +165,7 @@ class PromptBuilder:
     def render_text(self, fields: dict, window: list[PastTurn], first_step: int) -> str:
         """The user message (before the chat template): our own wording, one layout for every env."""
         config = self.config
-        is_swe = config.env == "swe"
-        parts = [_intro(config.env)] if config.instructions else []
+        parts = [config.intro] if config.instructions and config.intro else []
         parts.append(f"Your task: {fields['task']}")
         if window:
             lines = [f"Your previous {len(window)} step(s):"]
@@ -201,7 +180,7 @@ class PromptBuilder:
         if actions is not None:
             parts.append("Admissible actions:\n" + "\n".join(f"- {a}" for a in actions))
         if config.instructions:
-            parts.append(_FORMATS[(config.action_format, is_swe)])
+            parts.append(_FORMATS[(config.action_format, config.tool_calls)])
         return "\n\n".join(parts)
 
     def _encode(self, fields: dict, window: list[PastTurn], first_step: int) -> list[int]:

@@ -186,7 +186,7 @@ class EpisodeRunner:
         return finished
 
     def _parse(self, text: str, admissible: list[str] | None) -> ParsedAction:
-        if self.config.prompt.env == "swe":
+        if self.config.prompt.tool_calls:
             return parse_tool_call(text)
         return parse_action(
             text,

@@ -11,7 +11,7 @@ import pytest
 
 import envs  # noqa: F401  (registers turnrl/Toy-v0)
 from envs.pool import EnvPool, StepResult
-from envs.toy import ToyEnv
+from envs.toy.env import ToyEnv
 
 
 class FaultyToyEnv(ToyEnv):

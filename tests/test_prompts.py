@@ -6,8 +6,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from envs import env_specs, get_spec
 from rollout.prompts import EpisodeMemory, PromptBuilder, PromptConfig
 from trainer.tiny_model import build_tiny_model, default_corpus
+
+
+def env_prompt(env: str, **fields) -> PromptConfig:
+    """The prompt settings the trainer derives from an env's spec."""
+    spec = get_spec(env)
+    return PromptConfig(intro=spec.intro(), tool_calls=spec.tool_calls, **fields)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +40,7 @@ def decoded(tokenizer, prompt) -> str:
 
 def test_template_contents_and_chat_format(tokenizer):
     memory = EpisodeMemory("find the apple", "you see a table", ["go to table 1", "look"])
-    text = decoded(tokenizer, PromptBuilder(tokenizer, PromptConfig(env="alfworld")).build(memory))
+    text = decoded(tokenizer, PromptBuilder(tokenizer, env_prompt("alfworld")).build(memory))
     assert text.startswith("<|im_start|>user\n") and text.endswith("<|im_start|>assistant\n")
     for piece in (
         "household robot",
@@ -51,7 +58,7 @@ def test_think_format_and_no_admissible_section_when_env_gives_none(tokenizer):
     memory = EpisodeMemory("buy a red sofa", "WebShop [SEP] Search", None)
     text = decoded(
         tokenizer,
-        PromptBuilder(tokenizer, PromptConfig(env="webshop", action_format="think_action")).build(memory),
+        PromptBuilder(tokenizer, env_prompt("webshop", action_format="think_action")).build(memory),
     )
     assert "<think>" in text and "<action>" in text
     assert "Admissible actions" not in text
@@ -59,8 +66,8 @@ def test_think_format_and_no_admissible_section_when_env_gives_none(tokenizer):
 
 def test_without_instructions_only_the_episode_is_shown(tokenizer):
     memory = EpisodeMemory("find the apple", "you see a table", ["go to table 1", "look"])
-    full = PromptBuilder(tokenizer, PromptConfig(env="alfworld")).build(memory)
-    bare = PromptBuilder(tokenizer, PromptConfig(env="alfworld", instructions=False)).build(memory)
+    full = PromptBuilder(tokenizer, env_prompt("alfworld")).build(memory)
+    bare = PromptBuilder(tokenizer, env_prompt("alfworld", instructions=False)).build(memory)
     text = decoded(tokenizer, bare)
     assert "household robot" not in text and "<action>" not in text
     assert "find the apple" in text and "- go to table 1" in text
@@ -68,13 +75,13 @@ def test_without_instructions_only_the_episode_is_shown(tokenizer):
     assert len(bare.token_ids) < len(full.token_ids)
 
 
-def test_every_env_has_a_template(tokenizer):
-    for env in ("toy", "alfworld", "webshop", "swe"):
-        memory = EpisodeMemory("task", "obs", None)
-        assert PromptBuilder(tokenizer, PromptConfig(env=env)).build(memory).token_ids
-    assert "<function=" in decoded(tokenizer, PromptBuilder(tokenizer, PromptConfig(env="swe")).build(memory))
-    with pytest.raises(ValueError, match="no prompt template"):
-        PromptConfig(env="minecraft")
+def test_every_env_has_an_intro_and_the_tool_env_asks_for_a_call(tokenizer):
+    memory = EpisodeMemory("task", "obs", None)
+    for env, spec in env_specs().items():
+        assert spec.intro().strip()
+        assert PromptBuilder(tokenizer, env_prompt(env)).build(memory).token_ids
+    assert "<function=" in decoded(tokenizer, PromptBuilder(tokenizer, env_prompt("swe")).build(memory))
+    assert "<action>" in decoded(tokenizer, PromptBuilder(tokenizer, env_prompt("alfworld")).build(memory))
 
 
 def test_history_window_shows_the_last_k_turns(tokenizer):

@@ -7,8 +7,9 @@ import re
 import pytest
 import torch
 
+from envs import get_spec
 from envs.pool import EnvPool, StepResult, error_info
-from envs.toy import ToyEnv
+from envs.toy.env import ToyEnv
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
 from rollout.hf_engine import HFEngine
 from rollout.prompts import PromptConfig
@@ -126,7 +127,7 @@ def make_runner(engine, tokenizer, pool, **overrides) -> EpisodeRunner:
         group_size=3,
         max_turns=6,
         sampling=SamplingParams(temperature=1.0, max_new_tokens=12, seed=0),
-        prompt=PromptConfig(env="toy", max_prompt_tokens=768),
+        prompt=PromptConfig(intro=get_spec("toy").intro(), max_prompt_tokens=768),
         progress=False,
     )
     defaults.update(overrides)
@@ -273,7 +274,7 @@ def test_prompts_over_the_limit_drop_the_oldest_history(tokenizer):
         pool,
         group_size=1,
         max_turns=12,
-        prompt=PromptConfig(env="toy", full_history=True, max_prompt_tokens=limit),
+        prompt=PromptConfig(intro=get_spec("toy").intro(), full_history=True, max_prompt_tokens=limit),
     )
     (traj,) = runner.run([0])
     assert traj.num_turns == 12

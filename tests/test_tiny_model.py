@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envs import get_spec
 from rollout import PromptBuilder, PromptConfig
 from trainer.tiny_model import train_tokenizer
 from trainer.warm_start import response_text
@@ -22,7 +23,7 @@ def test_a_demonstrated_answer_reuses_the_tokens_of_the_admissible_list():
     action = "take apple 1 from desk 1"
     fields = {"task": "put an apple on the desk", "observation": "You see an apple 1.",
               "actions": [action, "go to desk 1"]}
-    prompt = PromptBuilder(None, PromptConfig(env="alfworld")).render_text(fields, [], 0)
+    prompt = PromptBuilder(None, PromptConfig(intro=get_spec("alfworld").intro())).render_text(fields, [], 0)
     answer = response_text(action, "action")
     tokenizer = train_tokenizer([prompt, answer] * 20, vocab_size=512)
     listed = tokenizer.encode(prompt, add_special_tokens=False)

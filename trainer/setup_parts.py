@@ -12,55 +12,28 @@ from typing import Any
 
 from trainer.config import Config
 
-# Turn limits of the published setups, used when rollout.max_turns is empty.
-DEFAULT_MAX_TURNS = {"alfworld": 50, "webshop": 15, "swe": 40, "toy": 10}
-DEFAULT_SPLITS = {
-    "alfworld": ("train", "eval_out_of_distribution"),
-    "webshop": ("train", "test"),
-    "swe": ("train", "test"),
-    "toy": ("train", "test"),
-}
 
+def env_spec(config: Config):
+    """The registered ``EnvSpec`` of ``env.name``."""
+    from envs import get_spec
 
-def env_id(config: Config) -> str:
-    from envs import ENV_NAMES
-
-    return ENV_NAMES[config.env.name]
+    return get_spec(config.env.name)
 
 
 def max_turns(config: Config) -> int:
-    return config.rollout.max_turns or DEFAULT_MAX_TURNS[config.env.name]
+    return config.rollout.max_turns or env_spec(config).max_turns
 
 
 def env_kwargs(config: Config, split: str, with_expert: bool = False) -> dict[str, Any]:
-    """Constructor arguments of the env for one split; ``with_expert`` only where demonstrations are played
-    (ALFWorld's planner replans every step, most of a step's cost, and RL never reads it)."""
-    name, env = config.env.name, config.env
-    if name == "swe":
-        swe = env.swe
-        return {"split": split, "data_dir": swe.data_dir, "max_turns": max_turns(config), "backend": swe.backend,
-                "grading_slots": swe.grading_slots, "show_hints": swe.show_hints,
-                # the rollout prompt already describes the tools; the env need not repeat them
-                "tool_prompt_in_obs": False}
-    kwargs: dict[str, Any] = {"split": split, "max_steps": max_turns(config)}
-    if name == "alfworld":
-        alf = env.alfworld
-        kwargs.update(data_dir=alf.data_dir, success_reward=env.success_reward, preset=alf.preset,
-                      num_games=alf.num_games, num_eval_games=alf.num_eval_games,
-                      generation_seed=alf.generation_seed,
-                      expert=alf.expert if with_expert else None)
-    elif name == "webshop":
-        shop = env.webshop
-        kwargs.update(data_dir=shop.data_dir, human_goals=shop.human_goals, reward_mode=shop.reward_mode,
-                      catalog=shop.catalog, option_matching=shop.option_matching)
-    else:
-        kwargs.update(success_reward=env.success_reward, n_tasks=env.toy.n_tasks)
-    return kwargs
+    """Constructor arguments of the env for one split, from its config section (``with_expert``: the warm start
+    plays the expert)."""
+    spec = env_spec(config)
+    return spec.make_kwargs(getattr(config.env, spec.name), split, max_turns(config), with_expert)
 
 
 def splits(config: Config) -> tuple[str, str]:
-    train, held_out = DEFAULT_SPLITS[config.env.name]
-    return config.env.train_split or train, config.env.eval_split or held_out
+    spec = env_spec(config)
+    return config.env.train_split or spec.train_split, config.env.eval_split or spec.eval_split
 
 
 def estimator_call(config: Config) -> tuple[str, dict[str, Any]]:
@@ -128,17 +101,12 @@ def env_pool(config: Config, split: str, num_envs: int, with_expert: bool = Fals
     """An ``EnvPool`` of ``num_envs`` slots of the configured env on ``split``."""
     from envs.pool import EnvPool
 
+    spec = env_spec(config)
     kwargs = env_kwargs(config, split, with_expert)
-    if config.env.name == "alfworld":
-        from envs.alfworld.env import resolve_data_dir
-
-        # Resolved here rather than in the workers: they are daemonic, so a game set one of them had to build
-        # would be generated in that one process instead of on every core (quickstart set: 193 s against ~100 s).
-        alf = config.env.alfworld
-        kwargs["data_dir"] = resolve_data_dir(alf.data_dir, alf.preset, alf.num_games, alf.generation_seed,
-                                              alf.num_eval_games)
-    return EnvPool(env_id(config), kwargs, num_envs=num_envs,
-                   num_workers=config.env.num_workers, step_timeout_s=config.env.step_timeout_s)
+    if spec.prepare_kwargs is not None:
+        kwargs = spec.prepare_kwargs(kwargs)
+    return EnvPool(spec.gym_id, kwargs, num_envs=num_envs, num_workers=config.env.num_workers,
+                   step_timeout_s=config.env.step_timeout_s, entry_point=spec.entry_point)
 
 
 def runner_config(config: Config):
@@ -158,7 +126,8 @@ def runner_config(config: Config):
             seed=config.trainer.seed,
         ),
         prompt=PromptConfig(
-            env=config.env.name,
+            intro=env_spec(config).intro(),
+            tool_calls=env_spec(config).tool_calls,
             action_format=rollout.action_format,
             history_window=rollout.history_window,
             full_history=rollout.full_history,

@@ -4,9 +4,8 @@ With ``model.path`` empty (the quickstart), this plays the env's own expert (``i
 on training tasks, trains a BPE tokenizer on the text it saw, builds the tiny model, and fine-tunes it on
 the expert's action at every visited state. In a share ``sft.noise`` of the turns the episode continues with a
 random admissible action instead (the label stays the expert's), so the demonstrations also cover the
-states a wrong move leads to and how to recover from them (DAgger-style). On ALFWorld, ``env.alfworld.expert``
-picks the omniscient planner (its student learns to walk straight to wherever it goes first) or the searching
-expert. The result is one Hugging Face folder per run, reused on resume.
+states a wrong move leads to and how to recover from them (DAgger-style). Which expert plays is the env's own
+business (e.g. ``env.alfworld.expert``). The result is one Hugging Face folder per run, reused on resume.
 """
 
 from __future__ import annotations
@@ -14,13 +13,14 @@ from __future__ import annotations
 import copy
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rollout import EpisodeMemory, PromptBuilder
 from trainer.config import Config
-from trainer.setup_parts import env_pool, max_turns, runner_config, splits
+from trainer.setup_parts import env_pool, env_spec, max_turns, runner_config, splits
 from trainer.tiny_model import TinyModelSpec, build_tiny_model
 
 log = logging.getLogger("turnrl")
@@ -45,19 +45,10 @@ def response_text(action: str, action_format: str, tool_calls: bool = False) -> 
     return answer
 
 
-def _expert_text(expert: Any) -> str:
-    """The expert's action as the text a model would write (structured SWE calls become call blocks)."""
-    if isinstance(expert, dict):
-        from envs.swe.tools import format_action
-
-        return format_action(expert)
-    if isinstance(expert, str) and expert:
-        return expert
-    raise ValueError(f"the env gives no usable info['expert_action'] ({expert!r}): the SFT warm start needs one")
-
-
-def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: float, seed: int) -> list[DemoTurn]:
-    """Expert-labelled turns of episodes on ``task_ids`` that take a random detour with probability ``noise``."""
+def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: float, seed: int,
+                           expert_text: Callable[[Any], str]) -> list[DemoTurn]:
+    """Expert-labelled turns of episodes on ``task_ids`` that take a random detour with probability ``noise``;
+    ``expert_text`` turns ``info["expert_action"]`` into the text a model writes (the env spec's)."""
     rng = random.Random(seed)
     turns: list[DemoTurn] = []
     wins = 0
@@ -78,7 +69,7 @@ def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: floa
                 break
             actions = {}
             for slot, (memory, info) in live.items():
-                expert = _expert_text(info.get("expert_action"))
+                expert = expert_text(info.get("expert_action"))
                 others = [a for a in (memory.admissible_actions or []) if a != expert]
                 turns.append(DemoTurn(copy.deepcopy(memory), expert))
                 actions[slot] = rng.choice(others) if others and rng.random() < noise else expert
@@ -111,13 +102,13 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
         rng = random.Random(config.trainer.seed)
         task_ids = [rng.choice(ids) for _ in range(sft.episodes)]
         demos = collect_demonstrations(pool, task_ids, turn_limit=max_turns(config), noise=sft.noise,
-                                       seed=config.trainer.seed)
+                                       seed=config.trainer.seed, expert_text=env_spec(config).expert_text)
 
     prompt_config = runner_config(config).prompt
     writer = PromptBuilder(None, prompt_config)
     texts = [writer.render_text({"task": d.memory.task, "observation": d.memory.observation,
                                  "actions": d.memory.admissible_actions}, d.memory.turns[-2:], 0) for d in demos]
-    tool_calls = config.env.name == "swe"
+    tool_calls = env_spec(config).tool_calls
     texts += [response_text(d.action, config.rollout.action_format, tool_calls) for d in demos]
     tiny = config.model.tiny
     spec = TinyModelSpec(**tiny.model_dump(), seed=config.trainer.seed)
@@ -144,7 +135,7 @@ def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> P
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pairs = []
     for demo in demos:
-        text = response_text(demo.action, config.rollout.action_format, config.env.name == "swe")
+        text = response_text(demo.action, config.rollout.action_format, env_spec(config).tool_calls)
         answer = tokenizer.encode(text, add_special_tokens=False)
         pairs.append((builder.build(demo.memory).token_ids, answer + [eos]))
     sft = config.trainer.sft

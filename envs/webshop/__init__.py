@@ -2,9 +2,6 @@
 
 Modules: ``shop`` (page state machine + text pages), ``reward`` (purchase score),
 ``search`` (BM25), ``products``/``goals``/``catalog`` (data), ``generate`` + ``vocab``
-(built-in catalog), ``expert`` (scripted policy), ``env`` (``WebShopEnv``).
+(built-in catalog), ``expert`` (scripted policy), ``env`` (``WebShopEnv``), ``spec`` (its registration).
+Importing the package imports none of them: ``import envs`` must stay cheap.
 """
-
-from envs.webshop.env import WebShopEnv
-
-__all__ = ["WebShopEnv"]

@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from envs import get_spec
 from envs.pool import EnvPool  # noqa: E402
 from rollout import EpisodeRunner, HFEngine, PromptConfig, RunnerConfig, SamplingParams  # noqa: E402
 from trainer.tiny_model import build_tiny_model, default_corpus  # noqa: E402
@@ -76,7 +77,7 @@ def bench_engine(kind: str, args, model_dir: Path, pool: EnvPool, tokenizer) -> 
         group_size=args.group_size,
         max_turns=args.max_turns,
         sampling=sampling,
-        prompt=PromptConfig(env="toy", max_prompt_tokens=args.max_context - args.max_new_tokens),
+        prompt=PromptConfig(intro=get_spec("toy").intro(), max_prompt_tokens=args.max_context - args.max_new_tokens),
         progress=False,
     )
     task_ids = pool.task_ids[: args.tasks]
