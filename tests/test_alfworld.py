@@ -23,9 +23,10 @@ import pytest
 pytest.importorskip("alfworld", reason="ALFWorld needs the alfworld extra: pip install -e '.[alfworld]'")
 
 import envs  # noqa: E402,F401  (registers turnrl/ALFWorld-v0)
-from envs.alfworld import catalog, dataset, generate  # noqa: E402
+from envs.alfworld import dataset  # noqa: E402
 from envs.alfworld.env import ALFWorldEnv  # noqa: E402
-from envs.alfworld.scene import TASK_TYPES, SceneKnobs  # noqa: E402
+from envs.alfworld.generation import catalog, generate  # noqa: E402
+from envs.alfworld.generation.scene import TASK_TYPES, SceneKnobs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_ROOMS = generate.GenerationConfig(knobs=SceneKnobs(max_receptacles=6, distractors=(1, 3)))
@@ -341,7 +342,8 @@ def test_eval_split_size_is_fixed_or_a_quarter_of_train():
 
 
 def test_default_set_name_carries_the_eval_size(tmp_path, monkeypatch):
-    from envs.alfworld import default_set, generate
+    from envs.alfworld import default_set
+    from envs.alfworld.generation import generate
 
     monkeypatch.setenv("TURNRL_CACHE", str(tmp_path))
     requested = []

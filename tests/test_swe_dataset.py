@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from envs.swe.dataset import REPOS_DIR, DatasetError, SWEInstance, load_instances, load_split
-from envs.swe.mutate import find_mutations
+from envs.swe.generation.mutate import find_mutations
+from envs.swe.generation.problem import reproduction
 from envs.swe.patches import apply_hunks, make_diff, parse_diff
-from envs.swe.problem import reproduction
 from envs.swe.repo_store import RepoStore
 
 SCHEMA = {

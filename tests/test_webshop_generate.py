@@ -14,10 +14,10 @@ from envs.webshop import catalog as catalog_module
 from envs.webshop.catalog import builtin_catalog, catalog_from_generated
 from envs.webshop.env import WebShopEnv
 from envs.webshop.expert import expert_query
-from envs.webshop.generate import PRESETS, CatalogConfig, generate_catalog, main
+from envs.webshop.generation.generate import PRESETS, CatalogConfig, generate_catalog, main
+from envs.webshop.generation.vocab import CATEGORIES, all_attributes, split_attribute
 from envs.webshop.reward import option_matches, purchase_score
 from envs.webshop.shop import ShopSession
-from envs.webshop.vocab import CATEGORIES, all_attributes, split_attribute
 
 SMALL = PRESETS["small"]
 RAW_KEYS = {"asin", "name", "full_description", "small_description", "pricing", "images", "customization_options",

@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from envs.alfworld import generate
+from envs.alfworld.generation import generate
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ Two releases of the official games are in users' hands, both unpacked under ``js
   is no ``help`` command.
 * ``2.1.2`` (``json_2.1.2_tw-pddl.zip``, what ``alfworld-download`` of alfworld 0.4.x fetches):
   ``move {o} to {r}``, ``You arrive at countertop 1.`` and a ``help`` action in domain and grammar.
-  Games written by ``envs.alfworld.generate`` use the grammar of the installed alfworld wheel, which
+  Games written by ``envs.alfworld.generation.generate`` use the grammar of the installed alfworld wheel, which
   is this release's grammar.
 
 Both play unchanged: the game's own grammar and domain make TextWorld's admissible commands and

@@ -24,7 +24,7 @@ class AlfworldEnvConfig(EnvSection):
     """Reward of a won game (the GiGPO / verl-agent setups pay 10)."""
 
     data_dir: str | None = None
-    """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generate``;
+    """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generation.generate``;
     empty: ``$ALFWORLD_DATA`` if set, else the generated set below (built once, cached)."""
     preset: Literal["standard", "small", "tiny"] = "tiny"
     """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three

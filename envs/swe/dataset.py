@@ -225,6 +225,6 @@ def load_split(split: str = "test", data_dir: str | Path | None = None) -> list[
             raise DatasetError(f"unknown split {split!r}; the shipped task set has {SPLITS}")
         path = TASKS_DIR / f"{split}.jsonl"
         if not path.exists():
-            raise DatasetError(f"{path} is missing; run `python -m envs.swe.generate`")
+            raise DatasetError(f"{path} is missing; run `python -m envs.swe.generation.generate`")
         return load_instances([path])
     return load_instances(split_files(data_dir, split))

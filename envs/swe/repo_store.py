@@ -135,6 +135,6 @@ class RepoStore:
             raise RepoStoreError(
                 f"{instance.instance_id}: rebuilt base commit {commit} != recorded {instance.base_commit}; "
                 "the repository sources changed since the task set was generated "
-                "(re-run `python -m envs.swe.generate`)"
+                "(re-run `python -m envs.swe.generation.generate`)"
             )
         run_git(["--git-dir", str(git_dir), "update-ref", f"refs/tags/{instance.instance_id}", commit])

@@ -1,6 +1,6 @@
 """Catalogs: products + scoring prices + shuffled goals + search index, from either source.
 
-* Built-in: the generated catalog (``envs.webshop.generate``), made on first use and cached
+* Built-in: the generated catalog (``envs.webshop.generation.generate``), made on first use and cached
   as gzipped JSON under ``$TURNRL_CACHE/webshop`` (default ``~/.cache/turnrl/webshop``);
   nothing is downloaded. An unwritable cache only costs regeneration.
 * Real data: ``data_dir`` with the original ``items_shuffle[_1000].json``,
@@ -93,7 +93,7 @@ def catalog_from_generated(generated: dict[str, Any], name: str) -> Catalog:
 
 def _cache_path(config: Any) -> Path:
     """Keyed by the config and a fingerprint of the generator's source, so edits invalidate it."""
-    from envs.webshop import generate, vocab
+    from envs.webshop.generation import generate, vocab
 
     source = b"".join(Path(m.__file__).read_bytes() for m in (generate, vocab))  # type: ignore[arg-type]
     fingerprint = hashlib.sha256(source).hexdigest()[:12]
@@ -117,7 +117,7 @@ def _write_atomic(path: Path, payload: dict[str, Any]) -> None:
 @functools.cache
 def builtin_catalog(config: Any) -> Catalog:
     """The generated catalog for a ``CatalogConfig``; read from the cache or generated and cached."""
-    from envs.webshop.generate import generate_catalog
+    from envs.webshop.generation.generate import generate_catalog
 
     path = _cache_path(config)
     generated = None

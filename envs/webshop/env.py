@@ -19,7 +19,7 @@ import gymnasium as gym
 from envs.text_spaces import TextSpace
 from envs.webshop.catalog import PAPER_TEST_GOALS, builtin_catalog, data_dir_catalog
 from envs.webshop.expert import expert_action
-from envs.webshop.generate import PRESETS
+from envs.webshop.generation.generate import PRESETS
 from envs.webshop.shop import ShopSession
 
 SUCCESS_REWARD = 10.0

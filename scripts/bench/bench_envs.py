@@ -110,7 +110,7 @@ def main() -> int:
     env_kwargs: dict = {}
     tmp = None
     if args.env == "alfworld":
-        from envs.alfworld import generate
+        from envs.alfworld.generation import generate
 
         data_dir = args.data_dir
         if data_dir is None:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from envs.webshop.catalog import builtin_catalog  # noqa: E402
 from envs.webshop.env import WebShopEnv  # noqa: E402
 from envs.webshop.expert import expert_query  # noqa: E402
-from envs.webshop.generate import PRESETS, generate_catalog  # noqa: E402
+from envs.webshop.generation.generate import PRESETS, generate_catalog  # noqa: E402
 from envs.webshop.shop import ShopSession  # noqa: E402
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from envs.alfworld import catalog
-from envs.alfworld.catalog import FloorPlan, ReceptacleSpec
+from envs.alfworld.generation import catalog
+from envs.alfworld.generation.catalog import FloorPlan, ReceptacleSpec
 
 TASK_TYPES: tuple[str, ...] = (
     "pick_and_place_simple",

@@ -1,6 +1,6 @@
 """Generate a WebShop-style catalog: products in the original raw schema plus their instructions.
 
-    python -m envs.webshop.generate --preset default --seed 0 --out DIR
+    python -m envs.webshop.generation.generate --preset default --seed 0 --out DIR
 
 writes ``DIR/items_shuffle.json`` and ``DIR/items_ins_v2.json`` in the original file
 schemas (load them with ``WebShopEnv(data_dir=DIR, use_small=False)``); without ``--out``
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from envs.webshop.vocab import (
+from envs.webshop.generation.vocab import (
     BRAND_SYLLABLES,
     CATEGORIES,
     OPENERS,

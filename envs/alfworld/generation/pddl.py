@@ -20,8 +20,8 @@ from pathlib import Path
 from alfworld import info as alfworld_info
 from alfworld.gen import goal_library
 
-from envs.alfworld import catalog
-from envs.alfworld.scene import Scene
+from envs.alfworld.generation import catalog
+from envs.alfworld.generation.scene import Scene
 
 # Class constants the domain's actions refer to by name.
 _DOMAIN_RTYPES = ("SinkBasin", "Microwave", "Fridge")

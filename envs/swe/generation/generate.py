@@ -1,4 +1,4 @@
-"""Build the shipped SWE task set: `python -m envs.swe.generate`.
+"""Build the shipped SWE task set: `python -m envs.swe.generation.generate`.
 
 For every repository under envs/swe/data/repos: run its suite (all tests must pass), then try AST
 mutations of its source (spread over functions and mutation kinds, in a seeded order) and keep a
@@ -28,10 +28,10 @@ from pathlib import Path
 
 from envs.swe.bwrap import BwrapBackend
 from envs.swe.dataset import REPOS_DIR, TASKS_DIR, SWEInstance
+from envs.swe.generation.mutate import Mutation, find_mutations
+from envs.swe.generation.problem import write_problem
 from envs.swe.grading import DEFAULT_TEST_COMMAND, grade, parse_failure_messages, parse_pytest_report
-from envs.swe.mutate import Mutation, find_mutations
 from envs.swe.patches import make_diff
-from envs.swe.problem import write_problem
 from envs.swe.repo_store import (
     SHIPPED_OWNER,
     RepoStore,
@@ -42,7 +42,7 @@ from envs.swe.repo_store import (
 )
 from envs.swe.sandbox import Limits, WorkspaceSpec
 
-log = logging.getLogger("envs.swe.generate")
+log = logging.getLogger("envs.swe.generation.generate")
 
 OWNER = SHIPPED_OWNER
 VERSION = "1.0"

@@ -1,4 +1,4 @@
-"""Generate ALFWorld games offline: ``python -m envs.alfworld.generate --out DIR --n N --seed S``.
+"""Generate ALFWorld games offline: ``python -m envs.alfworld.generation.generate --out DIR --n N --seed S``.
 
 Each game is sampled from a real AI2-THOR floor plan (see ``catalog`` / ``scene``), written in
 the official ``json_2.1.1`` layout (``pddl``), then kept only if the PDDL planner expert's plan
@@ -28,8 +28,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from envs.alfworld import catalog, dataset, pddl
-from envs.alfworld.scene import (
+from envs.alfworld import dataset
+from envs.alfworld.generation import catalog, pddl
+from envs.alfworld.generation.scene import (
     TASK_TYPES,
     NoTaskFits,
     SceneKnobs,
@@ -306,7 +307,7 @@ def generate(
     elapsed = time.perf_counter() - start
 
     manifest = {
-        "generator": "turnrl envs.alfworld.generate",
+        "generator": "turnrl envs.alfworld.generation.generate",
         "generator_version": GENERATOR_VERSION,
         "preset": preset,
         "config": _config_dict(config),
@@ -347,7 +348,7 @@ def _config_from_args(args: argparse.Namespace) -> GenerationConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m envs.alfworld.generate", description=__doc__.splitlines()[0]
+        prog="python -m envs.alfworld.generation.generate", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--out", required=True, help="empty or new folder to write the json_2.1.1 tree into")
     parser.add_argument("--n", type=int, required=True, help="number of train games")
