@@ -197,6 +197,18 @@ def _without_lazy_ffi_modules() -> Iterator[None]:
         sys.modules.update(hidden)
 
 
+def _check_tensor_parallel(size: int, peers: PeerExchange | None) -> None:
+    """Tensor parallelism here means consecutive ranks (one GPU each) serving one engine together."""
+    if size < 1:
+        raise ValueError(f"tensor_parallel_size must be >= 1, got {size}")
+    _, world = _distributed_rank_and_world()
+    if size > 1 and (world % size or peers is None or peers.size != size):
+        raise ValueError(
+            f"tensor_parallel_size={size} needs one rank per GPU, a rank count it divides (here {world}) and the "
+            "group's peer exchange: launch with scripts/train.sh --gpus N"
+        )
+
+
 class VLLMEngine:
     """One in-process vLLM engine per rank, sharing the device with the learner.
 
@@ -236,20 +248,13 @@ class VLLMEngine:
             raise FileNotFoundError(
                 f"VLLMEngine: model folder {model_path} does not exist (nothing is downloaded)"
             )
-        if tensor_parallel_size < 1:
-            raise ValueError(f"tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
+        _check_tensor_parallel(tensor_parallel_size, peer_exchange)
         on_cpu = not torch.cuda.is_available()
         _prepare_environment(on_cpu, cpu_kvcache_space_gib)
         from transformers import AutoTokenizer
         from vllm import LLM
 
         rank, world = _distributed_rank_and_world()
-        if tensor_parallel_size > 1 and (world % tensor_parallel_size or peer_exchange is None
-                                         or peer_exchange.size != tensor_parallel_size):
-            raise ValueError(
-                f"tensor_parallel_size={tensor_parallel_size} needs one rank per GPU, a rank count it divides (here "
-                f"{world}) and a peer exchange: launch with scripts/train.sh --gpus N"
-            )
         kwargs: dict[str, Any] = dict(
             model=str(model_path),
             dtype=("float32" if on_cpu else "bfloat16") if dtype == "auto" else dtype,

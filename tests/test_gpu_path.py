@@ -174,3 +174,37 @@ def test_streamed_export_writes_shards_that_transformers_loads(tmp_path):
     loaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
+def test_engine_settings_reach_the_vllm_engine(tmp_path):
+    from rollout.vllm_engine import VLLMEngine
+    from trainer.config import load_config
+    from trainer.setup_parts import engine_kwargs
+
+    config = load_config(None, ["rollout.engine=vllm", "rollout.vllm.tensor_parallel_size=2",
+                                "rollout.vllm.engine_kwargs={quantization: fp8}", "rollout.vllm.sync_chunk_mib=64"])
+    kwargs = engine_kwargs(config)
+    assert kwargs["tensor_parallel_size"] == 2 and kwargs["llm_kwargs"] == {"quantization": "fp8"}
+    assert kwargs["sync_chunk_mib"] == 64 and kwargs["gpu_memory_utilization"] is None  # auto
+    # one process cannot hold a tensor-parallel group here: refused before vLLM is even imported
+    with pytest.raises(ValueError, match="one rank per GPU"):
+        VLLMEngine(str(tmp_path), tensor_parallel_size=2)
+
+
+def test_the_collective_timeout_reaches_the_process_group(monkeypatch):
+    """A rank waits in collectives for the slowest rank's rollout: the timeout is the config's, not torch's 30 min."""
+    import trainer.dist
+    from trainer.config import load_config
+    from trainer.run import train
+
+    class Reached(Exception):
+        pass
+
+    def fake_init(timeout_s):
+        raise Reached(timeout_s)
+
+    monkeypatch.setattr(trainer.dist, "init_distributed", fake_init)
+    with pytest.raises(Reached) as reached:
+        train(load_config(None, ["trainer.collective_timeout_s=7200"]))
+    assert reached.value.args == (7200.0,)
+    assert load_config(None, []).trainer.collective_timeout_s >= 4 * 3600
