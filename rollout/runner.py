@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Any
 
@@ -27,15 +27,20 @@ log = logging.getLogger(__name__)
 _SEED_STRIDE = 1_000_003  # distinct sampling seed per generate call when a base seed is fixed
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class RunnerConfig:
-    group_size: int = 8
-    max_turns: int = 50
-    sampling: SamplingParams = field(default_factory=SamplingParams)
-    prompt: PromptConfig = field(default_factory=PromptConfig)
-    invalid_penalty: float = 0.1  # recorded on invalid turns for logs; the estimator applies it
-    max_action_chars: int = 300
-    progress: bool = True
+    """How the runner plays episodes. No field has a default: the trainer fills every one from its config schema
+    (``trainer.setup_parts.runner_config``), which holds each setting's one default and documentation; rollout/
+    does not import trainer/, so the schema cannot be the type here."""
+
+    group_size: int
+    max_turns: int
+    sampling: SamplingParams
+    prompt: PromptConfig
+    invalid_penalty: float
+    """Recorded on invalid turns for the logs; the estimator applies it."""
+    max_action_chars: int
+    progress: bool
 
     def __post_init__(self) -> None:
         if self.group_size < 1:
@@ -54,10 +59,10 @@ class _Live:
 class EpisodeRunner:
     """Plays episodes with one engine over one env pool; stateless between calls apart from id counters."""
 
-    def __init__(self, engine: Engine, tokenizer, pool, config: RunnerConfig | None = None) -> None:
+    def __init__(self, engine: Engine, tokenizer, pool, config: RunnerConfig) -> None:
         self.engine = engine
         self.pool = pool
-        self.config = config or RunnerConfig()
+        self.config = config
         self.builder = PromptBuilder(tokenizer, self.config.prompt)
         self.num_slots = _pool_size(pool)
         self._run_counter = count()

@@ -27,7 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from trainer.config import Config, load_config  # noqa: E402
+from trainer.config import load_config  # noqa: E402
 
 BEGIN = "<!-- scripts/results.py output: begin (regenerated, do not edit by hand) -->"
 END = "<!-- scripts/results.py output: end -->"
@@ -62,9 +62,9 @@ def overrides(config: dict[str, Any], base: dict[str, Any]) -> list[str]:
 
 
 def train_command(config: dict[str, Any], config_files: list[Path]) -> str:
-    """The shortest ``turnrl train`` command that yields ``config``: the defaults, or a shipped config file,
-    plus overrides."""
-    best = overrides(config, Config().model_dump(mode="json"))
+    """The shortest ``turnrl train`` command that yields ``config``: the quickstart (what ``turnrl train`` runs
+    without ``--config``), or a shipped config file, plus overrides."""
+    best = overrides(config, load_config().model_dump(mode="json"))
     best_file = None
     for path in config_files:
         candidate = overrides(config, load_config(path).model_dump(mode="json"))

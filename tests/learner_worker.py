@@ -25,8 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainer.config import KLConfig, LearnerConfig  # noqa: E402
 from trainer.dist import shutdown_distributed  # noqa: E402
-from trainer.learner import CheckpointManager, Learner, LearnerSettings  # noqa: E402
+from trainer.learner import CheckpointManager, Learner, LearnerSetup  # noqa: E402
 from trainer.learner import checkpoint as checkpoint_module  # noqa: E402
 
 VOCAB_LOW, VOCAB_HIGH = 12, 300
@@ -73,23 +74,40 @@ def rank_rows(total_rows: int, rank: int, world: int) -> list[int]:
     return list(range(cut)) if rank == 0 else list(range(cut, total_rows))
 
 
-def settings_from(args) -> LearnerSettings:
+def learner_setup(
+    model_path: str | Path, *, kl: KLConfig | None = None, total_optimizer_steps: int = 1, **learner: object
+) -> LearnerSetup:
+    """The setup these learner tests were written for: one mini-batch, no gradient checkpointing, no entropy
+    bonus, clip-higher 0.28, fp32 on CPU and no KL unless ``kl`` says so; ``learner`` fields go on top."""
+    fields: dict = {"gradient_checkpointing": False, "mini_batches": 1, "clip_ratio_high": 0.28,
+                    "entropy_coeff": 0.0, "max_tokens_per_micro_batch": 8192, **learner}
+    return LearnerSetup(
+        learner=LearnerConfig(**fields),
+        model_path=str(model_path),
+        dtype="auto",
+        kl=kl or KLConfig(coef=0.0),
+        temperature=1.0,
+        seed=0,
+        total_optimizer_steps=total_optimizer_steps,
+    )
+
+
+def setup_from(args) -> LearnerSetup:
     extra = {"zero_optimization": {"stage3_param_persistence_threshold": 0}} if args.stage == 3 else {}
-    return LearnerSettings(
-        model_path=args.model,
+    return learner_setup(
+        args.model,
         zero_stage=args.stage,
         lr=args.lr,
         grad_clip=1.0,
         max_tokens_per_micro_batch=args.max_tokens,
         loss_agg_mode=args.agg,
         clip_ratio_low=0.2,
-        clip_ratio_high=0.28,
         extra_ds_config=extra,
     )
 
 
 def run_train(args) -> None:
-    learner = Learner(settings_from(args))
+    learner = Learner(setup_from(args))
     rank, world = learner.dist.rank, learner.dist.world_size
     prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(args.seed), args.rows)
     start_weights = learner.state_dict()
@@ -131,7 +149,7 @@ def restore_rng(state: dict) -> None:
 
 
 def run_resume(args) -> None:
-    learner = Learner(settings_from(args))
+    learner = Learner(setup_from(args))
     rank = learner.dist.rank
     manager = CheckpointManager(args.ckpt, keep_last=2)
     torch.manual_seed(args.seed + rank)

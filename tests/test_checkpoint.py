@@ -9,9 +9,9 @@ import random
 import numpy as np
 import pytest
 import torch
-from learner_worker import make_batch
+from learner_worker import learner_setup, make_batch
 
-from trainer.learner import CheckpointManager, Learner, LearnerSettings
+from trainer.learner import CheckpointManager, Learner
 
 
 class FakeLearner:
@@ -98,7 +98,7 @@ def test_learner_round_trip_restores_weights_optimizer_and_exports_loadable_hf(t
     from trainer.tiny_model import build_tiny_model, default_corpus
 
     model_path = build_tiny_model(tmp_path_factory.getbasetemp() / "tiny_learner_model", default_corpus())
-    learner = Learner(LearnerSettings(model_path=str(model_path), zero_stage=1, lr=1e-3, warmup_steps=3))
+    learner = Learner(learner_setup(model_path, zero_stage=1, lr=1e-3, warmup_steps=3))
     prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(2), 6)
     old, _ = learner.score(prompts, responses, with_entropy=False)
     learner.update(prompts, responses, advantages, old)

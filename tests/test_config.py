@@ -8,16 +8,55 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trainer.config import ESTIMATORS, Config, ConfigError, Section, load_config, to_yaml
+from trainer.config import ESTIMATORS, QUICKSTART, Config, ConfigError, Section, load_config, to_yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# `turnrl config show` of the quickstart as it was when the schema defaults still were the quickstart
+QUICKSTART_RESOLVED = REPO / "tests" / "fixtures" / "quickstart_resolved.yaml"
+# Settings that became schema fields after that, each at the value the code had built in before.
+ADDED_SINCE = {
+    "rollout": {"max_action_chars": 300},
+    "learner": {"betas": [0.9, 0.999], "adam_eps": 1e-8, "min_lr_ratio": 0.0, "shuffle_mini_batches": True,
+                "score_max_tokens_per_micro_batch": None, "logits_chunk_size": 1024, "reference_offload": False,
+                "tokenizer_path": None, "extra_ds_config": {}},
+}
+
+# Settings that moved to the env that reads them (an env's options live in its own section).
+MOVED = {"env.success_reward": ("env.alfworld.success_reward", "env.toy.success_reward")}
 
 
-def test_defaults_are_the_quickstart():
-    config = load_config()
-    assert config.model.path is None
-    assert config.algorithm.name == "gigpo"
-    assert load_config(REPO / "configs" / "quickstart.yaml").model_dump() == config.model_dump()
+def flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_quickstart_resolves_as_it_always_has():
+    frozen = yaml.safe_load(QUICKSTART_RESOLVED.read_text())
+    for section, fields in ADDED_SINCE.items():
+        assert not set(fields) & set(frozen[section])
+        frozen[section].update(fields)
+    frozen = flat(frozen)
+    for old, new_keys in MOVED.items():
+        frozen.update(dict.fromkeys(new_keys, frozen.pop(old)))
+    quickstart = load_config(REPO / "configs" / "quickstart.yaml").model_dump(mode="json")
+    assert flat(quickstart) == frozen
+    assert QUICKSTART == REPO / "configs" / "quickstart.yaml"
+    assert load_config().model_dump() == load_config(QUICKSTART).model_dump()  # no file: the quickstart
+
+
+def test_schema_defaults_are_the_alfworld_gpu_setup():
+    """alfworld_gpu.yaml differs from the defaults only by the model and the engine (and its W&B tag)."""
+    gpu = flat(load_config(REPO / "configs" / "alfworld_gpu.yaml").model_dump(mode="json"))
+    defaults = flat(Config().model_dump(mode="json"))
+    assert set(gpu) == set(defaults)
+    assert {key for key in gpu if gpu[key] != defaults[key]} == {
+        "model.path", "model.dtype", "rollout.engine", "logging.wandb.tags",
+    }
 
 
 def test_overrides_apply_and_coerce():
@@ -40,6 +79,16 @@ def test_yaml_round_trip(tmp_path):
         ("env.name=webshp", "did you mean 'webshop'?"),
         ("rollout.group_size=abc", "rollout.group_size: Input should be a valid integer"),
         ("learner.zero_stage=4", "learner.zero_stage: Input should be 0, 1, 2 or 3"),
+        ("learner.offload_params=true", "learner: offload_params needs zero_stage 3"),
+        ("learner.loss_agg_mode=mean", "learner.loss_agg_mode: Input should be 'token-mean'"),
+        ("learner.clip_ratio_c=1.0", "learner.clip_ratio_c: Input should be greater than 1"),
+        ("learner.mini_batches=0", "learner.mini_batches: Input should be greater than or equal to 1"),
+        ("learner.logits_chunk_size=0", "learner.logits_chunk_size: Input should be greater than or equal to 1"),
+        ("learner.micro_batch_layout=rows", "learner.micro_batch_layout: Input should be 'auto'"),
+        ("learner.min_lr_ratio=2", "learner.min_lr_ratio: Input should be less than or equal to 1"),
+        ("learner.betas=[0.9]", "learner.betas"),
+        ("algorithm.kl.type=full", "algorithm.kl.type: Input should be 'kl'"),
+        ("rollout.max_action_chars=0", "rollout.max_action_chars: Input should be greater than or equal to 1"),
         ("nosection.x=1", "unknown key 'nosection'"),
         ("rollout.group_size", "is not of the form key.path=value"),
     ],
@@ -49,6 +98,12 @@ def test_bad_config_names_the_key(override, expected):
         load_config(overrides=[override])
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_offload_optimizer_needs_zero():
+    with pytest.raises(ConfigError, match="learner: offload_optimizer needs zero_stage >= 1"):
+        load_config(overrides=["learner.zero_stage=0", "learner.offload_optimizer=true"])
+    assert load_config(overrides=["learner.zero_stage=3", "learner.offload_params=true"]).learner.offload_params
 
 
 def test_every_field_is_documented():
@@ -106,10 +161,14 @@ def test_cli_missing_model_path_exits_2(tmp_path):
     assert "model.path: path does not exist" in result.stderr
 
 
-def test_cli_config_show_prints_resolved_yaml():
+def test_cli_config_show_prints_resolved_yaml(tmp_path):
     result = _cli("config", "show", "algorithm.name=aem")
     assert result.returncode == 0
     assert yaml.safe_load(result.stdout)["algorithm"]["name"] == "aem"
+    assert result.stdout == to_yaml(load_config(REPO / "configs" / "quickstart.yaml", ["algorithm.name=aem"]))
+    elsewhere = subprocess.run([sys.executable, "-m", "trainer", "config", "show"], capture_output=True, text=True,
+                               cwd=tmp_path)  # the quickstart is found beside the package, not in the cwd
+    assert elsewhere.returncode == 0 and elsewhere.stdout == to_yaml(load_config(QUICKSTART))
     documented = _cli("config", "show", "--doc")
     assert "algorithm.gamma = 0.95    # GiGPO discount" in documented.stdout
 

@@ -19,10 +19,15 @@ REGISTER = "from envs import register; from tests.counter_env.spec import COUNTE
 
 @pytest.fixture(scope="module")
 def counter():
+    """Registered for this module's tests only: the registry is put back after them."""
+    import envs.spec
     from envs import register
     from tests.counter_env.spec import COUNTER
 
-    return register(COUNTER)
+    before = dict(envs.spec._SPECS)
+    yield register(COUNTER)
+    envs.spec._SPECS.clear()
+    envs.spec._SPECS.update(before)
 
 
 def test_the_schema_takes_the_new_section(counter):

@@ -95,9 +95,9 @@ def test_all_reduce_reduces_on_the_backend_device_and_copies_back(monkeypatch):
 
 
 def _settings(**kwargs):
-    from trainer.learner.settings import LearnerSettings
+    from trainer.config import LearnerConfig
 
-    return LearnerSettings(model_path="unused", **kwargs)
+    return LearnerConfig(**kwargs)
 
 
 def test_ds_config_of_a_gpu_run():

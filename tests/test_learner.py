@@ -1,4 +1,4 @@
-"""Fast learner tests: packing, MFU arithmetic, LR schedule, settings, and single-process learner steps.
+"""Fast learner tests: packing, MFU arithmetic, LR schedule, setup, and single-process learner steps.
 
 The single-process learner (a DeepSpeed world of one on a free port, no launcher) is built once per module;
 each check compares it with plain torch on the same weights, so the order of the tests does not matter.
@@ -10,10 +10,12 @@ import math
 
 import pytest
 import torch
-from learner_worker import make_batch, padded_logprobs
+from learner_worker import learner_setup, make_batch, padded_logprobs
+from pydantic import ValidationError
 
 from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, policy_loss
-from trainer.learner import Learner, LearnerSettings
+from trainer.config import KLConfig, LearnerConfig
+from trainer.learner import Learner, LearnerSetup
 from trainer.learner.engine import lr_multiplier
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops, training_flops
 from trainer.learner.packing import (
@@ -39,9 +41,7 @@ def tiny_model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def learner(tiny_model_path):
-    return Learner(
-        LearnerSettings(model_path=str(tiny_model_path), zero_stage=2, lr=1e-3, max_tokens_per_micro_batch=40)
-    )
+    return Learner(learner_setup(tiny_model_path, zero_stage=2, lr=1e-3, max_tokens_per_micro_batch=40))
 
 
 def hf_model(path, weights):
@@ -184,33 +184,45 @@ def test_flops_and_mfu_arithmetic():
 
 
 def test_lr_schedule_warmup_then_constant_or_cosine():
-    constant = LearnerSettings(model_path="x", warmup_steps=4)
-    assert [lr_multiplier(i, constant) for i in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
-    cosine = LearnerSettings(
-        model_path="x", warmup_steps=2, lr_schedule="cosine", total_optimizer_steps=12, min_lr_ratio=0.1
-    )
-    assert lr_multiplier(1, cosine) == 1.0
-    assert lr_multiplier(2, cosine) == pytest.approx(1.0)
-    assert lr_multiplier(7, cosine) == pytest.approx(0.55)
-    assert lr_multiplier(12, cosine) == pytest.approx(0.1)
-    assert lr_multiplier(50, cosine) == pytest.approx(0.1)
+    constant = LearnerConfig(warmup_steps=4)
+    assert [lr_multiplier(i, constant, 12) for i in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    cosine = LearnerConfig(warmup_steps=2, lr_schedule="cosine", min_lr_ratio=0.1)
+    assert lr_multiplier(1, cosine, 12) == 1.0
+    assert lr_multiplier(2, cosine, 12) == pytest.approx(1.0)
+    assert lr_multiplier(7, cosine, 12) == pytest.approx(0.55)
+    assert lr_multiplier(12, cosine, 12) == pytest.approx(0.1)
+    assert lr_multiplier(50, cosine, 12) == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"zero_stage": 4}, "zero_stage"),
-        ({"offload_params": True, "zero_stage": 2}, "offload_params"),
-        ({"loss_agg_mode": "mean"}, "loss_agg_mode"),
-        ({"kl_type": "full"}, "kl_type"),
-        ({"lr_schedule": "cosine"}, "total_optimizer_steps"),
-        ({"clip_ratio_c": 1.0}, "clip_ratio_c"),
-        ({"mini_batches": 0}, "mini_batches"),
+        ({"model_path": ""}, "model_path"),
+        ({"total_optimizer_steps": 0}, "total_optimizer_steps"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"dtype": "bf16"}, "dtype"),
+        ({"lr": 1e-3}, "lr"),  # learner fields belong in the section, not beside it
     ],
 )
-def test_settings_reject_bad_values(fields, message):
-    with pytest.raises(ValueError, match=message):
-        LearnerSettings(model_path="x", **fields)
+def test_setup_rejects_bad_values(fields, message):
+    good = {"learner": LearnerConfig(), "model_path": "x", "dtype": "auto", "kl": KLConfig(), "temperature": 1.0,
+            "seed": 0, "total_optimizer_steps": 1}
+    LearnerSetup(**good)
+    with pytest.raises(ValidationError, match=message):
+        LearnerSetup(**{**good, **fields})
+
+
+def test_setup_takes_the_section_itself_and_is_immutable():
+    section = LearnerConfig(lr=3e-4)
+    setup = learner_setup("x").model_copy(update={"learner": section})
+    assert setup.learner is section
+    with pytest.raises(ValidationError, match="frozen"):
+        setup.temperature = 2.0
+    assert learner_setup("x", max_tokens_per_micro_batch=100).score_token_budget == 200
+    assert learner_setup("x", max_tokens_per_micro_batch=100, score_max_tokens_per_micro_batch=150).score_token_budget == 150
+    assert not learner_setup("x").packed_layout
+    assert learner_setup("x", attn_implementation="flash_attention_2").packed_layout
+    assert not learner_setup("x", attn_implementation="flash_attention_2", micro_batch_layout="padded").packed_layout
 
 
 # --------------------------------------------------------------------------------- single-process learner
@@ -242,11 +254,11 @@ def test_update_loss_over_micro_batches_equals_whole_batch_loss(learner, tiny_mo
             padded_logprobs(reference, prompts, responses, advantages.shape[1]) + shift
         )  # ratio != 1: clipping active
         want = reference_loss(reference, prompts, responses, advantages, old, mode)
-    learner.settings.loss_agg_mode = mode
+    learner.setup.learner.loss_agg_mode = mode
     try:
         metrics = learner.update(prompts, responses, advantages, old)
     finally:
-        learner.settings.loss_agg_mode = "token-mean"
+        learner.setup.learner.loss_agg_mode = "token-mean"
     assert metrics["perf/micro_batches"] > 2  # the 40-token budget really split the batch
     assert metrics["actor/loss"] == pytest.approx(want, abs=1e-5)
     assert metrics["actor/optimizer_steps"] == 1 and metrics["actor/skipped_steps"] == 0
@@ -324,16 +336,15 @@ def test_named_weights_include_tied_lm_head_and_sync_to_reports_time(learner):
 
 
 def test_entropy_bonus_kl_loss_and_extra_loss_hook(tiny_model_path):
-    settings = LearnerSettings(
-        model_path=str(tiny_model_path),
+    setup = learner_setup(
+        tiny_model_path,
         zero_stage=0,
         lr=1e-3,
         max_tokens_per_micro_batch=40,
         entropy_coeff=0.01,
-        kl_coef=0.5,
-        kl_type="k1",
+        kl=KLConfig(coef=0.5, type="k1"),
     )
-    learner = Learner(settings)
+    learner = Learner(setup)
     assert learner.reference is not None
     prompts, responses, advantages, mask = make_batch(torch.Generator().manual_seed(8), 6)
     ref = learner.reference_logprobs(prompts, responses)

@@ -128,6 +128,8 @@ def make_runner(engine, tokenizer, pool, **overrides) -> EpisodeRunner:
         max_turns=6,
         sampling=SamplingParams(temperature=1.0, max_new_tokens=12, seed=0),
         prompt=PromptConfig(intro=get_spec("toy").intro(), max_prompt_tokens=768),
+        invalid_penalty=0.1,
+        max_action_chars=300,
         progress=False,
     )
     defaults.update(overrides)
@@ -333,7 +335,12 @@ def test_evaluate_reports_success_overall_and_per_task_type(tokenizer):
 
 
 def test_runner_config_validation():
-    with pytest.raises(ValueError):
-        RunnerConfig(group_size=0)
-    with pytest.raises(ValueError):
-        RunnerConfig(max_turns=0)
+    fields = dict(group_size=1, max_turns=1, sampling=SamplingParams(), prompt=PromptConfig(intro=get_spec("toy").intro()),
+                  invalid_penalty=0.1, max_action_chars=300, progress=False)
+    RunnerConfig(**fields)
+    with pytest.raises(ValueError, match="group_size"):
+        RunnerConfig(**{**fields, "group_size": 0})
+    with pytest.raises(ValueError, match="max_turns"):
+        RunnerConfig(**{**fields, "max_turns": 0})
+    with pytest.raises(TypeError, match="max_action_chars"):  # no defaults: the schema holds them
+        RunnerConfig(**{name: value for name, value in fields.items() if name != "max_action_chars"})

@@ -1,9 +1,12 @@
 """The experiment config: one pydantic schema, YAML files, ``a.b.c=value`` overrides.
 
 Every field is documented here, where it is defined (the docstring under each attribute becomes the
-field's description, shown by ``turnrl config show --doc``). The defaults are the CPU quickstart, so
-``turnrl train`` with no arguments runs it. This module imports neither torch nor any heavy package:
-a typo in a config must fail in well under a second, before anything expensive starts.
+field's description, shown by ``turnrl config show --doc``); this is each setting's one definition and
+one default, which the learner and the runner read rather than copy. The defaults are the published GPU
+setup (verl-agent's ALFWorld GiGPO recipe, ``configs/alfworld_gpu.yaml`` adds the model and the machine).
+The CPU quickstart is ``configs/quickstart.yaml``, the file ``load_config`` (and so ``turnrl`` without
+``--config``) starts from. This module imports neither torch nor any heavy package: a typo in a config
+must fail in well under a second, before anything expensive starts.
 """
 
 from __future__ import annotations
@@ -13,12 +16,23 @@ import functools
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from envs import EnvSpec, env_specs
 
 # Kept in step with the registry by tests/test_config.py, so validation needs no torch import.
 ESTIMATORS = ("grpo", "gigpo", "epo", "aem")
+# What ``load_config`` starts from when given no file: the package is installed editable, so the repository's
+# configs/ folder sits next to it.
+QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 
 class Section(BaseModel):
@@ -65,8 +79,9 @@ class ModelConfig(Section):
     """Used only when ``path`` is empty."""
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     """``auto``: bfloat16 on GPU, float32 on CPU."""
-    max_context_tokens: int = Field(1024, ge=64)
-    """Prompt + response token budget; prompts are cut from the oldest history to fit."""
+    max_context_tokens: int = Field(4096, ge=64)
+    """Prompt + response token budget; prompts are cut from the oldest history to fit. 4096 holds ALFWorld's
+    two-turn history and 512-token responses (verl-agent)."""
 
 
 class VLLMConfig(Section):
@@ -103,35 +118,37 @@ class RolloutConfig(Section):
 
     engine: Literal["auto", "hf", "vllm"] = "auto"
     """``auto``: vLLM when CUDA and vllm are present, else Hugging Face ``generate``."""
-    tasks_per_step: int = Field(8, ge=1)
-    """Distinct tasks per training step."""
+    tasks_per_step: int = Field(16, ge=1)
+    """Distinct tasks per training step (verl-agent: 16 groups of 8)."""
     group_size: int = Field(8, ge=1)
     """Trajectories per task (the GRPO/GiGPO group): same initial state, different samples."""
-    max_turns: int | None = Field(10, ge=1)
-    """Turn limit per episode (quickstart 10); empty: the env's own limit (ALFWorld 50, WebShop 15, SWE 40)."""
+    max_turns: int | None = Field(None, ge=1)
+    """Turn limit per episode; empty: the env's own limit (ALFWorld 50, WebShop 15, SWE 40)."""
     temperature: float = Field(1.0, ge=0)
     """Sampling temperature for training rollouts (0 = greedy)."""
-    top_p: float = Field(0.95, gt=0, le=1)
-    """Nucleus sampling mass (training rollouts and the sampled evaluation). 0.95 keeps the tiny quickstart
-    model from sampling its near-zero-probability tokens, mostly invalid actions, which the update would then
-    reinforce hardest (docs/results.md). The GPU configs keep verl-agent's 1.0."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling mass (training rollouts and the sampled evaluation); 1.0 (off) as verl-agent. The
+    quickstart takes 0.95: its tiny model's near-zero-probability tokens are mostly invalid actions, which the
+    update would then reinforce hardest (docs/results.md)."""
     top_k: int = -1
     """Top-k sampling; -1 disables it."""
-    max_new_tokens: int = Field(16, ge=1)
-    """Longest response per turn."""
+    max_new_tokens: int = Field(512, ge=1)
+    """Longest response per turn; 512 leaves room for the ``<think>`` part (verl-agent)."""
     stop: list[str] = []
     """Extra stop strings (the end-of-turn token always stops)."""
     history_window: int = Field(2, ge=0)
     """Past turns shown in the prompt (verl-agent's default is 2)."""
     full_history: bool = False
     """Show the whole episode instead of a window (cut from the oldest turn when too long)."""
-    action_format: Literal["think_action", "action"] = "action"
-    """Required answer format: ``<think>..</think><action>..</action>`` or just ``<action>..</action>``."""
-    instructions: bool = False
-    """Open each prompt with the env's introduction and end it with the answer-format line. Off for the
-    quickstart: its model, trained from scratch, cannot read English, and the two cost ~50 of its ~210 prompt
-    tokens (a quarter of the learner's and the prefill's work). Every config of a pretrained model turns it on
-    (``configs/*_gpu.yaml`` do)."""
+    action_format: Literal["think_action", "action"] = "think_action"
+    """Required answer format: ``<think>..</think><action>..</action>`` (verl-agent's, for a model that reasons
+    before it acts) or just ``<action>..</action>``."""
+    max_action_chars: int = Field(300, ge=1)
+    """A parsed action longer than this is invalid: no env action is that long, so it is a runaway answer."""
+    instructions: bool = True
+    """Open each prompt with the env's introduction and end it with the answer-format line, which a pretrained
+    model reads. Off for the quickstart: its model, trained from scratch, cannot read English, and the two cost
+    ~50 of its ~210 prompt tokens (a quarter of the learner's and the prefill's work)."""
     vllm: VLLMConfig = VLLMConfig()
     """vLLM engine settings."""
 
@@ -146,8 +163,8 @@ class EnvCommon(Section):
     """Split used for training rollouts; empty: the env's train split."""
     eval_split: str | None = None
     """Held-out split for evaluation; empty: the env's default held-out split."""
-    num_workers: int = Field(2, ge=1)
-    """Env worker processes; each hosts several envs."""
+    num_workers: int = Field(8, ge=1)
+    """Env worker processes; each hosts several envs (the quickstart's 2 match a 2-core machine)."""
     step_timeout_s: float = Field(120.0, gt=0)
     """A worker silent for longer is killed and restarted; its episodes end with ``env_error``."""
 
@@ -202,8 +219,9 @@ class AEMConfig(Section):
 class KLConfig(Section):
     """KL to the frozen reference model."""
 
-    coef: float = Field(0.0, ge=0)
-    """Weight; 0 skips the reference model entirely."""
+    coef: float = Field(0.01, ge=0)
+    """Weight; 0 skips the reference model entirely. 0.01 as verl-agent, which keeps the policy near the
+    pretrained model it starts from."""
     type: Literal["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"] = "low_var_kl"
     """Estimator (verl naming)."""
     in_reward: bool = False
@@ -227,11 +245,11 @@ class AlgorithmConfig(Section):
     """Group statistics over one score per trajectory instead of every step row (verl-agent)."""
     similarity_threshold: float | None = Field(None, gt=0, lt=1)
     """GiGPO: group anchors by string similarity >= this instead of exact match."""
-    invalid_penalty: float = Field(0.5, ge=0)
+    invalid_penalty: float = Field(0.1, ge=0)
     """Subtracted from the reward of a turn whose action was invalid, because an invalid turn in a won episode
-    otherwise shares that episode's advantage. The quickstart takes 0.5: without a penalty the tiny model's
-    invalid-turn rate climbed, and much larger penalties taught it to wander through valid but useless moves
-    (docs/results.md). verl-agent uses 0.1 (the GPU configs do)."""
+    otherwise shares that episode's advantage; 0.1 as verl-agent. The quickstart takes 0.5: without a penalty
+    the tiny model's invalid-turn rate climbed, and much larger penalties taught it to wander through valid but
+    useless moves (docs/results.md)."""
     epo: EPOConfig = EPOConfig()
     """EPO settings."""
     aem: AEMConfig = AEMConfig()
@@ -246,32 +264,41 @@ class AlgorithmConfig(Section):
 
 
 class LearnerConfig(Section):
-    """DeepSpeed ZeRO learner."""
+    """DeepSpeed ZeRO learner. The learner reads this section itself (``trainer.learner.LearnerSetup``)."""
 
     zero_stage: Literal[0, 1, 2, 3] = 2
-    """ZeRO stage: 2 shards gradients + optimizer, 3 also parameters."""
+    """ZeRO stage: 0 plain data parallel, 1 shards optimizer states, 2 also gradients, 3 also parameters. 2 fits
+    a 1.5B-7B policy's optimizer states across the ranks without ZeRO-3's parameter gathering."""
     offload_optimizer: bool = False
-    """Keep optimizer states in CPU memory."""
+    """Keep optimizer states in CPU memory (DeepSpeedCPUAdam; its C++ op is JIT-built once, ~2 min). Off: it
+    trades GPU memory for slow optimizer steps."""
     offload_params: bool = False
-    """Keep parameters in CPU memory (ZeRO-3 only)."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in backward to fit longer sequences."""
+    """Keep parameters in CPU memory between uses (ZeRO-3 only)."""
+    gradient_checkpointing: bool = True
+    """Recompute activations in backward to fit longer sequences; on, as verl-agent, for multi-thousand-token
+    turns."""
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flash_attention_3"] | None = None
     """Attention kernel of the learner's model (``from_pretrained``); empty: the transformers default (sdpa).
     The flash kernels need their package on the GPU machine and enable the packed micro-batch layout."""
     micro_batch_layout: Literal["auto", "packed", "padded"] = "auto"
     """``packed``: sequences end to end in one row, no padding (needs a flash attention kernel); ``padded``:
     left-padded rows, any kernel. ``auto``: packed with flash attention, else padded."""
-    lr: float = Field(1.5e-4, gt=0)
-    """Peak learning rate (AdamW). 1.5e-4 suits the tiny quickstart model trained from scratch: 3e-4 and more
-    made its training success fall from about step 40 (docs/results.md). Pretrained billion-parameter models
-    take ~1e-6 (the GPU configs)."""
+    lr: float = Field(1e-6, gt=0)
+    """Peak learning rate (AdamW); 1e-6 as verl-agent for pretrained billion-parameter models. The quickstart's
+    tiny model, trained from scratch, takes 1.5e-4 (docs/results.md)."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas; torch's defaults, which verl keeps."""
+    adam_eps: float = Field(1e-8, gt=0)
+    """AdamW epsilon; torch's default."""
     warmup_steps: int = Field(0, ge=0)
-    """Linear warm-up, in optimizer steps."""
+    """Linear warm-up from 0 to ``lr``, in optimizer steps."""
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    """Learning-rate shape after warm-up."""
+    """Learning-rate shape after warm-up; cosine decays to ``min_lr_ratio * lr`` at the end of the run
+    (``trainer.total_steps`` x ``ppo_epochs`` x ``mini_batches`` optimizer steps)."""
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    """Floor of the cosine schedule as a fraction of ``lr``; 0 decays to zero, as verl's cosine."""
     grad_clip: float = Field(1.0, gt=0)
     """Global gradient-norm clip."""
     ppo_epochs: int = Field(1, ge=1)
@@ -279,20 +306,33 @@ class LearnerConfig(Section):
     mini_batches: int = Field(4, ge=1)
     """Optimizer steps per epoch (the batch is split into this many mini-batches; PPO clipping acts from the
     second one on)."""
-    max_tokens_per_micro_batch: int = Field(8192, ge=64)
-    """Micro-batches are packed up to this many tokens (dynamic batch size)."""
+    shuffle_mini_batches: bool = True
+    """Shuffle the rows (seeded by ``trainer.seed``) before splitting them into mini-batches, so a mini-batch
+    is not one task's group."""
+    max_tokens_per_micro_batch: int = Field(16384, ge=1)
+    """Sequences (prompt + response) are packed into one forward of at most this many tokens (a longer one
+    runs alone); gradient accumulation covers the rest of the mini-batch (dynamic batch size)."""
+    score_max_tokens_per_micro_batch: int | None = Field(None, ge=1)
+    """Token budget of the no-grad scoring passes; empty: twice ``max_tokens_per_micro_batch``, because
+    without activations kept for backward they fit about that much more."""
+    logits_chunk_size: int = Field(1024, ge=1)
+    """Rows of [tokens, vocab] logits turned into log-probs and entropies at once: bounds the memory a large
+    vocabulary's float32 logits take."""
+    reference_offload: bool = False
+    """Keep the KL reference model in CPU memory and move it to the GPU only while it scores (stages 0-2);
+    under ZeRO-3 it becomes parameter offload of the reference engine. Off: it costs a copy per scoring pass."""
     clip_ratio_low: float = Field(0.2, gt=0)
     """PPO clip range below 1."""
-    clip_ratio_high: float = Field(0.28, gt=0)
-    """PPO clip range above 1 (clip-higher)."""
+    clip_ratio_high: float = Field(0.2, gt=0)
+    """PPO clip range above 1; 0.2 as verl-agent (DAPO's clip-higher takes 0.28)."""
     clip_ratio_c: float = Field(3.0, gt=1)
     """Dual-clip bound for negative advantages."""
     loss_agg_mode: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = (
         "token-mean"
     )
-    """How token losses are averaged."""
-    entropy_coeff: float = 0.0
-    """Entropy bonus weight (EPO uses its own terms)."""
+    """How token losses are averaged over the whole mini-batch (see ``algorithms.losses.agg_loss``)."""
+    entropy_coeff: float = 0.001
+    """Entropy bonus weight: loss -= entropy_coeff * agg(entropy); 0.001 as verl-agent (EPO adds its own terms)."""
     old_logprobs: Literal["auto", "recompute", "rollout"] = "auto"
     """Where the PPO "old" log-probs and the entropies come from. ``recompute``: a learner forward over the
     batch (verl's default; needed whenever the engine computes differently from the learner: vLLM kernels,
@@ -301,6 +341,19 @@ class LearnerConfig(Section):
     every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``), which should stay at float
     noise (~1e-5). ``auto``: rollout for the hf engine in float32, where it saves about a tenth of a CPU step
     (docs/benchmarks.md), recompute otherwise."""
+    tokenizer_path: str | None = None
+    """Folder of the tokenizer written into exported checkpoints; empty: the policy's own folder."""
+    extra_ds_config: dict[str, Any] = {}
+    """Merged last into the generated DeepSpeed config (an expert's escape hatch, e.g. ZeRO-3 bucket sizes)."""
+
+    @model_validator(mode="after")
+    def _offload_needs_zero(self) -> LearnerConfig:
+        if self.offload_params and self.zero_stage != 3:
+            raise ValueError(f"offload_params needs zero_stage 3, only ZeRO-3 partitions parameters "
+                             f"(zero_stage is {self.zero_stage})")
+        if self.offload_optimizer and self.zero_stage == 0:
+            raise ValueError("offload_optimizer needs zero_stage >= 1 (zero_stage is 0)")
+        return self
 
 
 class SFTConfig(Section):
@@ -329,14 +382,14 @@ class TrainerConfig(Section):
     """Folder name under ``output_dir``; empty: ``<env>-<algorithm>``."""
     output_dir: str = "runs"
     """Where run folders are written."""
-    total_steps: int = Field(160, ge=0)
-    """RL steps (rollout + update). The quickstart takes 160: its held-out success rose slowly up to about step
-    160 and not after it (docs/results.md)."""
+    total_steps: int = Field(150, ge=0)
+    """RL steps (rollout + update); 150 as verl-agent's ALFWorld run. The quickstart takes 160: its held-out
+    success rose slowly up to about step 160 and not after it (docs/results.md)."""
     seed: int = 0
     """Seed of every random generator."""
-    eval_every: int = Field(0, ge=0)
+    eval_every: int = Field(10, ge=0)
     """Evaluate every k steps (0: only before and after training)."""
-    eval_episodes: int = Field(100, ge=1)
+    eval_episodes: int = Field(128, ge=1)
     """Held-out episodes per evaluation."""
     eval_sampled: bool = True
     """Also evaluate with sampling (greedy always runs)."""
@@ -359,7 +412,7 @@ class TrainerConfig(Section):
 class WandbConfig(Section):
     """Weights & Biases."""
 
-    mode: Literal["online", "offline", "disabled"] = "offline"
+    mode: Literal["online", "offline", "disabled"] = "online"
     """``offline`` writes files to the run folder (``wandb sync`` later); training never fails when W&B is down."""
     project: str = "turnrl"
     """W&B project."""
@@ -482,16 +535,14 @@ def _yaml_error(exc: Exception) -> str:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """YAML file (optional; its ``base:`` files first) + dotlist overrides -> validated Config, or ConfigError
-    with one line."""
+    """YAML file (its ``base:`` files first; none: the CPU quickstart, ``QUICKSTART``) + dotlist overrides ->
+    validated Config, or ConfigError with one line. The schema defaults alone are ``Config()``."""
     import yaml
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        merged = OmegaConf.create({})
-        if path is not None:
-            merged = OmegaConf.merge(merged, _load_yaml_with_bases(Path(path)))
+        merged = _load_yaml_with_bases(Path(path) if path is not None else QUICKSTART)
         if overrides:
             bad = [item for item in overrides if "=" not in item or item.startswith("=")]
             if bad:

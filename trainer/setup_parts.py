@@ -1,7 +1,8 @@
 """Map the validated config onto the parts' own settings (env kwargs, runner, learner, estimator).
 
-Each part takes plain arguments and knows nothing of the config schema; this module is the one place
-where the two meet, so a renamed config field breaks here and nowhere else.
+The env, the runner and the estimator take plain arguments and know nothing of the config schema; the
+learner takes its own ``learner`` section. This module is the one place where a part gets values from other
+sections, so a renamed config field breaks here and nowhere else.
 """
 
 from __future__ import annotations
@@ -55,40 +56,20 @@ def estimator_call(config: Config) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
-def learner_settings(config: Config, model_path: str, total_steps: int):
-    """``LearnerSettings`` from the ``learner``, ``model`` and ``algorithm.kl`` sections."""
-    from trainer.learner import LearnerSettings
+def learner_setup(config: Config, model_path: str, total_steps: int):
+    """``LearnerSetup``: the ``learner`` section as it is, plus what the learner reads from other sections."""
+    from trainer.learner import LearnerSetup
 
     learner = config.learner
-    dtype = {"auto": "auto", "float32": "fp32", "bfloat16": "bf16"}[config.model.dtype]
-    return LearnerSettings(
+    return LearnerSetup(
+        learner=learner,
         model_path=model_path,
-        zero_stage=learner.zero_stage,
-        offload_optimizer=learner.offload_optimizer,
-        offload_params=learner.offload_params,
-        dtype=dtype,
-        gradient_checkpointing=learner.gradient_checkpointing,
-        lr=learner.lr,
-        weight_decay=learner.weight_decay,
-        warmup_steps=learner.warmup_steps,
-        lr_schedule=learner.lr_schedule,
-        total_optimizer_steps=max(1, total_steps * learner.ppo_epochs * learner.mini_batches),
-        grad_clip=learner.grad_clip,
-        ppo_epochs=learner.ppo_epochs,
-        mini_batches=learner.mini_batches,
-        max_tokens_per_micro_batch=learner.max_tokens_per_micro_batch,
-        clip_ratio_low=learner.clip_ratio_low,
-        clip_ratio_high=learner.clip_ratio_high,
-        clip_ratio_c=learner.clip_ratio_c,
-        loss_agg_mode=learner.loss_agg_mode,
-        entropy_coeff=learner.entropy_coeff,
-        kl_coef=config.algorithm.kl.coef,
-        kl_type=config.algorithm.kl.type,
-        kl_in_reward=config.algorithm.kl.in_reward,
+        dtype=config.model.dtype,
+        kl=config.algorithm.kl,
+        # a greedy rollout's tokens are scored at temperature 1
         temperature=config.rollout.temperature if config.rollout.temperature > 0 else 1.0,
-        attn_implementation=learner.attn_implementation,
-        micro_batch_layout=learner.micro_batch_layout,
         seed=config.trainer.seed,
+        total_optimizer_steps=max(1, total_steps * learner.ppo_epochs * learner.mini_batches),
     )
 
 
@@ -135,6 +116,7 @@ def runner_config(config: Config):
             instructions=rollout.instructions,
         ),
         invalid_penalty=config.algorithm.invalid_penalty,
+        max_action_chars=rollout.max_action_chars,
         progress=config.logging.progress,
     )
 

@@ -36,7 +36,7 @@ from trainer.setup_parts import (
     env_pool,
     estimator_call,
     eval_runner_config,
-    learner_settings,
+    learner_setup,
     reuse_rollout_logprobs,
     runner_config,
     splits,
@@ -54,7 +54,7 @@ class Trainer:
     def __init__(self, config: Config, model_path: Path, run_dir: Path) -> None:
         self.config = config
         self.run_dir = run_dir
-        self.learner = Learner(learner_settings(config, str(model_path), config.trainer.total_steps))
+        self.learner = Learner(learner_setup(config, str(model_path), config.trainer.total_steps))
         self.rank, self.world = tdist.rank_and_world()
         if config.rollout.tasks_per_step % self.world:
             raise ValueError(f"rollout.tasks_per_step={config.rollout.tasks_per_step} must divide by the "

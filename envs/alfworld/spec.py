@@ -26,10 +26,10 @@ class AlfworldEnvConfig(EnvSection):
     data_dir: str | None = None
     """Official ``json_2.1.1`` layout or a folder made by ``python -m envs.alfworld.generation.generate``;
     empty: ``$ALFWORLD_DATA`` if set, else the generated set below (built once, cached)."""
-    preset: Literal["standard", "small", "tiny"] = "tiny"
+    preset: Literal["standard", "small", "tiny"] = "standard"
     """Generated set: ``standard`` (full floor plans, six task types), ``small`` (<= 5 receptacles, three
     task types), ``tiny`` (4 receptacles, pick-and-place; the CPU quickstart)."""
-    num_games: int = Field(1000, ge=1)
+    num_games: int = Field(3000, ge=1)
     """Train games of the generated set. 1000, so that the quickstart's RL meets most games about once: when it
     met each of 400 games several times, its gains stayed with those games and held-out success gained less
     (docs/results.md)."""

@@ -26,7 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from trainer.learner import Learner, LearnerSettings  # noqa: E402
+from trainer.config import KLConfig, LearnerConfig  # noqa: E402
+from trainer.learner import Learner, LearnerSetup  # noqa: E402
 
 QWEN25_15B = {  # Qwen/Qwen2.5-1.5B-Instruct config.json
     "vocab_size": 151936,
@@ -112,7 +113,7 @@ def main() -> None:
     parser.add_argument("--model", default="tiny", help="tiny | qwen2.5-1.5b | a local HF folder")
     parser.add_argument("--work-dir", default="runs/_bench_learner")
     parser.add_argument("--stage", type=int, default=2, choices=[0, 1, 2, 3])
-    parser.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"])
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--rows", type=int, default=32, help="turns per rank")
     parser.add_argument("--prompt-len", type=int, default=192)
@@ -123,16 +124,23 @@ def main() -> None:
     args = parser.parse_args()
 
     path, vocab = prepare_model(args.model, Path(args.work_dir))
-    settings = LearnerSettings(
+    # the bare PPO update: no entropy bonus and no KL reference, whose extra passes would blur the figures
+    setup = LearnerSetup(
+        learner=LearnerConfig(
+            zero_stage=args.stage,
+            gradient_checkpointing=args.gradient_checkpointing,
+            max_tokens_per_micro_batch=args.max_tokens,
+            mini_batches=args.mini_batches,
+            entropy_coeff=0.0,
+        ),
         model_path=str(path),
-        zero_stage=args.stage,
         dtype=args.dtype,
-        gradient_checkpointing=args.gradient_checkpointing,
-        lr=1e-6,
-        max_tokens_per_micro_batch=args.max_tokens,
-        mini_batches=args.mini_batches,
+        kl=KLConfig(coef=0.0),
+        temperature=1.0,
+        seed=0,
+        total_optimizer_steps=1,
     )
-    learner = Learner(settings)
+    learner = Learner(setup)
     prompts, responses = synthetic_rows(
         args.rows, args.prompt_len, args.response_len, vocab, seed=learner.dist.rank
     )

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from envs import get_spec
 from envs.pool import EnvPool  # noqa: E402
 from rollout import EpisodeRunner, HFEngine, PromptConfig, RunnerConfig, SamplingParams  # noqa: E402
+from trainer.config import AlgorithmConfig, RolloutConfig  # noqa: E402
 from trainer.tiny_model import build_tiny_model, default_corpus  # noqa: E402
 
 
@@ -78,6 +79,8 @@ def bench_engine(kind: str, args, model_dir: Path, pool: EnvPool, tokenizer) -> 
         max_turns=args.max_turns,
         sampling=sampling,
         prompt=PromptConfig(intro=get_spec("toy").intro(), max_prompt_tokens=args.max_context - args.max_new_tokens),
+        invalid_penalty=AlgorithmConfig().invalid_penalty,
+        max_action_chars=RolloutConfig().max_action_chars,
         progress=False,
     )
     task_ids = pool.task_ids[: args.tasks]

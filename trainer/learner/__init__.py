@@ -2,6 +2,6 @@
 
 from trainer.learner.checkpoint import CheckpointManager
 from trainer.learner.learner import Learner
-from trainer.learner.settings import LearnerSettings
+from trainer.learner.setup import LearnerSetup
 
-__all__ = ["CheckpointManager", "Learner", "LearnerSettings"]
+__all__ = ["CheckpointManager", "Learner", "LearnerSetup"]

@@ -19,15 +19,16 @@ from typing import Any
 import torch
 import torch._dynamo  # noqa: F401  (must precede deepspeed's zero.Init patching, see module docstring)
 
-from trainer.learner.settings import LearnerSettings
+from trainer.config import LearnerConfig
+from trainer.learner.setup import LearnerSetup
 
 log = logging.getLogger("turnrl")
 
 
-def resolve_dtype(settings: LearnerSettings) -> torch.dtype:
-    if settings.dtype == "auto":
+def resolve_dtype(setup: LearnerSetup) -> torch.dtype:
+    if setup.dtype == "auto":
         return torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    return {"bf16": torch.bfloat16, "fp32": torch.float32}[settings.dtype]
+    return {"bfloat16": torch.bfloat16, "float32": torch.float32}[setup.dtype]
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:
@@ -56,7 +57,7 @@ def effective_zero_stage(requested: int, world_size: int, dtype: torch.dtype, of
 
 
 def build_ds_config(
-    settings: LearnerSettings, dtype: torch.dtype, *, for_reference: bool = False, on_gpu: bool | None = None
+    learner: LearnerConfig, dtype: torch.dtype, *, for_reference: bool = False, on_gpu: bool | None = None
 ) -> dict[str, Any]:
     """The DeepSpeed config of the policy engine (or, ``for_reference``, of a frozen ZeRO-3 inference engine).
 
@@ -65,17 +66,17 @@ def build_ds_config(
     ``on_gpu`` (default: whether CUDA is present) lets tests build the GPU config on a CPU machine.
     """
     on_gpu = torch.cuda.is_available() if on_gpu is None else on_gpu
-    zero: dict[str, Any] = {"stage": 3 if for_reference else settings.zero_stage}
+    zero: dict[str, Any] = {"stage": 3 if for_reference else learner.zero_stage}
     if zero["stage"] >= 1:
         # GPU: ZeRO-2/3 overlap the gradient reduce with the backward on a side CUDA stream. The CPU accelerator
         # has no streams to overlap on; tests/test_ds_config.py checks both dicts.
         zero.update({"contiguous_gradients": True, "overlap_comm": on_gpu and zero["stage"] >= 2})
     if zero["stage"] == 3:
         zero.update({"stage3_gather_16bit_weights_on_model_save": False})
-        offload = settings.reference_offload if for_reference else settings.offload_params
+        offload = learner.reference_offload if for_reference else learner.offload_params
         if offload:
             zero["offload_param"] = {"device": "cpu", "pin_memory": on_gpu}
-    if settings.offload_optimizer and not for_reference:
+    if learner.offload_optimizer and not for_reference:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": on_gpu}
     config: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": 1,
@@ -89,35 +90,36 @@ def build_ds_config(
         "wall_clock_breakdown": False,
     }
     if not for_reference:
-        config["gradient_clipping"] = settings.grad_clip
+        config["gradient_clipping"] = learner.grad_clip
         config["zero_allow_untested_optimizer"] = True
-        if settings.offload_optimizer:
+        if learner.offload_optimizer:
             config["optimizer"] = {
                 "type": "AdamW",
                 "params": {
-                    "lr": settings.lr,
-                    "betas": list(settings.betas),
-                    "eps": settings.adam_eps,
-                    "weight_decay": settings.weight_decay,
+                    "lr": learner.lr,
+                    "betas": list(learner.betas),
+                    "eps": learner.adam_eps,
+                    "weight_decay": learner.weight_decay,
                 },
             }
-    return _deep_merge(config, settings.extra_ds_config)
+    return _deep_merge(config, learner.extra_ds_config)
 
 
-def lr_multiplier(step: int, settings: LearnerSettings) -> float:
-    """Learning-rate factor after ``step`` optimizer steps: linear warm-up, then constant or cosine."""
-    if settings.warmup_steps > 0 and step < settings.warmup_steps:
-        return (step + 1) / settings.warmup_steps
-    if settings.lr_schedule == "constant":
+def lr_multiplier(step: int, learner: LearnerConfig, total_optimizer_steps: int) -> float:
+    """Learning-rate factor after ``step`` optimizer steps: linear warm-up, then constant or cosine (reaching its
+    floor at ``total_optimizer_steps``)."""
+    if learner.warmup_steps > 0 and step < learner.warmup_steps:
+        return (step + 1) / learner.warmup_steps
+    if learner.lr_schedule == "constant":
         return 1.0
-    span = max(1, settings.total_optimizer_steps - settings.warmup_steps)
-    progress = min(1.0, (step - settings.warmup_steps) / span)
-    floor = settings.min_lr_ratio
+    span = max(1, total_optimizer_steps - learner.warmup_steps)
+    progress = min(1.0, (step - learner.warmup_steps) / span)
+    floor = learner.min_lr_ratio
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def load_model(
-    path: str, dtype: torch.dtype, settings: LearnerSettings, zero3_config: dict | None
+    path: str, dtype: torch.dtype, attn_implementation: str | None, zero3_config: dict | None
 ) -> torch.nn.Module:
     """``from_pretrained`` from a local folder; under ZeRO-3 the weights are partitioned while loading."""
     from transformers import AutoModelForCausalLM
@@ -125,8 +127,8 @@ def load_model(
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
     kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
-    if settings.attn_implementation:
-        kwargs["attn_implementation"] = settings.attn_implementation
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     hf_ds_config = HfDeepSpeedConfig(zero3_config) if zero3_config is not None else None
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -150,33 +152,37 @@ class PolicyEngine:
     zero_stage: int
 
 
-def init_policy(settings: LearnerSettings) -> PolicyEngine:
+def init_policy(setup: LearnerSetup) -> PolicyEngine:
     import deepspeed
 
-    dtype = resolve_dtype(settings)
-    ds_config = build_ds_config(settings, dtype)
-    model = load_model(settings.model_path, dtype, settings, ds_config if settings.zero_stage == 3 else None)
+    learner = setup.learner
+    dtype = resolve_dtype(setup)
+    ds_config = build_ds_config(learner, dtype)
+    model = load_model(setup.model_path, dtype, learner.attn_implementation,
+                       ds_config if learner.zero_stage == 3 else None)
     model.config.use_cache = False
-    if settings.gradient_checkpointing:
+    if learner.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = None
-    if not settings.offload_optimizer:
+    if not learner.offload_optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
             params,
-            lr=settings.lr,
-            betas=settings.betas,
-            eps=settings.adam_eps,
-            weight_decay=settings.weight_decay,
+            lr=learner.lr,
+            betas=learner.betas,
+            eps=learner.adam_eps,
+            weight_decay=learner.weight_decay,
         )
 
     def make_scheduler(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_multiplier(step, settings))
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: lr_multiplier(step, learner, setup.total_optimizer_steps)
+        )
 
     engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=make_scheduler, config=ds_config
     )
-    return PolicyEngine(engine=engine, dtype=dtype, device=engine.device, zero_stage=settings.zero_stage)
+    return PolicyEngine(engine=engine, dtype=dtype, device=engine.device, zero_stage=learner.zero_stage)
 
 
 class ReferenceModel:
@@ -186,20 +192,21 @@ class ReferenceModel:
     CPU); otherwise a plain module, kept in CPU memory between scoring passes when ``reference_offload``.
     """
 
-    def __init__(self, settings: LearnerSettings, device: torch.device) -> None:
+    def __init__(self, setup: LearnerSetup, device: torch.device) -> None:
         import deepspeed
 
+        learner = setup.learner
         self.device = device
-        dtype = resolve_dtype(settings)
-        self.offload = settings.reference_offload and settings.zero_stage != 3 and device.type != "cpu"
-        if settings.zero_stage == 3:
-            ds_config = build_ds_config(settings, dtype, for_reference=True)
-            model = load_model(settings.model_path, dtype, settings, ds_config)
+        dtype = resolve_dtype(setup)
+        self.offload = learner.reference_offload and learner.zero_stage != 3 and device.type != "cpu"
+        if learner.zero_stage == 3:
+            ds_config = build_ds_config(learner, dtype, for_reference=True)
+            model = load_model(setup.model_path, dtype, learner.attn_implementation, ds_config)
             model.requires_grad_(False)
             model.eval()
             self.module, *_ = deepspeed.initialize(model=model, config=ds_config)
         else:
-            model = load_model(settings.model_path, dtype, settings, None)
+            model = load_model(setup.model_path, dtype, learner.attn_implementation, None)
             model.requires_grad_(False)
             model.eval()
             self.module = model if self.offload else model.to(device)

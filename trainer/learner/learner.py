@@ -10,7 +10,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from trainer.learner.engine import ReferenceModel, effective_zero_stage, init_po
 from trainer.learner.export import export_hf_folder
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops
 from trainer.learner.scoring import score_sequences
-from trainer.learner.settings import LearnerSettings
+from trainer.learner.setup import LearnerSetup
 from trainer.learner.update import ExtraLossFn, ModelFacts, PPOUpdater, prepare_batch, summarize_steps
 from trainer.learner.weights import NameMap, iter_full_weights, sync_weights
 
@@ -33,34 +32,32 @@ _CKPT_TAG = "state"
 
 
 class Learner:
-    """A DeepSpeed ZeRO policy (+ frozen reference when ``kl_coef > 0``) that scores and updates on turns."""
+    """A DeepSpeed ZeRO policy (+ frozen reference when ``kl.coef > 0``) that scores and updates on turns."""
 
-    def __init__(self, settings: LearnerSettings, weight_name_map: NameMap | None = None) -> None:
-        if not settings.model_path:
-            raise ValueError(
-                "LearnerSettings.model_path is empty: point it at a local Hugging Face model folder"
-            )
+    def __init__(self, setup: LearnerSetup, weight_name_map: NameMap | None = None) -> None:
         self.dist = tdist.init_distributed()
-        stage = effective_zero_stage(settings.zero_stage, self.dist.world_size, resolve_dtype(settings),
-                                     settings.offload_optimizer)
-        if stage != settings.zero_stage:
-            log.info("learner: ZeRO stage %d runs as stage %d here (%d rank(s), %s)", settings.zero_stage, stage,
-                     self.dist.world_size, resolve_dtype(settings))
-            settings = replace(settings, zero_stage=stage)
-        self.settings = settings
+        requested = setup.learner.zero_stage
+        stage = effective_zero_stage(requested, self.dist.world_size, resolve_dtype(setup),
+                                     setup.learner.offload_optimizer)
+        if stage != requested:
+            log.info("learner: ZeRO stage %d runs as stage %d here (%d rank(s), %s)", requested, stage,
+                     self.dist.world_size, resolve_dtype(setup))
+            # a copy: the caller's config section keeps the stage it asked for
+            setup = setup.model_copy(update={"learner": setup.learner.model_copy(update={"zero_stage": stage})})
+        self.setup = setup
         self.weight_name_map = weight_name_map
-        self.policy = init_policy(settings)
+        self.policy = init_policy(setup)
         self.engine = self.policy.engine
         self.device = self.policy.device
         config = self.engine.module.config
         self.model_config = config
         self.filler_token = int(config.pad_token_id if config.pad_token_id is not None else 0)
-        self.reference = ReferenceModel(settings, self.device) if settings.uses_reference else None
+        self.reference = ReferenceModel(setup, self.device) if setup.uses_reference else None
         self.update_calls = 0
         self.facts = self._model_facts()
         self.peak_flops = peak_flops(torch.cuda.get_device_name() if torch.cuda.is_available() else None)
-        stage0_manual = settings.zero_stage == 0 and not self.engine.bfloat16_enabled()
-        self.updater = PPOUpdater(self.engine, settings, self.filler_token, stage0_manual_skip=stage0_manual)
+        stage0_manual = stage == 0 and not self.engine.bfloat16_enabled()
+        self.updater = PPOUpdater(self.engine, setup, self.filler_token, stage0_manual_skip=stage0_manual)
         self._tokenizer = None
         self.last_scoring: dict[str, float] = {}
 
@@ -93,10 +90,10 @@ class Learner:
     def in_reward_kl(
         self, old_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, response_mask: torch.Tensor
     ) -> torch.Tensor:
-        """Per-token KL [N, T] (``kl_type``, zero off the mask) for the trainer to subtract, times ``kl_coef``,
+        """Per-token KL [N, T] (``kl.type``, zero off the mask) for the trainer to subtract, times ``kl.coef``,
         from the token rewards before the advantage estimator (verl's in-reward KL)."""
         return (
-            kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.settings.kl_type)
+            kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.setup.kl.type)
             * response_mask.float()
         )
 
@@ -176,18 +173,18 @@ class Learner:
             from transformers import AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(
-                self.settings.tokenizer_path or self.settings.model_path
+                self.setup.learner.tokenizer_path or self.setup.model_path
             )
         return self._tokenizer
 
     # ---------------------------------------------------------------------------------------- internals
     def _score_kwargs(self, with_entropy: bool) -> dict[str, Any]:
-        s = self.settings
+        s = self.setup
         return {
             "max_tokens": s.score_token_budget,
             "temperature": s.temperature,
             "with_entropy": with_entropy,
-            "chunk_size": s.logits_chunk_size,
+            "chunk_size": s.learner.logits_chunk_size,
             "filler_token": self.filler_token,
             "packed": s.packed_layout,
         }

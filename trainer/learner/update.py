@@ -24,7 +24,7 @@ from trainer import dist as tdist
 from trainer.learner.flops import training_flops
 from trainer.learner.packing import PackedMicroBatch, response_mask, to_rows
 from trainer.learner.scoring import forward_pack, plan_micro_batches
-from trainer.learner.settings import LearnerSettings
+from trainer.learner.setup import LearnerSetup
 
 log = logging.getLogger("turnrl")
 
@@ -122,10 +122,10 @@ class PPOUpdater:
     """Runs the optimizer steps of one ``update`` call on a DeepSpeed engine."""
 
     def __init__(
-        self, engine: Any, settings: LearnerSettings, filler_token: int, stage0_manual_skip: bool
+        self, engine: Any, setup: LearnerSetup, filler_token: int, stage0_manual_skip: bool
     ) -> None:
         self.engine = engine
-        self.settings = settings
+        self.setup = setup
         self.filler_token = filler_token
         self.stage0_manual_skip = stage0_manual_skip
 
@@ -133,9 +133,10 @@ class PPOUpdater:
         self, batch: UpdateBatch, update_index: int, extra_loss_fn: ExtraLossFn | None
     ) -> tuple[list[dict], list[int]]:
         """All epochs x mini-batches; returns per-optimizer-step metrics and the computed sequence lengths."""
-        s = self.settings
+        setup = self.setup
+        s = setup.learner
         n = len(batch.responses)
-        generator = torch.Generator().manual_seed(s.seed * 1_000_003 + update_index)
+        generator = torch.Generator().manual_seed(setup.seed * 1_000_003 + update_index)
         steps: list[dict] = []
         seq_lengths: list[int] = []
         for _ in range(s.ppo_epochs):
@@ -151,7 +152,8 @@ class PPOUpdater:
         self, batch: UpdateBatch, rows: list[int], extra_loss_fn: ExtraLossFn | None
     ) -> tuple[dict, list[int]]:
         """One mini-batch; returns its metrics and the lengths of the sequences it computed."""
-        s = self.settings
+        setup = self.setup
+        s = setup.learner
         engine = self.engine
         world = torch.distributed.get_world_size()
         lengths = [batch.lengths[r] for r in rows]
@@ -163,7 +165,7 @@ class PPOUpdater:
         units_total = max(float(totals[0]), 1.0) if s.loss_agg_mode != "seq-mean-token-sum-norm" else 1.0
         tokens_total = max(float(totals[1]), 1.0)
         packs = plan_micro_batches(
-            batch.prompts, batch.responses, rows, s.max_tokens_per_micro_batch, self.filler_token, s.packed_layout
+            batch.prompts, batch.responses, rows, s.max_tokens_per_micro_batch, self.filler_token, setup.packed_layout
         )
         sums = torch.zeros(len(_SUMS), dtype=torch.float64)
         extra_metrics: dict[str, float] = {}
@@ -209,14 +211,15 @@ class PPOUpdater:
         extra_metrics: dict[str, float],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """This micro-batch's share of the mini-batch loss (before the world-size factor) and its metric sums."""
-        s = self.settings
+        setup = self.setup
+        s = setup.learner
         device = self.engine.device
         needs_entropy_grad = s.entropy_coeff != 0 or extra_loss_fn is not None
         stats = forward_pack(
             self.engine,
             pack,
             device,
-            temperature=s.temperature,
+            temperature=setup.temperature,
             with_entropy=needs_entropy_grad,
             chunk_size=s.logits_chunk_size,
         )
@@ -248,12 +251,12 @@ class PPOUpdater:
         if s.entropy_coeff != 0 and entropy_rows is not None:
             entropy_loss = agg_loss(entropy_rows, mask, s.loss_agg_mode)
             loss = loss - s.entropy_coeff * entropy_loss
-        if s.kl_in_loss:
+        if setup.kl_in_loss:
             if batch.ref_logprobs is None:
                 raise ValueError("kl_coef > 0 with the KL in the loss needs ref_logprobs in update()")
-            kl = kl_penalty(logprobs, batch.ref_logprobs[idx].to(device), s.kl_type)
+            kl = kl_penalty(logprobs, batch.ref_logprobs[idx].to(device), setup.kl.type)
             kl_loss = agg_loss(kl, mask, s.loss_agg_mode)
-            loss = loss + s.kl_coef * kl_loss
+            loss = loss + setup.kl.coef * kl_loss
         if extra_loss_fn is not None and entropy_rows is not None:
             extra_loss, metrics = extra_loss_fn(entropy_rows, mask)
             loss = loss + extra_loss
