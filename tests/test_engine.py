@@ -342,9 +342,14 @@ def test_import_rollout_does_not_import_vllm():
     assert result.stdout.strip() == "ok"
 
 
-def test_auto_engine_is_hf_without_cuda():
-    if not torch.cuda.is_available():
-        assert resolve_engine_kind("auto") == "hf"
+def test_auto_engine_is_vllm_wherever_it_is_installed(monkeypatch):
+    import rollout.engine
+
+    monkeypatch.setattr(rollout.engine, "vllm_available", lambda: True)
+    assert resolve_engine_kind("auto") == "vllm"
+    monkeypatch.setattr(rollout.engine, "vllm_available", lambda: False)
+    assert resolve_engine_kind("auto") == "hf"
+    assert resolve_engine_kind("hf") == "hf"
     with pytest.raises(ValueError, match="engine must be one of"):
         resolve_engine_kind("tgi")
 

@@ -68,7 +68,7 @@ def test_the_parts_come_from_the_spec_and_episodes_play(counter, tmp_path):
 def test_a_training_run_on_the_new_env(tmp_path):
     """SFT on the spec's expert, two RL steps, evaluation before and after, in a fresh process that did nothing
     but register the env."""
-    overrides = ["env.name=counter", "env.num_workers=1", "rollout.tasks_per_step=2", "rollout.group_size=2",
+    overrides = ["env.name=counter", "rollout.engine=hf", "env.num_workers=1", "rollout.tasks_per_step=2", "rollout.group_size=2",
                  "rollout.max_new_tokens=8", "trainer.total_steps=2", "trainer.eval_episodes=2",
                  "trainer.eval_sampled=false", "trainer.sft.episodes=4", "trainer.sft.steps=2",
                  "model.tiny.hidden_size=32", "model.tiny.intermediate_size=64", "model.tiny.num_hidden_layers=1",

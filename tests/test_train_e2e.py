@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 TINY = [
+    "rollout.engine=hf",  # the vLLM runs below override it
     "rollout.top_p=1.0",  # full-distribution sampling: the engine's log-probs must then equal the learner's
     "trainer.total_steps=2",
     "rollout.tasks_per_step=2",

