@@ -101,7 +101,7 @@ def _settings(**kwargs):
 
 
 def test_ds_config_of_a_gpu_run():
-    from trainer.learner.engine import build_ds_config
+    from trainer.learner.deepspeed_init import build_ds_config
 
     gpu = build_ds_config(_settings(zero_stage=2), torch.bfloat16, on_gpu=True)
     assert gpu["zero_optimization"]["overlap_comm"] is True
@@ -116,7 +116,7 @@ def test_ds_config_of_a_gpu_run():
 
 
 def test_effective_zero_stage():
-    from trainer.learner.engine import effective_zero_stage
+    from trainer.learner.deepspeed_init import effective_zero_stage
 
     assert effective_zero_stage(2, 1, torch.bfloat16, offload_optimizer=False) == 1  # one GPU: no ZeRO-2 tax
     assert effective_zero_stage(2, 8, torch.bfloat16, offload_optimizer=False) == 2

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, policy_loss
 from trainer.config import KLConfig, LearnerConfig
 from trainer.learner import Learner, LearnerSetup
-from trainer.learner.engine import lr_multiplier
+from trainer.learner.deepspeed_init import lr_multiplier
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops, training_flops
 from trainer.learner.packing import (
     build_packed,
@@ -326,7 +326,7 @@ def test_named_weights_include_tied_lm_head_and_sync_to_reports_time(learner):
     seconds = learner.sync_to(engine)
     assert seconds >= 0
     assert torch.equal(engine.weights["lm_head.weight"], engine.weights["model.embed_tokens.weight"])
-    assert set(engine.weights) == set(learner.engine.module.state_dict())
+    assert set(engine.weights) == set(learner.ds_engine.module.state_dict())
     learner.weight_name_map = lambda name: None if name.startswith("lm_head") else "x." + name
     try:
         names = [name for name, _ in learner.named_weights()]

@@ -177,7 +177,7 @@ def main() -> None:
     def pct(values):
         return "n/a" if values[0] is None else f"{100 * max(values):.1f} %"
 
-    params = sum(getattr(p, "ds_numel", p.numel()) for p in learner.engine.module.parameters())
+    params = sum(getattr(p, "ds_numel", p.numel()) for p in learner.ds_engine.module.parameters())
     print(f"\n## Learner benchmark ({datetime.datetime.now().isoformat(timespec='seconds')})\n")
     print(
         f"- machine: {platform.node()}, {os.cpu_count()} CPU cores, device: {device}, world size {learner.dist.world_size}"

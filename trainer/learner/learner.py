@@ -17,7 +17,7 @@ import torch
 
 from algorithms.losses import kl_penalty
 from trainer import dist as tdist
-from trainer.learner.engine import ReferenceModel, effective_zero_stage, init_policy, resolve_dtype
+from trainer.learner.deepspeed_init import ReferenceModel, effective_zero_stage, init_policy, resolve_dtype
 from trainer.learner.export import export_hf_folder
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops
 from trainer.learner.scoring import score_sequences
@@ -47,17 +47,17 @@ class Learner:
         self.setup = setup
         self.weight_name_map = weight_name_map
         self.policy = init_policy(setup)
-        self.engine = self.policy.engine
+        self.ds_engine = self.policy.ds_engine
         self.device = self.policy.device
-        config = self.engine.module.config
+        config = self.ds_engine.module.config
         self.model_config = config
         self.filler_token = int(config.pad_token_id if config.pad_token_id is not None else 0)
         self.reference = ReferenceModel(setup, self.device) if setup.uses_reference else None
         self.update_calls = 0
         self.facts = self._model_facts()
         self.peak_flops = peak_flops(torch.cuda.get_device_name() if torch.cuda.is_available() else None)
-        stage0_manual = stage == 0 and not self.engine.bfloat16_enabled()
-        self.updater = PPOUpdater(self.engine, setup, self.filler_token, stage0_manual_skip=stage0_manual)
+        stage0_manual = stage == 0 and not self.ds_engine.bfloat16_enabled()
+        self.updater = PPOUpdater(self.ds_engine, setup, self.filler_token, stage0_manual_skip=stage0_manual)
         self._tokenizer = None
         self.last_scoring: dict[str, float] = {}
 
@@ -68,9 +68,9 @@ class Learner:
         """Current-policy log-probs and entropies of the response tokens: ([N, T], [N, T]) float32 on CPU,
         row i's tokens left-aligned (the StepBatch layout), T = longest response of this rank, zero elsewhere."""
         start = time.perf_counter()
-        self.engine.eval()
+        self.ds_engine.eval()
         logprobs, entropy, lengths = score_sequences(
-            self.engine, prompts, responses, self.device, **self._score_kwargs(with_entropy)
+            self.ds_engine, prompts, responses, self.device, **self._score_kwargs(with_entropy)
         )
         self._log_scoring("policy", lengths, time.perf_counter() - start)
         return logprobs, entropy
@@ -125,7 +125,7 @@ class Learner:
     # ----------------------------------------------------------------------------------------- weights
     def named_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
         """Full (name, tensor) pairs of the policy incl. tied ``lm_head.weight``; collective under ZeRO-3."""
-        return iter_full_weights(self.engine.module, self.policy.zero_stage == 3, self.weight_name_map)
+        return iter_full_weights(self.ds_engine.module, self.policy.zero_stage == 3, self.weight_name_map)
 
     def sync_to(self, engine: Any) -> float:
         """Push the current weights into an inference engine in place; returns the seconds it took."""
@@ -135,18 +135,18 @@ class Learner:
         """The full HF state dict (unmapped names, CPU copies) on every rank; collective under ZeRO-3."""
         return {
             name: t.detach().cpu().clone()
-            for name, t in iter_full_weights(self.engine.module, self.policy.zero_stage == 3)
+            for name, t in iter_full_weights(self.ds_engine.module, self.policy.zero_stage == 3)
         }
 
     # -------------------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self, directory: str | os.PathLike) -> None:
         """DeepSpeed checkpoint (model, optimizer, LR scheduler) + learner counters; collective."""
-        self.engine.save_checkpoint(
+        self.ds_engine.save_checkpoint(
             str(directory), tag=_CKPT_TAG, client_state={"update_calls": self.update_calls}
         )
 
     def load_checkpoint(self, directory: str | os.PathLike) -> None:
-        path, client_state = self.engine.load_checkpoint(
+        path, client_state = self.ds_engine.load_checkpoint(
             str(directory), tag=_CKPT_TAG, load_optimizer_states=True, load_lr_scheduler_states=True
         )
         if path is None:
@@ -159,8 +159,8 @@ class Learner:
         streams_everywhere = self.policy.zero_stage == 3
         if streams_everywhere or tdist.is_main_process():
             export_hf_folder(
-                self.engine.module,
-                iter_full_weights(self.engine.module, streams_everywhere),
+                self.ds_engine.module,
+                iter_full_weights(self.ds_engine.module, streams_everywhere),
                 self.tokenizer,
                 Path(directory),
                 is_main=tdist.is_main_process(),
@@ -192,9 +192,9 @@ class Learner:
     def _model_facts(self) -> ModelFacts:
         config = self.model_config
         if self.policy.zero_stage == 3:
-            total = sum(int(getattr(p, "ds_numel", p.numel())) for p in self.engine.module.parameters())
+            total = sum(int(getattr(p, "ds_numel", p.numel())) for p in self.ds_engine.module.parameters())
         else:
-            total = sum(p.numel() for p in self.engine.module.parameters())
+            total = sum(p.numel() for p in self.ds_engine.module.parameters())
         heads = int(config.num_attention_heads)
         head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
         return ModelFacts(

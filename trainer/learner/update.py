@@ -122,9 +122,9 @@ class PPOUpdater:
     """Runs the optimizer steps of one ``update`` call on a DeepSpeed engine."""
 
     def __init__(
-        self, engine: Any, setup: LearnerSetup, filler_token: int, stage0_manual_skip: bool
+        self, ds_engine: Any, setup: LearnerSetup, filler_token: int, stage0_manual_skip: bool
     ) -> None:
-        self.engine = engine
+        self.ds_engine = ds_engine
         self.setup = setup
         self.filler_token = filler_token
         self.stage0_manual_skip = stage0_manual_skip
@@ -154,7 +154,7 @@ class PPOUpdater:
         """One mini-batch; returns its metrics and the lengths of the sequences it computed."""
         setup = self.setup
         s = setup.learner
-        engine = self.engine
+        ds_engine = self.ds_engine
         world = torch.distributed.get_world_size()
         lengths = [batch.lengths[r] for r in rows]
         totals = tdist.all_reduce(
@@ -169,14 +169,14 @@ class PPOUpdater:
         )
         sums = torch.zeros(len(_SUMS), dtype=torch.float64)
         extra_metrics: dict[str, float] = {}
-        lr = float(engine.get_lr()[0])
-        engine.train()
+        lr = float(ds_engine.get_lr()[0])
+        ds_engine.train()
         for index, pack in enumerate(packs):
-            engine.set_gradient_accumulation_boundary(index == len(packs) - 1)
+            ds_engine.set_gradient_accumulation_boundary(index == len(packs) - 1)
             loss, parts = self._micro_loss(
                 batch, pack, units_total, tokens_total, max(sum(lengths), 1), extra_loss_fn, extra_metrics
             )
-            engine.backward(loss * world, scale_wrt_gas=False)
+            ds_engine.backward(loss * world, scale_wrt_gas=False)
             sums += parts
         sums = tdist.all_reduce(sums)
         metrics = {name: float(value) for name, value in zip(_SUMS, sums.tolist())}
@@ -213,10 +213,10 @@ class PPOUpdater:
         """This micro-batch's share of the mini-batch loss (before the world-size factor) and its metric sums."""
         setup = self.setup
         s = setup.learner
-        device = self.engine.device
+        device = self.ds_engine.device
         needs_entropy_grad = s.entropy_coeff != 0 or extra_loss_fn is not None
         stats = forward_pack(
-            self.engine,
+            self.ds_engine,
             pack,
             device,
             temperature=setup.temperature,
@@ -297,21 +297,21 @@ class PPOUpdater:
 
     def _step(self, nonfinite_loss: bool) -> tuple[bool, float]:
         """Apply (or skip) the optimizer step; returns (applied, pre-clip global grad norm)."""
-        engine = self.engine
+        ds_engine = self.ds_engine
         if self.stage0_manual_skip:
             # Stage 0 with a client optimizer has no overflow check in DeepSpeed: check the (already
             # all-reduced) gradients ourselves and never let a non-finite one reach AdamW.
-            grads = [p.grad.detach().float().norm() for p in engine.module.parameters() if p.grad is not None]
+            grads = [p.grad.detach().float().norm() for p in ds_engine.module.parameters() if p.grad is not None]
             norm = float(torch.stack(grads).norm()) if grads else 0.0
             if nonfinite_loss or not math.isfinite(norm):
-                engine.zero_grad()
+                ds_engine.zero_grad()
                 return False, norm if math.isfinite(norm) else float("inf")
-            engine.step()
+            ds_engine.step()
             return True, norm
-        engine.step()
-        norm = engine.get_global_grad_norm()
+        ds_engine.step()
+        norm = ds_engine.get_global_grad_norm()
         norm = float(norm) if norm is not None else float("nan")
-        return bool(engine.was_step_applied()) and not nonfinite_loss, norm
+        return bool(ds_engine.was_step_applied()) and not nonfinite_loss, norm
 
 
 def summarize_steps(

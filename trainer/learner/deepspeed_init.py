@@ -1,4 +1,7 @@
-"""DeepSpeed setup: the config dict, model loading under ZeRO-3, the policy engine and the reference model.
+"""DeepSpeed setup: the config dict, model loading under ZeRO-3, the policy's DeepSpeed engine and the reference model.
+
+(The learner's engine is DeepSpeed's ``DeepSpeedEngine``, called ``ds_engine`` throughout; "engine" alone means
+the rollout engine of ``rollout/``.)
 
 Choices that matter on a CPU machine (measured with DeepSpeed 0.19.8, torch 2.13):
 - the optimizer is a client ``torch.optim.AdamW`` (``zero_allow_untested_optimizer``), because letting DeepSpeed
@@ -143,16 +146,16 @@ def load_model(
 
 
 @dataclass
-class PolicyEngine:
+class DeepSpeedPolicy:
     """The DeepSpeed engine around the policy plus the facts the learner needs about the model."""
 
-    engine: Any
+    ds_engine: Any
     dtype: torch.dtype
     device: torch.device
     zero_stage: int
 
 
-def init_policy(setup: LearnerSetup) -> PolicyEngine:
+def init_policy(setup: LearnerSetup) -> DeepSpeedPolicy:
     import deepspeed
 
     learner = setup.learner
@@ -179,10 +182,10 @@ def init_policy(setup: LearnerSetup) -> PolicyEngine:
             opt, lambda step: lr_multiplier(step, learner, setup.total_optimizer_steps)
         )
 
-    engine, _, _, _ = deepspeed.initialize(
+    ds_engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=make_scheduler, config=ds_config
     )
-    return PolicyEngine(engine=engine, dtype=dtype, device=engine.device, zero_stage=learner.zero_stage)
+    return DeepSpeedPolicy(ds_engine=ds_engine, dtype=dtype, device=ds_engine.device, zero_stage=learner.zero_stage)
 
 
 class ReferenceModel:
