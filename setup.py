@@ -18,7 +18,9 @@ setup(
     packages=find_packages(include=["trainer*", "envs*", "rollout*", "algorithms*"]),
     include_package_data=True,
     # Task data shipped with the envs: SWE task records and the sources of its twelve repositories.
-    package_data={"envs": ["**/*.json", "**/*.jsonl", "**/*.txt", "swe/data/repos/**/*", "swe/data/repos/**/.*"]},
+    package_data={
+        "envs": ["**/*.json", "**/*.jsonl", "**/*.txt", "swe/data/repos/**/*", "swe/data/repos/**/.*"]
+    },
     install_requires=[
         "torch>=2.4",
         TRANSFORMERS,

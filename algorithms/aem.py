@@ -54,7 +54,9 @@ def response_uncertainty(batch: StepBatch, uncertainty: str) -> Tensor:
     if uncertainty not in UNCERTAINTIES:
         raise ValueError(f"uncertainty must be one of {', '.join(UNCERTAINTIES)}, got {uncertainty!r}")
     if uncertainty != "surprisal" and batch.entropy is None:
-        raise ValueError(f"AEM uncertainty={uncertainty!r} needs batch.entropy (token entropies of the rollout policy)")
+        raise ValueError(
+            f"AEM uncertainty={uncertainty!r} needs batch.entropy (token entropies of the rollout policy)"
+        )
     mask = batch.float_mask()
     length = batch.response_lengths.clamp(min=1.0)
 
@@ -106,5 +108,7 @@ def aem(
     if base not in BASE_ESTIMATORS:
         raise ValueError(f"aem base must be one of {', '.join(BASE_ESTIMATORS)}, got {base!r}")
     advantages = estimate_raw(base, batch, **base_params)
-    alpha = aem_scales(batch, lam=lam, uncertainty=uncertainty, alpha_min=alpha_min, alpha_max=alpha_max).alpha
+    alpha = aem_scales(
+        batch, lam=lam, uncertainty=uncertainty, alpha_min=alpha_min, alpha_max=alpha_max
+    ).alpha
     return advantages * (alpha if advantages.dim() == 1 else alpha[:, None])

@@ -50,18 +50,21 @@ class StepBatch:
     def __post_init__(self) -> None:
         if not isinstance(self.response_mask, Tensor) or self.response_mask.dim() != 2:
             raise ValueError(
-                "StepBatch.response_mask must be a 2-D tensor [N, T], got "
-                f"{_describe(self.response_mask)}"
+                f"StepBatch.response_mask must be a 2-D tensor [N, T], got {_describe(self.response_mask)}"
             )
         n, t = self.response_mask.shape
         for name in ("group_id", "traj_id", "step", "anchor"):
             value = getattr(self, name)
             if len(value) != n:
-                raise ValueError(f"StepBatch.{name} has length {len(value)}, expected N={n} (rows of response_mask)")
+                raise ValueError(
+                    f"StepBatch.{name} has length {len(value)}, expected N={n} (rows of response_mask)"
+                )
         self.step = _as_step_tensor(self.step).cpu()
         for anchor in self.anchor:
             if not isinstance(anchor, str):
-                raise ValueError(f"StepBatch.anchor must hold strings, found {type(anchor).__name__}: {anchor!r}")
+                raise ValueError(
+                    f"StepBatch.anchor must hold strings, found {type(anchor).__name__}: {anchor!r}"
+                )
 
         self.reward = _check_tensor("reward", self.reward, (n,), floating=True).float().cpu()
         if not bool(torch.isfinite(self.reward).all()):
@@ -70,7 +73,9 @@ class StepBatch:
         if self.valid.dtype != torch.bool:
             raise ValueError(f"StepBatch.valid must be a bool tensor, got dtype {self.valid.dtype}")
         if self.response_mask.dtype != torch.bool and not self.response_mask.is_floating_point():
-            raise ValueError(f"StepBatch.response_mask must be bool or float (0/1), got {self.response_mask.dtype}")
+            raise ValueError(
+                f"StepBatch.response_mask must be bool or float (0/1), got {self.response_mask.dtype}"
+            )
         if self.response_mask.dtype != torch.bool and bool(
             ((self.response_mask != 0) & (self.response_mask != 1)).any()
         ):
@@ -129,7 +134,9 @@ def _check_tensor(name: str, value: object, shape: tuple[int, ...], floating: bo
 def _as_step_tensor(step: Sequence[int] | Tensor) -> Tensor:
     if isinstance(step, Tensor):
         if step.dim() != 1 or step.is_floating_point() or step.dtype == torch.bool:
-            raise ValueError(f"StepBatch.step must be a 1-D integer tensor or a list of ints, got {_describe(step)}")
+            raise ValueError(
+                f"StepBatch.step must be a 1-D integer tensor or a list of ints, got {_describe(step)}"
+            )
         return step.to(torch.long)
     bad = [s for s in step if not isinstance(s, int) or isinstance(s, bool)]
     if bad:
@@ -143,7 +150,9 @@ def _check_trajectories(group_id: Sequence[Id], traj_id: Sequence[Id], step: Ten
     seen: set[tuple[Id, int]] = set()
     for g, tr, s in zip(group_id, traj_id, step.tolist()):
         if group_of.setdefault(tr, g) != g:
-            raise ValueError(f"StepBatch: trajectory {tr!r} appears in two groups ({group_of[tr]!r} and {g!r})")
+            raise ValueError(
+                f"StepBatch: trajectory {tr!r} appears in two groups ({group_of[tr]!r} and {g!r})"
+            )
         if (tr, s) in seen:
             raise ValueError(f"StepBatch: trajectory {tr!r} has two rows with step {s}")
         seen.add((tr, s))

@@ -133,7 +133,9 @@ def epo_entropy_loss(
     loss = -coef * (entropy_bonus - weight * smooth_loss)
     metrics["epo/smooth_loss"] = float(smooth_loss.detach())
     metrics["epo/smooth_weight"] = weight
-    metrics["epo/out_of_band_frac"] = float((out_of_band.to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1.0))
+    metrics["epo/out_of_band_frac"] = float(
+        (out_of_band.to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1.0)
+    )
     return loss, metrics
 
 

@@ -119,7 +119,9 @@ def entropy_from_logits(logits: Tensor, chunk_size: int = DEFAULT_CHUNK_ROWS) ->
 def log_probs_from_logits(logits: Tensor, labels: Tensor, chunk_size: int = DEFAULT_CHUNK_ROWS) -> Tensor:
     """log softmax(logits)[label] per position; float32, shape labels.shape (= logits.shape[:-1])."""
     if tuple(labels.shape) != tuple(logits.shape[:-1]):
-        raise ValueError(f"labels shape {tuple(labels.shape)} must equal logits.shape[:-1] {tuple(logits.shape[:-1])}")
+        raise ValueError(
+            f"labels shape {tuple(labels.shape)} must equal logits.shape[:-1] {tuple(logits.shape[:-1])}"
+        )
     return _map_row_chunks(_label_log_prob_chunk, logits, labels, chunk_size)
 
 
@@ -135,7 +137,9 @@ def _label_log_prob_chunk(logits: Tensor, labels: Tensor) -> Tensor:
     return picked - torch.logsumexp(logits, dim=-1)
 
 
-def _map_row_chunks(fn: Callable[..., Tensor], logits: Tensor, labels: Tensor | None, chunk_size: int) -> Tensor:
+def _map_row_chunks(
+    fn: Callable[..., Tensor], logits: Tensor, labels: Tensor | None, chunk_size: int
+) -> Tensor:
     """Apply `fn` to slices of at most `chunk_size` positions and stitch the results."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")

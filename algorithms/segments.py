@@ -20,7 +20,9 @@ def dense_ids(keys: Sequence[Hashable]) -> tuple[Tensor, int]:
     table: dict[Hashable, int] = {}
     ids = array("q", [table.setdefault(k, len(table)) for k in keys])
     # via the buffer protocol: ~30x faster than torch.tensor(list) for 16k ids
-    return torch.frombuffer(ids, dtype=torch.long).clone() if ids else torch.zeros(0, dtype=torch.long), len(table)
+    return torch.frombuffer(ids, dtype=torch.long).clone() if ids else torch.zeros(0, dtype=torch.long), len(
+        table
+    )
 
 
 @dataclass
@@ -30,7 +32,9 @@ class SegmentStats:
     count: Tensor  # [K] float64, number of samples that entered the statistics
 
 
-def segment_stats(values: Tensor, segment: Tensor, num_segments: int, sample: Tensor | None = None) -> SegmentStats:
+def segment_stats(
+    values: Tensor, segment: Tensor, num_segments: int, sample: Tensor | None = None
+) -> SegmentStats:
     """Mean and unbiased std of `values` per segment, using only rows where `sample` is True."""
     values = values.to(torch.float64)
     weight = torch.ones_like(values) if sample is None else sample.to(torch.float64)
@@ -42,7 +46,9 @@ def segment_stats(values: Tensor, segment: Tensor, num_segments: int, sample: Te
     return SegmentStats(mean=mean, std=var.sqrt(), count=count)
 
 
-def segment_min_max(values: Tensor, segment: Tensor, num_segments: int, include: Tensor) -> tuple[Tensor, Tensor]:
+def segment_min_max(
+    values: Tensor, segment: Tensor, num_segments: int, include: Tensor
+) -> tuple[Tensor, Tensor]:
     """Per-segment min and max of `values` over rows where `include` is True (+inf/-inf if none)."""
     inf = torch.tensor(float("inf"), dtype=values.dtype)
     low = torch.full((num_segments,), float("inf"), dtype=values.dtype)

@@ -90,8 +90,14 @@ def _send_slot_result(conn: multiprocessing.connection.Connection, slot: int, pa
         conn.send(("error", slot, f"env result could not be sent to the trainer: {exc!r}"))
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, env_id: str, env_kwargs: dict,
-                 entry_point: str | None, slots: list[int], parent_pid: int) -> None:
+def _worker_main(
+    conn: multiprocessing.connection.Connection,
+    env_id: str,
+    env_kwargs: dict,
+    entry_point: str | None,
+    slots: list[int],
+    parent_pid: int,
+) -> None:
     import signal
 
     # Ctrl-C belongs to the trainer, which closes the pool; a worker traceback per process is noise.
@@ -187,8 +193,16 @@ class EnvPool:
     workers build an env that was registered only in this process.
     """
 
-    def __init__(self, env_id: str, env_kwargs: dict | None = None, num_envs: int = 1, num_workers: int = 1,
-                 step_timeout_s: float = 60.0, start_timeout_s: float = 600.0, entry_point: str | None = None):
+    def __init__(
+        self,
+        env_id: str,
+        env_kwargs: dict | None = None,
+        num_envs: int = 1,
+        num_workers: int = 1,
+        step_timeout_s: float = 60.0,
+        start_timeout_s: float = 600.0,
+        entry_point: str | None = None,
+    ):
         if not isinstance(env_id, str) or not env_id:
             raise ValueError(f"env_id must be a non-empty string, got {env_id!r}")
         if num_envs < 1 or num_workers < 1:
@@ -204,8 +218,10 @@ class EnvPool:
         self.start_timeout_s = start_timeout_s
         self._ctx = multiprocessing.get_context("spawn")
         self._slot_state = [_SlotState.IDLE] * num_envs
-        self._workers = [_Worker(index=i, slots=list(range(i, num_envs, self.num_workers)))
-                         for i in range(self.num_workers)]
+        self._workers = [
+            _Worker(index=i, slots=list(range(i, num_envs, self.num_workers)))
+            for i in range(self.num_workers)
+        ]
         self._closed = False
         # Runs on close(), garbage collection and interpreter exit; holds no reference to self.
         self._finalizer = weakref.finalize(self, _stop_workers, self._workers)
@@ -223,12 +239,15 @@ class EnvPool:
         if init_errors:
             self.close()
             index, detail = next(iter(init_errors.items()))
-            raise RuntimeError(f"EnvPool could not build {env_id!r} with {self.env_kwargs!r} "
-                               f"(worker {index}):\n{detail}")
+            raise RuntimeError(
+                f"EnvPool could not build {env_id!r} with {self.env_kwargs!r} (worker {index}):\n{detail}"
+            )
         if any(ids != worker_task_ids[0] for ids in worker_task_ids):
             self.close()
-            raise RuntimeError(f"{env_id!r} reports different task_ids in different workers; "
-                               "its task split must be deterministic for groups to share tasks")
+            raise RuntimeError(
+                f"{env_id!r} reports different task_ids in different workers; "
+                "its task split must be deterministic for groups to share tasks"
+            )
         self._task_ids = worker_task_ids[0]
 
     # ------------------------------------------------------------------ public API
@@ -245,8 +264,9 @@ class EnvPool:
         """Current worker process ids (for tests and debugging)."""
         return [w.process.pid if w.process is not None else None for w in self._workers]
 
-    def reset(self, slots: Sequence[int], task_ids: Sequence, seeds: Sequence[int | None] | None = None
-              ) -> list[tuple[str, dict]]:
+    def reset(
+        self, slots: Sequence[int], task_ids: Sequence, seeds: Sequence[int | None] | None = None
+    ) -> list[tuple[str, dict]]:
         """Start a new episode in each slot; ``task_ids[i]=None`` lets the env choose from its seed."""
         self._check_open()
         slots = self._check_slots(slots)
@@ -278,13 +298,22 @@ class EnvPool:
         never_reset = [s for s in slots if self._slot_state[s] == _SlotState.IDLE]
         if never_reset:
             raise RuntimeError(f"step called on slots {never_reset} that were never reset")
-        items = {slot: (slot, action) for slot, action in zip(slots, actions)
-                 if self._slot_state[slot] == _SlotState.LIVE}
+        items = {
+            slot: (slot, action)
+            for slot, action in zip(slots, actions)
+            if self._slot_state[slot] == _SlotState.LIVE
+        }
         outcomes = self._run("step", items)
         results = []
         for slot in slots:
-            status, payload = outcomes.get(slot, ("error", "the episode in this slot was lost to an earlier env "
-                                                           "error or worker restart; reset the slot"))
+            status, payload = outcomes.get(
+                slot,
+                (
+                    "error",
+                    "the episode in this slot was lost to an earlier env "
+                    "error or worker restart; reset the slot",
+                ),
+            )
             if status == "ok":
                 results.append(StepResult(*payload))
             else:
@@ -317,7 +346,9 @@ class EnvPool:
 
     def _check_slots(self, slots: Sequence[int]) -> list[int]:
         slots = list(slots)
-        bad = [s for s in slots if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < self.num_envs]
+        bad = [
+            s for s in slots if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < self.num_envs
+        ]
         if bad:
             raise ValueError(f"slots must be ints in [0, {self.num_envs}), got {bad}")
         if len(set(slots)) != len(slots):
@@ -357,8 +388,9 @@ class EnvPool:
 
     def _replace(self, worker: _Worker, reason: str) -> None:
         """Kill a failed worker, lose the episodes it hosted, and start its successor (not awaited)."""
-        logger.warning("EnvPool %s: restarting worker %d (slots %s): %s",
-                       self.env_id, worker.index, worker.slots, reason)
+        logger.warning(
+            "EnvPool %s: restarting worker %d (slots %s): %s", self.env_id, worker.index, worker.slots, reason
+        )
         _stop_workers_now([worker])
         for slot in worker.slots:
             if self._slot_state[slot] == _SlotState.LIVE:
@@ -402,12 +434,24 @@ class EnvPool:
                         self._slot_state[slot] = _SlotState.LOST
         for slot, (status, payload) in outcomes.items():
             if status == "error":
-                logger.warning("EnvPool %s: %s on slot %d failed: %s", self.env_id, command, slot,
-                               payload.strip().splitlines()[-1])
+                logger.warning(
+                    "EnvPool %s: %s on slot %d failed: %s",
+                    self.env_id,
+                    command,
+                    slot,
+                    payload.strip().splitlines()[-1],
+                )
         return outcomes
 
-    def _send(self, worker: _Worker, command: str, mine: list[int], message: bytes,
-              pending: dict[int, list[int]], outcomes: dict[int, tuple[str, Any]]) -> None:
+    def _send(
+        self,
+        worker: _Worker,
+        command: str,
+        mine: list[int],
+        message: bytes,
+        pending: dict[int, list[int]],
+        outcomes: dict[int, tuple[str, Any]],
+    ) -> None:
         error = self._ensure_ready(worker)
         if error is not None:
             outcomes.update({slot: ("error", error) for slot in mine})
@@ -421,7 +465,9 @@ class EnvPool:
             return
         pending[worker.index] = mine
 
-    def _gather(self, command: str, pending: dict[int, list[int]], outcomes: dict[int, tuple[str, Any]]) -> None:
+    def _gather(
+        self, command: str, pending: dict[int, list[int]], outcomes: dict[int, tuple[str, Any]]
+    ) -> None:
         deadline = {index: time.monotonic() + self.step_timeout_s for index in pending}
         while pending:
             waitables = {}
@@ -444,12 +490,16 @@ class EnvPool:
                     pass  # the process is gone; reported below with its exit code
                 if pending[index] and not worker.process.is_alive():
                     worker.process.join(1.0)
-                    failed[index] = f"env worker {worker.index} died during {command} (exit code {worker.process.exitcode})"
+                    failed[index] = (
+                        f"env worker {worker.index} died during {command} (exit code {worker.process.exitcode})"
+                    )
             now = time.monotonic()
             for index in pending:
                 if index not in failed and pending[index] and now >= deadline[index]:
-                    failed[index] = (f"env {command} on slot {pending[index][0]} exceeded "
-                                     f"step_timeout_s={self.step_timeout_s}")
+                    failed[index] = (
+                        f"env {command} on slot {pending[index][0]} exceeded "
+                        f"step_timeout_s={self.step_timeout_s}"
+                    )
             for index, message in failed.items():
                 for slot in pending[index]:
                     outcomes[slot] = ("error", message)
@@ -464,7 +514,9 @@ def _serialize(command: str, items: list[tuple]) -> bytes:
     try:
         return bytes(ForkingPickler.dumps((command, items)))
     except Exception as exc:
-        raise ValueError(f"{command} arguments must be picklable (str or dict of plain values): {exc!r}") from exc
+        raise ValueError(
+            f"{command} arguments must be picklable (str or dict of plain values): {exc!r}"
+        ) from exc
 
 
 def _stop_workers_now(workers: list[_Worker]) -> None:

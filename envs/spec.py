@@ -28,7 +28,9 @@ class EnvSection(BaseModel):
 def _as_text(expert_action: Any) -> str:
     if isinstance(expert_action, str) and expert_action:
         return expert_action
-    raise ValueError(f"the env gives no usable info['expert_action'] ({expert_action!r}): the SFT warm start needs one")
+    raise ValueError(
+        f"the env gives no usable info['expert_action'] ({expert_action!r}): the SFT warm start needs one"
+    )
 
 
 @dataclass(frozen=True)

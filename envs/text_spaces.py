@@ -26,15 +26,13 @@ def is_printable_text(text: str) -> bool:
 class TextSpace(Text):
     """Any printable string of ``min_length..max_length`` characters."""
 
-    def __init__(self, max_length: int = DEFAULT_MAX_TEXT_LENGTH, *, min_length: int = 0, seed: int | None = None):
+    def __init__(
+        self, max_length: int = DEFAULT_MAX_TEXT_LENGTH, *, min_length: int = 0, seed: int | None = None
+    ):
         super().__init__(max_length, min_length=min_length, charset=SAMPLE_CHARSET, seed=seed)
 
     def contains(self, x: object) -> bool:
-        return (
-            isinstance(x, str)
-            and self.min_length <= len(x) <= self.max_length
-            and is_printable_text(x)
-        )
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length and is_printable_text(x)
 
     def __repr__(self) -> str:
         return f"TextSpace({self.min_length}, {self.max_length}, any printable text)"

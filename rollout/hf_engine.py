@@ -131,7 +131,13 @@ class HFEngine:
             step_policy, step_entropy = policy_stats(logits, new_tokens, sampling.temperature)
             keep: list[int] = []
             for pos, (row, token, logprob, policy, entropy) in enumerate(
-                zip(live, new_tokens.tolist(), new_logprobs.tolist(), step_policy.tolist(), step_entropy.tolist())
+                zip(
+                    live,
+                    new_tokens.tolist(),
+                    new_logprobs.tolist(),
+                    step_policy.tolist(),
+                    step_entropy.tolist(),
+                )
             ):
                 tokens[row].append(token)
                 logprobs[row].append(logprob)

@@ -44,7 +44,9 @@ class EngineLifecycle:
         if level not in (1, 2):
             raise ValueError(f"{self.name}.sleep: level must be 1 or 2, got {level}")
         if not self.fully_awake:
-            raise EngineStateError(f"{self.name}.sleep called while {self.describe()}: wake it up fully first")
+            raise EngineStateError(
+                f"{self.name}.sleep called while {self.describe()}: wake it up fully first"
+            )
         self.awake.clear()
         self.weights_lost = level == 2
 
@@ -57,16 +59,22 @@ class EngineLifecycle:
         already = [tag for tag in wanted if tag in self.awake]
         if already:
             # vLLM returns without waking anything when any requested tag is already awake.
-            raise EngineStateError(f"{self.name}.wake_up({wanted}) while {self.describe()}: {already} already awake")
+            raise EngineStateError(
+                f"{self.name}.wake_up({wanted}) while {self.describe()}: {already} already awake"
+            )
         if KV_CACHE in wanted and WEIGHTS not in self.awake and WEIGHTS not in wanted:
-            raise EngineStateError(f"{self.name}.wake_up(['kv_cache']) before the weights: wake 'weights' first")
+            raise EngineStateError(
+                f"{self.name}.wake_up(['kv_cache']) before the weights: wake 'weights' first"
+            )
         ordered = [tag for tag in TAGS if tag in wanted]
         self.awake.update(ordered)
         return ordered
 
     def check_generate(self) -> None:
         if not self.fully_awake:
-            raise EngineStateError(f"{self.name}.generate called while {self.describe()}: call wake_up() first")
+            raise EngineStateError(
+                f"{self.name}.generate called while {self.describe()}: call wake_up() first"
+            )
         if self.weights_lost:
             raise EngineStateError(
                 f"{self.name}.generate called after sleep(level=2) without loading weights: the weights are gone"

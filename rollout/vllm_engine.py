@@ -122,7 +122,9 @@ def auto_gpu_memory_utilization(free_bytes: int, total_bytes: int, share_of_free
     """vLLM's ``gpu_memory_utilization`` (a fraction of TOTAL memory, checked against free memory at start)
     that gives it ``share_of_free`` of what the learner left free."""
     if total_bytes <= 0 or not 0 < share_of_free <= 1:
-        raise ValueError(f"need total_bytes > 0 and 0 < share_of_free <= 1, got {total_bytes}, {share_of_free}")
+        raise ValueError(
+            f"need total_bytes > 0 and 0 < share_of_free <= 1, got {total_bytes}, {share_of_free}"
+        )
     fraction = share_of_free * free_bytes / total_bytes
     if fraction < 0.05:
         raise RuntimeError(
@@ -326,7 +328,14 @@ class VLLMEngine:
         return engine
 
     def _init_from_llm(
-        self, llm: Any, tokenizer, *, on_cpu: bool, sleep_enabled: bool, weight_sync: str, policy_logprobs: bool
+        self,
+        llm: Any,
+        tokenizer,
+        *,
+        on_cpu: bool,
+        sleep_enabled: bool,
+        weight_sync: str,
+        policy_logprobs: bool,
     ) -> None:
         self.llm = llm
         self.tokenizer = tokenizer
@@ -433,7 +442,9 @@ class VLLMEngine:
         self.lifecycle.check_load()
         must_be_complete = self.weight_sync == RELOAD_WEIGHTS or self.lifecycle.weights_lost
         if self.weight_sync == RELOAD_WEIGHTS:
-            chunks: Iterable[list[tuple[str, torch.Tensor]]] = [with_tied_head(weights, self.tie_word_embeddings)]
+            chunks: Iterable[list[tuple[str, torch.Tensor]]] = [
+                with_tied_head(weights, self.tie_word_embeddings)
+            ]
         else:
             chunks = weight_chunks(weights, self.tie_word_embeddings, self.sync_chunk_bytes)
         sent: set[str] = set()
@@ -448,7 +459,9 @@ class VLLMEngine:
             self._check_complete(sent)
         if not self.llm.reset_prefix_cache():
             # vLLM only warns when KV blocks are in use; old-weight KV reused by the next prompt corrupts it
-            raise RuntimeError("VLLMEngine: reset_prefix_cache failed after a weight update (KV blocks in use)")
+            raise RuntimeError(
+                "VLLMEngine: reset_prefix_cache failed after a weight update (KV blocks in use)"
+            )
         self.lifecycle.loaded()
 
     def _check_complete(self, names: set[str]) -> None:

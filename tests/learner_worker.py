@@ -79,8 +79,14 @@ def learner_setup(
 ) -> LearnerSetup:
     """The setup these learner tests were written for: one mini-batch, no gradient checkpointing, no entropy
     bonus, clip-higher 0.28, fp32 on CPU and no KL unless ``kl`` says so; ``learner`` fields go on top."""
-    fields: dict = {"gradient_checkpointing": False, "mini_batches": 1, "clip_ratio_high": 0.28,
-                    "entropy_coeff": 0.0, "max_tokens_per_micro_batch": 8192, **learner}
+    fields: dict = {
+        "gradient_checkpointing": False,
+        "mini_batches": 1,
+        "clip_ratio_high": 0.28,
+        "entropy_coeff": 0.0,
+        "max_tokens_per_micro_batch": 8192,
+        **learner,
+    }
     return LearnerSetup(
         learner=LearnerConfig(**fields),
         model_path=str(model_path),

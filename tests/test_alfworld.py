@@ -144,9 +144,12 @@ def test_bad_generator_settings_are_rejected(tmp_path):
         generate.generate(tmp_path / "z", {"train": 1}, config="tiny")
 
 
-@pytest.mark.parametrize(("signum", "error"), [(signal.SIGXCPU, generate.PlannerTooSlow),
-                                               (signal.SIGTERM, RuntimeError)])
-def test_planner_child_killed_by_its_cpu_limit_is_slow_and_any_other_death_is_an_error(monkeypatch, signum, error):
+@pytest.mark.parametrize(
+    ("signum", "error"), [(signal.SIGXCPU, generate.PlannerTooSlow), (signal.SIGTERM, RuntimeError)]
+)
+def test_planner_child_killed_by_its_cpu_limit_is_slow_and_any_other_death_is_an_error(
+    monkeypatch, signum, error
+):
     class DyingPlanner:
         def solve_sas(self, sas, verbose):
             os.kill(os.getpid(), signum)
@@ -246,7 +249,7 @@ def test_searching_expert_wins_every_task_type_and_looks_in_list_order_until_it_
     for entry in (g for g in manifest["games"] if g["split"] == "train"):
         _, info = env.reset(options={"task_id": entry["task_id"]})
         task_words = set(re.findall(r"[a-z]+", info["task"].lower()))
-        order = [a[len("go to "):] for a in info["admissible_actions"] if a.startswith("go to ")]
+        order = [a[len("go to ") :] for a in info["admissible_actions"] if a.startswith("go to ")]
         order.sort(key=lambda place: place.rsplit(" ", 1)[0] in task_words)
         actions, done = [], False
         while not done:
@@ -255,7 +258,7 @@ def test_searching_expert_wins_every_task_type_and_looks_in_list_order_until_it_
             done = terminated or truncated
         assert terminated and info["won"], (entry["task_id"], actions)
         first_take = next(i for i, a in enumerate(actions) if a.startswith("take "))
-        walks = [a[len("go to "):] for a in actions[:first_take] if a.startswith("go to ")]
+        walks = [a[len("go to ") :] for a in actions[:first_take] if a.startswith("go to ")]
         assert walks == order[: len(walks)], (entry["task_id"], actions)
 
 

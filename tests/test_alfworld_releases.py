@@ -79,11 +79,15 @@ def test_split_counts_command_reports_types_sizes_and_release(capsys):
     counts = splits.split_counts(FIXTURES / "2.1.1")
     assert list(counts) == ["valid_unseen"]
     types, releases = counts["valid_unseen"]
-    assert types == {"pick_and_place_simple": 1, "pick_clean_then_place_in_recep": 1} and releases == {"2.1.1"}
+    assert types == {"pick_and_place_simple": 1, "pick_clean_then_place_in_recep": 1} and releases == {
+        "2.1.1"
+    }
     assert splits.main([str(FIXTURES / "2.1.2")]) == 0
     out = capsys.readouterr().out
     assert "total" in out and "differs from the published size: valid_unseen" in out and "2.1.2" in out
-    assert splits.summary_line(FIXTURES / "2.1.2") == "valid_unseen 2 (release 2.1.2; not the published sizes)"
+    assert (
+        splits.summary_line(FIXTURES / "2.1.2") == "valid_unseen 2 (release 2.1.2; not the published sizes)"
+    )
 
 
 def _copy(tmp_path: Path, release: str) -> Path:
@@ -127,7 +131,9 @@ def test_trials_without_game_files_say_which_archive_is_missing(tmp_path):
     root = _copy(tmp_path, "2.1.2")
     for game in root.rglob("game.tw-pddl"):
         game.unlink()
-    with pytest.raises(FileNotFoundError, match="2 trials have traj_data.json but no game.tw-pddl.*tw-pddl.zip"):
+    with pytest.raises(
+        FileNotFoundError, match="2 trials have traj_data.json but no game.tw-pddl.*tw-pddl.zip"
+    ):
         ALFWorldEnv(data_dir=root, split="valid_unseen")
 
 
@@ -150,4 +156,9 @@ def test_doctor_reports_the_alfworld_data_folder(monkeypatch):
     from trainer.doctor import report
 
     monkeypatch.setenv("ALFWORLD_DATA", str(FIXTURES / "2.1.1"))
-    assert "alfworld data " + str(FIXTURES / "2.1.1") + ": valid_unseen 2 (release 2.1.1; not the published sizes)" in report()
+    assert (
+        "alfworld data "
+        + str(FIXTURES / "2.1.1")
+        + ": valid_unseen 2 (release 2.1.1; not the published sizes)"
+        in report()
+    )

@@ -12,7 +12,10 @@ def test_first_move_searches_in_list_order_and_skips_the_task_receptacle():
     assert expert.act(PLAN, ROOM) == "go to armchair 1"
     expert.observe("go to armchair 1", "You arrive at armchair 1. On the armchair 1, you see nothing.")
     # desk 1 comes before drawer 1 in the list, but it is where the book goes, not where it is
-    assert expert.act(PLAN, [a for a in ROOM if a != "go to armchair 1"] + ["examine armchair 1"]) == "go to drawer 1"
+    assert (
+        expert.act(PLAN, [a for a in ROOM if a != "go to armchair 1"] + ["examine armchair 1"])
+        == "go to drawer 1"
+    )
 
 
 def test_a_closed_receptacle_is_opened_before_moving_on():

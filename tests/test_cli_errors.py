@@ -32,8 +32,9 @@ sys.exit(code)
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +63,25 @@ def files(tmp_path_factory) -> Path:
 # (id, argv with {d} for the files folder, what the one line must name)
 CASES = [
     # the two of the issue
-    ("yaml-syntax", ["train", "--config", "{d}/unclosed.yaml"], ["unclosed.yaml", "line 3, column 1", "line 2, column 9"]),
-    ("resume-missing", ["train", "trainer.resume=/no/such/checkpoint"],
-     ["trainer.resume", "/no/such/checkpoint", "COMPLETE", "deepspeed/", "hf/"]),
+    (
+        "yaml-syntax",
+        ["train", "--config", "{d}/unclosed.yaml"],
+        ["unclosed.yaml", "line 3, column 1", "line 2, column 9"],
+    ),
+    (
+        "resume-missing",
+        ["train", "trainer.resume=/no/such/checkpoint"],
+        ["trainer.resume", "/no/such/checkpoint", "COMPLETE", "deepspeed/", "hf/"],
+    ),
     # one per validated section
     ("model", ["train", "model.dtype=float16"], ["model.dtype"]),
     ("model.tiny", ["train", "model.tiny.hidden_size=4"], ["model.tiny.hidden_size"]),
     ("rollout", ["train", "rollout.top_p=1.5"], ["rollout.top_p"]),
-    ("rollout.vllm", ["train", "rollout.vllm.gpu_memory_utilization=0"], ["rollout.vllm.gpu_memory_utilization"]),
+    (
+        "rollout.vllm",
+        ["train", "rollout.vllm.gpu_memory_utilization=0"],
+        ["rollout.vllm.gpu_memory_utilization"],
+    ),
     ("env", ["train", "env.name=alfwrld"], ["env.name", "did you mean 'alfworld'"]),
     ("env.alfworld", ["train", "env.alfworld.preset=huge"], ["env.alfworld.preset"]),
     ("env.webshop", ["train", "env.webshop.reward_mode=points"], ["env.webshop.reward_mode"]),
@@ -94,38 +106,79 @@ CASES = [
     ("override-bad-yaml", ["train", "rollout.stop=[a"], ["rollout.stop=[a", "invalid YAML"]),
     ("interpolation", ["train", "trainer.run_name=${{nope}}"], ["trainer.run_name", "nope"]),
     # config files
-    ("yaml-duplicate-key", ["train", "--config", "{d}/duplicate.yaml"], ["duplicate.yaml", "line 3", "duplicate key"]),
+    (
+        "yaml-duplicate-key",
+        ["train", "--config", "{d}/duplicate.yaml"],
+        ["duplicate.yaml", "line 3", "duplicate key"],
+    ),
     ("config-missing", ["train", "--config", "{d}/nowhere.yaml"], ["nowhere.yaml", "not found"]),
     ("config-folder", ["train", "--config", "{d}/empty_folder"], ["empty_folder", "folder"]),
     ("config-list", ["train", "--config", "{d}/list.yaml"], ["list.yaml", "list"]),
     ("config-binary", ["train", "--config", "{d}/binary.yaml"], ["binary.yaml"]),
     ("config-bad-base", ["train", "--config", "{d}/bad_base.yaml"], ["bad_base.yaml", "'base'"]),
     ("config-missing-base", ["train", "--config", "{d}/missing_base.yaml"], ["nowhere.yaml", "not found"]),
-    ("config-unknown-key", ["train", "--config", "{d}/unknown_key.yaml"], ["algorithm.gama", "did you mean 'gamma'"]),
+    (
+        "config-unknown-key",
+        ["train", "--config", "{d}/unknown_key.yaml"],
+        ["algorithm.gama", "did you mean 'gamma'"],
+    ),
     # paths (train and eval run check_paths)
-    ("resume-run-folder", ["train", "trainer.resume={d}/run"],
-     ["trainer.resume", "not a complete checkpoint", "step_00000002"]),
-    ("resume-half-written", ["train", "trainer.resume={d}/run/checkpoints/.tmp-step_00000004"],
-     ["trainer.resume", ".tmp-step_00000004", "COMPLETE"]),
+    (
+        "resume-run-folder",
+        ["train", "trainer.resume={d}/run"],
+        ["trainer.resume", "not a complete checkpoint", "step_00000002"],
+    ),
+    (
+        "resume-half-written",
+        ["train", "trainer.resume={d}/run/checkpoints/.tmp-step_00000004"],
+        ["trainer.resume", ".tmp-step_00000004", "COMPLETE"],
+    ),
     ("resume-a-file", ["train", "trainer.resume={d}/a_file"], ["trainer.resume", "a_file", "not a folder"]),
-    ("model-path-missing", ["train", "model.path={d}/no_model"], ["model.path", "no_model", "does not exist"]),
+    (
+        "model-path-missing",
+        ["train", "model.path={d}/no_model"],
+        ["model.path", "no_model", "does not exist"],
+    ),
     ("model-path-no-config", ["train", "model.path={d}/empty_folder"], ["model.path", "config.json"]),
-    ("data-dir-missing", ["train", "env.alfworld.data_dir={d}/no_data"], ["env.alfworld.data_dir", "no_data"]),
+    (
+        "data-dir-missing",
+        ["train", "env.alfworld.data_dir={d}/no_data"],
+        ["env.alfworld.data_dir", "no_data"],
+    ),
     ("output-dir-a-file", ["train", "trainer.output_dir={d}/a_file"], ["trainer.output_dir", "a_file"]),
     # turnrl eval
-    ("eval-checkpoint-missing", ["eval", "--checkpoint", "{d}/no_run"], ["--checkpoint", "no_run", "does not exist"]),
-    ("eval-checkpoint-half-written", ["eval", "--checkpoint", "{d}/run/checkpoints/.tmp-step_00000004"],
-     ["--checkpoint", ".tmp-step_00000004", "COMPLETE", "deepspeed/"]),
+    (
+        "eval-checkpoint-missing",
+        ["eval", "--checkpoint", "{d}/no_run"],
+        ["--checkpoint", "no_run", "does not exist"],
+    ),
+    (
+        "eval-checkpoint-half-written",
+        ["eval", "--checkpoint", "{d}/run/checkpoints/.tmp-step_00000004"],
+        ["--checkpoint", ".tmp-step_00000004", "COMPLETE", "deepspeed/"],
+    ),
     ("eval-checkpoint-empty", ["eval", "--checkpoint", "{d}/empty_folder"], ["--checkpoint", "empty_folder"]),
-    ("eval-checkpoint-a-file", ["eval", "--checkpoint", "{d}/a_file"], ["--checkpoint", "a_file", "not a folder"]),
+    (
+        "eval-checkpoint-a-file",
+        ["eval", "--checkpoint", "{d}/a_file"],
+        ["--checkpoint", "a_file", "not a folder"],
+    ),
     ("eval-no-checkpoint", ["eval"], ["--checkpoint"]),
     ("eval-episodes-zero", ["eval", "--checkpoint", "{d}/run", "--episodes", "0"], ["--episodes"]),
     ("eval-episodes-text", ["eval", "--checkpoint", "{d}/run", "--episodes", "many"], ["--episodes", "many"]),
     ("eval-bad-override", ["eval", "--checkpoint", "{d}/run", "algorithm.name=gigpoo"], ["algorithm.name"]),
-    ("eval-model-path-missing", ["eval", "--checkpoint", "{d}/run", "model.path={d}/no_model"], ["model.path"]),
+    (
+        "eval-model-path-missing",
+        ["eval", "--checkpoint", "{d}/run", "model.path={d}/no_model"],
+        ["model.path"],
+    ),
     # the other commands and argparse itself
     ("config-show-bad-override", ["config", "show", "algorithm.name=gigpoo"], ["algorithm.name"]),
-    ("config-show-yaml-syntax", ["config", "show", "--config", "{d}/unclosed.yaml"], ["unclosed.yaml", "line"]),
+    (
+        "config-show-yaml-syntax",
+        ["config", "show", "--config", "{d}/unclosed.yaml"],
+        ["unclosed.yaml", "line"],
+    ),
     ("config-run-dir-bad-key", ["config", "run-dir", "trainer.run_nam=x"], ["trainer.run_nam"]),
     ("config-no-action", ["config"], ["ACTION"]),
     ("config-unknown-action", ["config", "print"], ["print"]),

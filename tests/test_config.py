@@ -16,9 +16,17 @@ QUICKSTART_RESOLVED = REPO / "tests" / "fixtures" / "quickstart_resolved.yaml"
 # Settings that became schema fields after that, each at the value the code had built in before.
 ADDED_SINCE = {
     "rollout": {"max_action_chars": 300},
-    "learner": {"betas": [0.9, 0.999], "adam_eps": 1e-8, "min_lr_ratio": 0.0, "shuffle_mini_batches": True,
-                "score_max_tokens_per_micro_batch": None, "logits_chunk_size": 1024, "reference_offload": False,
-                "tokenizer_path": None, "extra_ds_config": {}},
+    "learner": {
+        "betas": [0.9, 0.999],
+        "adam_eps": 1e-8,
+        "min_lr_ratio": 0.0,
+        "shuffle_mini_batches": True,
+        "score_max_tokens_per_micro_batch": None,
+        "logits_chunk_size": 1024,
+        "reference_offload": False,
+        "tokenizer_path": None,
+        "extra_ds_config": {},
+    },
 }
 
 # Settings that moved to the env that reads them (an env's options live in its own section).
@@ -55,7 +63,10 @@ def test_schema_defaults_are_the_alfworld_gpu_setup():
     defaults = flat(Config().model_dump(mode="json"))
     assert set(gpu) == set(defaults)
     assert {key for key in gpu if gpu[key] != defaults[key]} == {
-        "model.path", "model.dtype", "rollout.engine", "logging.wandb.tags",
+        "model.path",
+        "model.dtype",
+        "rollout.engine",
+        "logging.wandb.tags",
     }
 
 
@@ -65,7 +76,9 @@ def test_overrides_apply_and_coerce():
 
 
 def test_yaml_round_trip(tmp_path):
-    original = load_config(overrides=["env.name=webshop", "algorithm.kl.coef=0.01", "logging.wandb.tags=[a,b]"])
+    original = load_config(
+        overrides=["env.name=webshop", "algorithm.kl.coef=0.01", "logging.wandb.tags=[a,b]"]
+    )
     path = tmp_path / "c.yaml"
     path.write_text(to_yaml(original))
     assert load_config(path) == original
@@ -74,7 +87,10 @@ def test_yaml_round_trip(tmp_path):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("algorithm.name=gigpoo", "algorithm.name: 'gigpoo' is not one of: grpo, gigpo, epo, aem; did you mean 'gigpo'?"),
+        (
+            "algorithm.name=gigpoo",
+            "algorithm.name: 'gigpoo' is not one of: grpo, gigpo, epo, aem; did you mean 'gigpo'?",
+        ),
         ("algorithm.gama=1", "unknown key 'algorithm.gama'; did you mean 'gamma'?"),
         ("env.name=webshp", "did you mean 'webshop'?"),
         ("rollout.group_size=abc", "rollout.group_size: Input should be a valid integer"),
@@ -83,12 +99,18 @@ def test_yaml_round_trip(tmp_path):
         ("learner.loss_agg_mode=mean", "learner.loss_agg_mode: Input should be 'token-mean'"),
         ("learner.clip_ratio_c=1.0", "learner.clip_ratio_c: Input should be greater than 1"),
         ("learner.mini_batches=0", "learner.mini_batches: Input should be greater than or equal to 1"),
-        ("learner.logits_chunk_size=0", "learner.logits_chunk_size: Input should be greater than or equal to 1"),
+        (
+            "learner.logits_chunk_size=0",
+            "learner.logits_chunk_size: Input should be greater than or equal to 1",
+        ),
         ("learner.micro_batch_layout=rows", "learner.micro_batch_layout: Input should be 'auto'"),
         ("learner.min_lr_ratio=2", "learner.min_lr_ratio: Input should be less than or equal to 1"),
         ("learner.betas=[0.9]", "learner.betas"),
         ("algorithm.kl.type=full", "algorithm.kl.type: Input should be 'kl'"),
-        ("rollout.max_action_chars=0", "rollout.max_action_chars: Input should be greater than or equal to 1"),
+        (
+            "rollout.max_action_chars=0",
+            "rollout.max_action_chars: Input should be greater than or equal to 1",
+        ),
         ("nosection.x=1", "unknown key 'nosection'"),
         ("rollout.group_size", "is not of the form key.path=value"),
     ],
@@ -103,7 +125,9 @@ def test_bad_config_names_the_key(override, expected):
 def test_offload_optimizer_needs_zero():
     with pytest.raises(ConfigError, match="learner: offload_optimizer needs zero_stage >= 1"):
         load_config(overrides=["learner.zero_stage=0", "learner.offload_optimizer=true"])
-    assert load_config(overrides=["learner.zero_stage=3", "learner.offload_params=true"]).learner.offload_params
+    assert load_config(
+        overrides=["learner.zero_stage=3", "learner.offload_params=true"]
+    ).learner.offload_params
 
 
 def test_every_field_is_documented():
@@ -150,7 +174,9 @@ def test_cli_bad_override_exits_2_fast_without_torch():
     assert time.perf_counter() - start < 5
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, trainer.cli, trainer.config; print('torch' in sys.modules)"],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert probe.stdout.strip() == "False"
 
@@ -166,8 +192,9 @@ def test_cli_config_show_prints_resolved_yaml(tmp_path):
     assert result.returncode == 0
     assert yaml.safe_load(result.stdout)["algorithm"]["name"] == "aem"
     assert result.stdout == to_yaml(load_config(REPO / "configs" / "quickstart.yaml", ["algorithm.name=aem"]))
-    elsewhere = subprocess.run([sys.executable, "-m", "trainer", "config", "show"], capture_output=True, text=True,
-                               cwd=tmp_path)  # the quickstart is found beside the package, not in the cwd
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "trainer", "config", "show"], capture_output=True, text=True, cwd=tmp_path
+    )  # the quickstart is found beside the package, not in the cwd
     assert elsewhere.returncode == 0 and elsewhere.stdout == to_yaml(load_config(QUICKSTART))
     documented = _cli("config", "show", "--doc")
     assert "algorithm.gamma = 0.95    # GiGPO discount" in documented.stdout
@@ -201,9 +228,14 @@ def test_old_logprobs_from_the_engine_only_where_it_computes_like_the_learner():
     assert reuse_rollout_logprobs(load_config(None, ["rollout.engine=vllm"]))
     assert not reuse_rollout_logprobs(load_config(None, ["rollout.engine=vllm", "rollout.temperature=0.8"]))
     assert not reuse_rollout_logprobs(load_config(None, ["rollout.engine=vllm", "algorithm.name=epo"]))
-    assert reuse_rollout_logprobs(load_config(None, ["algorithm.name=epo", "rollout.engine=hf"]))  # with entropies
+    assert reuse_rollout_logprobs(
+        load_config(None, ["algorithm.name=epo", "rollout.engine=hf"])
+    )  # with entropies
     with pytest.raises(ValueError, match="rollout.temperature=0.8"):
-        reuse_rollout_logprobs(load_config(None, ["learner.old_logprobs=rollout", "rollout.engine=vllm",
-                                                  "rollout.temperature=0.8"]))
+        reuse_rollout_logprobs(
+            load_config(
+                None, ["learner.old_logprobs=rollout", "rollout.engine=vllm", "rollout.temperature=0.8"]
+            )
+        )
     with pytest.raises(ValueError, match="bfloat16"):
         reuse_rollout_logprobs(load_config(None, ["learner.old_logprobs=rollout", "model.dtype=bfloat16"]))

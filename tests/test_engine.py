@@ -122,7 +122,9 @@ def test_repeated_prompts_share_a_prefill_and_sample_apart(engine, prompts, refe
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_hf_policy_logprobs_and_entropy_are_the_unfiltered_forward(hf_engine, prompts, reference, temperature):
+def test_hf_policy_logprobs_and_entropy_are_the_unfiltered_forward(
+    hf_engine, prompts, reference, temperature
+):
     """Under top-p the sampled-from distribution is cut, but ``policy_*`` must be the learner's full one."""
     model, _ = reference
     batch = prompts + [prompts[0]]
@@ -134,8 +136,14 @@ def test_hf_policy_logprobs_and_entropy_are_the_unfiltered_forward(hf_engine, pr
         full = torch.log_softmax(logits, dim=-1)
         expected = full.gather(-1, torch.tensor(completion.token_ids)[:, None]).squeeze(-1)
         entropy = -(full.exp() * full).sum(-1)
-        assert torch.max(torch.abs(torch.tensor(completion.policy_logprobs, dtype=torch.float64) - expected)) < 1e-4
-        assert torch.max(torch.abs(torch.tensor(completion.policy_entropy, dtype=torch.float64) - entropy)) < 1e-4
+        assert (
+            torch.max(torch.abs(torch.tensor(completion.policy_logprobs, dtype=torch.float64) - expected))
+            < 1e-4
+        )
+        assert (
+            torch.max(torch.abs(torch.tensor(completion.policy_entropy, dtype=torch.float64) - entropy))
+            < 1e-4
+        )
         processed = torch.tensor(completion.logprobs, dtype=torch.float64)
         assert torch.all(processed >= expected - 1e-6)  # renormalised inside the kept tokens
 
@@ -450,15 +458,23 @@ def test_vllm_adapter_colocated_order_on_gpu(reference, monkeypatch):
     engine = vllm_engine.VLLMEngine.from_llm(fake, tokenizer, on_cpu=False)
     weights = [(n, p.detach()) for n, p in model.named_parameters(remove_duplicate=False)]
     engine.required_weights = frozenset(n for n, _ in weights)
-    engine.sync_chunk_bytes = max(t.numel() * t.element_size() for _, t in weights)  # about one tensor per call
+    engine.sync_chunk_bytes = max(
+        t.numel() * t.element_size() for _, t in weights
+    )  # about one tensor per call
     engine.sleep(level=2)
     engine.wake_up([WEIGHTS])
     engine.load_weights(iter(weights))
     engine.wake_up([KV_CACHE])
     loads = fake.calls.count("apply_model")
     assert loads > 1
-    assert fake.calls == ["sleep(2)", "empty_cache", "wake_up(['weights'])", *["apply_model"] * loads,
-                          "reset_prefix_cache", "wake_up(['kv_cache'])"]
+    assert fake.calls == [
+        "sleep(2)",
+        "empty_cache",
+        "wake_up(['weights'])",
+        *["apply_model"] * loads,
+        "reset_prefix_cache",
+        "wake_up(['kv_cache'])",
+    ]
     engine.sleep(level=2)
     engine.wake_up([WEIGHTS])
     with pytest.raises(ValueError, match="after sleep"):
@@ -490,8 +506,13 @@ def test_weight_chunks_bound_the_size_and_keep_the_tied_head_with_the_embedding(
     from rollout.vllm_engine import weight_chunks
 
     embed = torch.zeros(10, 4)
-    weights = [("model.embed_tokens.weight", embed), ("a", torch.zeros(10)), ("b", torch.zeros(30)),
-               ("lm_head.weight", embed), ("c", torch.zeros(5))]
+    weights = [
+        ("model.embed_tokens.weight", embed),
+        ("a", torch.zeros(10)),
+        ("b", torch.zeros(30)),
+        ("lm_head.weight", embed),
+        ("c", torch.zeros(5)),
+    ]
     chunks = list(weight_chunks(weights, tie_word_embeddings=True, max_bytes=200))
     names = [[n for n, _ in chunk] for chunk in chunks]
     assert names == [["model.embed_tokens.weight", "lm_head.weight"], ["a", "b", "c"]]
@@ -647,8 +668,11 @@ class _EchoLLM(_FakeLLM):
         outputs = []
         for request in requests:
             ids = [request["prompt_token_ids"][0], 2]
-            sample = SimpleNamespace(token_ids=ids, logprobs=[{t: SimpleNamespace(logprob=-0.1)} for t in ids],
-                                     finish_reason="stop")
+            sample = SimpleNamespace(
+                token_ids=ids,
+                logprobs=[{t: SimpleNamespace(logprob=-0.1)} for t in ids],
+                finish_reason="stop",
+            )
             outputs.append(SimpleNamespace(outputs=[sample]))
         return outputs
 
@@ -683,5 +707,13 @@ def test_tensor_parallel_peers_generate_one_batch_and_each_keeps_its_own(referen
         thread.join(timeout=30)
     assert got == {0: [[11, 12], [13], [14, 15]], 1: [[21]]}
     assert llms[0].batches == llms[1].batches
-    assert [prompts for prompts, _ in llms[0].batches] == [[[11, 1], [12, 1], [21, 1]], [[13, 1]], [[14, 1], [15, 1]]]
-    assert [seeds for _, seeds in llms[0].batches][0] == [100, 101, 202]  # own seed + index in the whole batch
+    assert [prompts for prompts, _ in llms[0].batches] == [
+        [[11, 1], [12, 1], [21, 1]],
+        [[13, 1]],
+        [[14, 1], [15, 1]],
+    ]
+    assert [seeds for _, seeds in llms[0].batches][0] == [
+        100,
+        101,
+        202,
+    ]  # own seed + index in the whole batch

@@ -48,14 +48,19 @@ def test_the_parts_come_from_the_spec_and_episodes_play(counter, tmp_path):
     from trainer.tiny_model import build_tiny_model, default_corpus
     from trainer.warm_start import collect_demonstrations
 
-    config = load_config(None, ["env.name=counter", "env.num_workers=1", "rollout.max_turns=", "trainer.seed=3"])
+    config = load_config(
+        None, ["env.name=counter", "env.num_workers=1", "rollout.max_turns=", "trainer.seed=3"]
+    )
     assert max_turns(config) == 6 and splits(config) == ("train", "test")
     assert env_kwargs(config, "test") == {"split": "test", "n_tasks": 8, "max_steps": 6}
     prompt = runner_config(config).prompt
     assert prompt.intro == "Count to the target, then stop." and not prompt.tool_calls
-    with env_pool(config, "train", 4, with_expert=True) as pool:  # spawned workers build it from the entry point
-        demos = collect_demonstrations(pool, [0, 1, 2], turn_limit=6, noise=0.0, seed=0,
-                                       expert_text=counter.expert_text)
+    with env_pool(
+        config, "train", 4, with_expert=True
+    ) as pool:  # spawned workers build it from the entry point
+        demos = collect_demonstrations(
+            pool, [0, 1, 2], turn_limit=6, noise=0.0, seed=0, expert_text=counter.expert_text
+        )
         actions = [d.action for d in demos]  # tasks 0, 1, 2 count to 1, 2, 3, then stop
         assert len(actions) == 9 and actions.count("stop") == 3
         engine = HFEngine(str(build_tiny_model(tmp_path / "model", default_corpus())))
@@ -68,16 +73,35 @@ def test_the_parts_come_from_the_spec_and_episodes_play(counter, tmp_path):
 def test_a_training_run_on_the_new_env(tmp_path):
     """SFT on the spec's expert, two RL steps, evaluation before and after, in a fresh process that did nothing
     but register the env."""
-    overrides = ["env.name=counter", "rollout.engine=hf", "env.num_workers=1", "rollout.tasks_per_step=2", "rollout.group_size=2",
-                 "rollout.max_new_tokens=8", "trainer.total_steps=2", "trainer.eval_episodes=2",
-                 "trainer.eval_sampled=false", "trainer.sft.episodes=4", "trainer.sft.steps=2",
-                 "model.tiny.hidden_size=32", "model.tiny.intermediate_size=64", "model.tiny.num_hidden_layers=1",
-                 "model.tiny.vocab_size=400", "logging.wandb.mode=disabled", "logging.progress=false",
-                 "learner.zero_stage=0", f"trainer.output_dir={tmp_path}", "trainer.run_name=counter"]
+    overrides = [
+        "env.name=counter",
+        "rollout.engine=hf",
+        "env.num_workers=1",
+        "rollout.tasks_per_step=2",
+        "rollout.group_size=2",
+        "rollout.max_new_tokens=8",
+        "trainer.total_steps=2",
+        "trainer.eval_episodes=2",
+        "trainer.eval_sampled=false",
+        "trainer.sft.episodes=4",
+        "trainer.sft.steps=2",
+        "model.tiny.hidden_size=32",
+        "model.tiny.intermediate_size=64",
+        "model.tiny.num_hidden_layers=1",
+        "model.tiny.vocab_size=400",
+        "logging.wandb.mode=disabled",
+        "logging.progress=false",
+        "learner.zero_stage=0",
+        f"trainer.output_dir={tmp_path}",
+        "trainer.run_name=counter",
+    ]
     code = f"{REGISTER}; from trainer.cli import main; raise SystemExit(main(['train', *{overrides!r}]))"
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=600)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "counter" / "summary.json").read_text())
     assert summary["env"] == "counter" and summary["steps"] == 2

@@ -60,7 +60,12 @@ def test_state_dict_round_trip_through_torch_save() -> None:
 
 def test_released_weight_schedule() -> None:
     state = EPOState(total_steps=500)
-    expected = {0: 1.0, 75: 1 - 0.2 * (1 - math.exp(-2.0)), 150: 0.8 * math.exp(-3.0), 1000: 0.8 * math.exp(-3.0)}
+    expected = {
+        0: 1.0,
+        75: 1 - 0.2 * (1 - math.exp(-2.0)),
+        150: 0.8 * math.exp(-3.0),
+        1000: 0.8 * math.exp(-3.0),
+    }
     for k, value in expected.items():
         state.step = k
         assert state.released_weight() == pytest.approx(value)
@@ -69,7 +74,9 @@ def test_released_weight_schedule() -> None:
 def test_no_smoothing_before_any_history() -> None:
     entropy = torch.tensor([[0.1, 5.0, 1.0]], requires_grad=True)
     mask = torch.tensor([[1.0, 1.0, 0.0]])
-    loss, metrics = epo_entropy_loss(entropy, mask, EPOState(total_steps=5), coef=0.5, alpha=1.0, kappa_high=1.2)
+    loss, metrics = epo_entropy_loss(
+        entropy, mask, EPOState(total_steps=5), coef=0.5, alpha=1.0, kappa_high=1.2
+    )
     assert loss.item() == pytest.approx(-0.5 * agg_loss(entropy, mask, "seq-mean-token-mean").item())
     assert metrics["epo/smooth_loss"] == 0.0 and metrics["epo/smooth_weight"] == 0.0
 
@@ -86,7 +93,15 @@ def test_paper_loss_gradient_step_moves_entropy_into_band_from_both_sides() -> N
     entropy = torch.tensor([[0.2, 1.0, 3.0]], requires_grad=True)
     mask = torch.ones(1, 3)
     loss, metrics = epo_entropy_loss(
-        entropy, mask, state, coef=coef, alpha=alpha, kappa_low=0.5, kappa_high=1.5, decay=1.0, agg_mode="token-mean"
+        entropy,
+        mask,
+        state,
+        coef=coef,
+        alpha=alpha,
+        kappa_low=0.5,
+        kappa_high=1.5,
+        decay=1.0,
+        agg_mode="token-mean",
     )
     loss.backward()
     # d/dH of -(H - beta*alpha*hinge)/3: below band -(1 + beta*alpha)/3, inside -1/3, above (beta*alpha - 1)/3
@@ -116,7 +131,13 @@ def test_released_smoothing_is_gradient_free_and_shifts_the_value() -> None:
     values = torch.tensor([[0.2, 1.0, 3.0], [1.4, 0.9, 7.0]])
     released_in = values.clone().requires_grad_(True)
     bonus_in = values.clone().requires_grad_(True)
-    kwargs = {"coef": 0.01, "alpha": 0.1, "kappa_low": 0.5, "kappa_high": 1.2, "agg_mode": "seq-mean-token-mean"}
+    kwargs = {
+        "coef": 0.01,
+        "alpha": 0.1,
+        "kappa_low": 0.5,
+        "kappa_high": 1.2,
+        "agg_mode": "seq-mean-token-mean",
+    }
     loss, metrics = epo_entropy_loss(released_in, mask, state, smoothing="released", **kwargs)
     plain_bonus = -0.01 * agg_loss(bonus_in, mask, "seq-mean-token-mean")
     loss.backward()

@@ -183,7 +183,9 @@ def test_grpo_hand_computed_step_row_statistics() -> None:
     advantages = estimate("grpo", batch)
     assert advantages.dtype == torch.float32
     torch.testing.assert_close(advantages[:, 0], expected, atol=1e-5, rtol=0)
-    torch.testing.assert_close(estimate("grpo", batch, norm="mean")[:, 0], torch.tensor([10 / 3, 10 / 3, -20 / 3]))
+    torch.testing.assert_close(
+        estimate("grpo", batch, norm="mean")[:, 0], torch.tensor([10 / 3, 10 / 3, -20 / 3])
+    )
 
 
 def test_grpo_per_trajectory_statistics() -> None:
@@ -197,7 +199,9 @@ def test_grpo_invalid_penalty_hits_only_its_row() -> None:
     trajectories = [dict(TWO_TRAJ_GROUP[0], valid=[False, True]), TWO_TRAJ_GROUP[1]]
     advantages = estimate("grpo", make_batch(trajectories), norm="mean")
     mean = (9.9 + 10 + 0) / 3
-    torch.testing.assert_close(advantages[:, 0], torch.tensor([9.9 - mean, 10 - mean, -mean]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        advantages[:, 0], torch.tensor([9.9 - mean, 10 - mean, -mean]), atol=1e-5, rtol=0
+    )
 
 
 def test_grpo_singleton_group_keeps_raw_score() -> None:
@@ -248,7 +252,9 @@ def test_gigpo_never_merges_anchor_across_episode_groups() -> None:
 # ---------------------------------------------------------------- similarity grouping (verl-agent build_step_group)
 
 
-def greedy_clusters_reference(anchors_by_group: dict[str, list[str]], threshold: float) -> list[tuple[str, int]]:
+def greedy_clusters_reference(
+    anchors_by_group: dict[str, list[str]], threshold: float
+) -> list[tuple[str, int]]:
     """Straight transcription of the spec: rows in order, first cluster whose representative matches."""
     labels = []
     for group, anchors in anchors_by_group.items():
@@ -283,7 +289,9 @@ def test_similarity_matches_spec_transcription_on_random_anchors() -> None:
         for g in range(3):
             for t in range(4):
                 anchors = ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 9))) for _ in range(3)]
-                trajectories.append({"group": f"g{g}", "traj": f"g{g}t{t}", "rewards": [0.0] * 3, "anchors": anchors})
+                trajectories.append(
+                    {"group": f"g{g}", "traj": f"g{g}t{t}", "rewards": [0.0] * 3, "anchors": anchors}
+                )
                 anchors_by_group.setdefault(f"g{g}", []).extend(anchors)
         ours, _ = build_step_groups(make_batch(trajectories), similarity_threshold=threshold)
         expected, _ = dense_ids(greedy_clusters_reference(anchors_by_group, threshold))
@@ -314,7 +322,9 @@ def test_similarity_grouping_changes_step_advantage() -> None:
 def test_epo_returns_base_advantages() -> None:
     batch = make_batch(GIGPO_EXAMPLE)
     torch.testing.assert_close(estimate("epo", batch), estimate("grpo", batch))
-    torch.testing.assert_close(estimate("epo", batch, base="gigpo", gamma=0.5), estimate("gigpo", batch, gamma=0.5))
+    torch.testing.assert_close(
+        estimate("epo", batch, base="gigpo", gamma=0.5), estimate("gigpo", batch, gamma=0.5)
+    )
 
 
 AEM_GROUP = [{"group": "A", "traj": f"a{i}", "rewards": [float(i % 2) * 10, 0.0]} for i in range(4)]
@@ -337,7 +347,9 @@ def test_aem_alpha_is_self_normalised_and_bounded(uncertainty: str) -> None:
     assert scales.alpha[in_a].mean().item() == pytest.approx(1.0, abs=1e-6)
     assert scales.alpha[~in_a].mean().item() == pytest.approx(1.0, abs=1e-6)
     assert scales.htil.min() >= 0 and scales.htil.max() <= 1
-    assert torch.all(scales.alpha >= math.exp(-lam) - 1e-6) and torch.all(scales.alpha <= math.exp(lam) + 1e-6)
+    assert torch.all(scales.alpha >= math.exp(-lam) - 1e-6) and torch.all(
+        scales.alpha <= math.exp(lam) + 1e-6
+    )
     most_confident = torch.argmin(torch.where(in_a, scales.uncertainty, torch.tensor(float("inf"))))
     assert scales.alpha[most_confident] > 1
 
@@ -358,7 +370,9 @@ def test_aem_scales_base_advantages_and_clamps() -> None:
     batch = make_batch(AEM_GROUP, seed=1)
     base = estimate("gigpo", batch, gamma=0.9)
     alpha = aem_scales(batch, lam=1.5).alpha
-    torch.testing.assert_close(estimate("aem", batch, base="gigpo", lam=1.5, gamma=0.9), base * alpha[:, None])
+    torch.testing.assert_close(
+        estimate("aem", batch, base="gigpo", lam=1.5, gamma=0.9), base * alpha[:, None]
+    )
     clamped = estimate("aem", batch, base="gigpo", lam=1.5, gamma=0.9, alpha_min=0.9, alpha_max=1.1)
     torch.testing.assert_close(clamped, base * alpha.clamp(0.9, 1.1)[:, None])
     torch.testing.assert_close(estimate("aem", batch, lam=0.0), estimate("grpo", batch))
@@ -366,7 +380,9 @@ def test_aem_scales_base_advantages_and_clamps() -> None:
 
 def test_aem_ignores_empty_rows_in_group_statistics() -> None:
     batch = make_batch(AEM_GROUP, seed=2)
-    with_empty = make_batch(AEM_GROUP + [{"group": "A", "traj": "empty", "rewards": [0.0], "lengths": [0]}], seed=2)
+    with_empty = make_batch(
+        AEM_GROUP + [{"group": "A", "traj": "empty", "rewards": [0.0], "lengths": [0]}], seed=2
+    )
     with_empty.old_logprobs[:-1] = batch.old_logprobs
     with_empty.entropy[:-1] = batch.entropy
     alpha, alpha_with_empty = aem_scales(batch).alpha, aem_scales(with_empty).alpha

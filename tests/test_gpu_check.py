@@ -25,8 +25,14 @@ def test_gpu_check_dry_run_validates_its_training_config(mode):
     result = _run("scripts/gpu_check.sh", "--dry-run", *mode)
     assert result.returncode == 0, result.stderr[-2000:]
     plan = result.stdout
-    for setting in ("rollout.engine=vllm", "rollout.vllm.enable_sleep_mode=true", "algorithm.name=epo",
-                    "algorithm.kl.coef=0.01", "trainer.total_steps=3", "env.name=alfworld"):
+    for setting in (
+        "rollout.engine=vllm",
+        "rollout.vllm.enable_sleep_mode=true",
+        "algorithm.name=epo",
+        "algorithm.kl.coef=0.01",
+        "trainer.total_steps=3",
+        "env.name=alfworld",
+    ):
         assert setting in plan
     assert ("model.tiny.hidden_size=1536" in plan) == (mode == [])  # the 1.5B shape on a GPU
 
@@ -36,7 +42,9 @@ def test_launchers_use_the_venv_interpreter():
     assert single.returncode == 0, single.stderr
     command = single.stdout.split()
     assert command[0].endswith("python") and command[1:4] == ["-m", "deepspeed.launcher.runner", "--num_gpus"]
-    multi = _run("scripts/train_multinode.sh", "--dry-run", "--nnodes", "2", "--rdzv", "head:29500", "env.name=toy")
+    multi = _run(
+        "scripts/train_multinode.sh", "--dry-run", "--nnodes", "2", "--rdzv", "head:29500", "env.name=toy"
+    )
     assert multi.returncode == 0, multi.stderr
     assert multi.stdout.split()[1:3] == ["-m", "torch.distributed.run"]
 

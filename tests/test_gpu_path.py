@@ -11,9 +11,24 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIVES = {
-    "all_reduce", "all_gather", "all_gather_object", "all_gather_into_tensor", "reduce_scatter",
-    "reduce_scatter_tensor", "broadcast", "broadcast_object_list", "barrier", "reduce", "gather", "scatter",
-    "gather_object", "scatter_object_list", "all_to_all", "all_to_all_single", "send", "recv",
+    "all_reduce",
+    "all_gather",
+    "all_gather_object",
+    "all_gather_into_tensor",
+    "reduce_scatter",
+    "reduce_scatter_tensor",
+    "broadcast",
+    "broadcast_object_list",
+    "barrier",
+    "reduce",
+    "gather",
+    "scatter",
+    "gather_object",
+    "scatter_object_list",
+    "all_to_all",
+    "all_to_all_single",
+    "send",
+    "recv",
 }
 
 
@@ -29,9 +44,15 @@ def _direct_collective_calls(path: Path) -> list[str]:
             if node.module == "torch" and any(a.name == "distributed" for a in node.names):
                 aliases.update(a.asname or "distributed" for a in node.names if a.name == "distributed")
             if node.module == "torch.distributed":
-                found += [f"{path}:{node.lineno} imports {a.name}" for a in node.names if a.name in COLLECTIVES]
+                found += [
+                    f"{path}:{node.lineno} imports {a.name}" for a in node.names if a.name in COLLECTIVES
+                ]
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in COLLECTIVES:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in COLLECTIVES
+        ):
             owner = ast.unparse(node.func.value)
             if owner in aliases:
                 found.append(f"{path.relative_to(REPO)}:{node.lineno} {owner}.{node.func.attr}")
@@ -41,10 +62,15 @@ def _direct_collective_calls(path: Path) -> list[str]:
 def test_no_module_outside_trainer_dist_calls_collectives_directly():
     """NCCL needs CUDA tensors where gloo takes CPU ones: a collective made elsewhere passes every CPU test and
     fails on the first GPU run. trainer/dist.py's helpers place tensors for the backend."""
-    sources = [p for package in ("trainer", "rollout", "envs", "algorithms", "scripts")
-               for p in (REPO / package).rglob("*.py")]
+    sources = [
+        p
+        for package in ("trainer", "rollout", "envs", "algorithms", "scripts")
+        for p in (REPO / package).rglob("*.py")
+    ]
     assert len(sources) > 50
-    offenders = [hit for p in sources if p != REPO / "trainer" / "dist.py" for hit in _direct_collective_calls(p)]
+    offenders = [
+        hit for p in sources if p != REPO / "trainer" / "dist.py" for hit in _direct_collective_calls(p)
+    ]
     assert offenders == []
 
 
@@ -146,9 +172,11 @@ def test_epo_term_aggregates_with_the_learners_mode(mode):
     lengths = mask.sum(1).int().tolist()
     total = aggregation_units(mode, lengths) if mode != "seq-mean-token-sum-norm" else 1.0
     parts = [(slice(0, 2)), (slice(2, 6))]
-    combined = sum(loss_fn(entropy[p], mask[p])[0] * (aggregation_units(mode, lengths[p]) / total
-                                                     if mode != "seq-mean-token-sum-norm" else 1.0)
-                   for p in parts)
+    combined = sum(
+        loss_fn(entropy[p], mask[p])[0]
+        * (aggregation_units(mode, lengths[p]) / total if mode != "seq-mean-token-sum-norm" else 1.0)
+        for p in parts
+    )
     assert torch.allclose(combined, whole, atol=1e-6)
 
 
@@ -164,10 +192,13 @@ def test_streamed_export_writes_shards_that_transformers_loads(tmp_path):
         for p in model.parameters():
             p.add_(0.01)
     out = tmp_path / "export"
-    weights = list(model.named_parameters(remove_duplicate=False))  # the tied head comes twice, as in training
+    weights = list(
+        model.named_parameters(remove_duplicate=False)
+    )  # the tied head comes twice, as in training
     largest = max(p.numel() * 4 for _, p in weights)
-    weight_map = write_safetensors_shards(weights, out, shard_bytes=largest,
-                                          keep={n for n, _ in model.named_parameters()})
+    weight_map = write_safetensors_shards(
+        weights, out, shard_bytes=largest, keep={n for n, _ in model.named_parameters()}
+    )
     assert (out / INDEX_FILE).is_file() and len(set(weight_map.values())) > 2
     assert "lm_head.weight" not in weight_map  # tied: stored once
     model.config.save_pretrained(out)
@@ -181,8 +212,15 @@ def test_engine_settings_reach_the_vllm_engine(tmp_path):
     from trainer.config import load_config
     from trainer.setup_parts import engine_kwargs
 
-    config = load_config(None, ["rollout.engine=vllm", "rollout.vllm.tensor_parallel_size=2",
-                                "rollout.vllm.engine_kwargs={quantization: fp8}", "rollout.vllm.sync_chunk_mib=64"])
+    config = load_config(
+        None,
+        [
+            "rollout.engine=vllm",
+            "rollout.vllm.tensor_parallel_size=2",
+            "rollout.vllm.engine_kwargs={quantization: fp8}",
+            "rollout.vllm.sync_chunk_mib=64",
+        ],
+    )
     kwargs = engine_kwargs(config)
     assert kwargs["tensor_parallel_size"] == 2 and kwargs["llm_kwargs"] == {"quantization": "fp8"}
     assert kwargs["sync_chunk_mib"] == 64 and kwargs["gpu_memory_utilization"] is None  # auto

@@ -104,16 +104,22 @@ def test_micro_batch_layouts_equal_separate_forwards(tiny_model_path, layout):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
     prompts, responses, _, _ = make_batch(torch.Generator().manual_seed(4), 6)
-    pack = build_packed(prompts, responses, range(6)) if layout == "packed" else build_padded(
-        prompts, responses, range(6), pad_id=0
+    pack = (
+        build_packed(prompts, responses, range(6))
+        if layout == "packed"
+        else build_padded(prompts, responses, range(6), pad_id=0)
     )
     with torch.no_grad():
-        stats = forward_pack(model, pack, torch.device("cpu"), temperature=1.0, with_entropy=False, chunk_size=7)
+        stats = forward_pack(
+            model, pack, torch.device("cpu"), temperature=1.0, with_entropy=False, chunk_size=7
+        )
         offset = 0
         for p, r in zip(prompts, responses):
             alone = model(input_ids=torch.tensor([p + r])).logits[0, len(p) - 1 : len(p) + len(r) - 1]
             expected = torch.log_softmax(alone, -1).gather(-1, torch.tensor(r)[:, None])[:, 0]
-            torch.testing.assert_close(stats.logprobs[offset : offset + len(r)], expected, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                stats.logprobs[offset : offset + len(r)], expected, atol=1e-5, rtol=1e-5
+            )
             offset += len(r)
 
 
@@ -131,7 +137,9 @@ def test_duplicate_sequences_computed_once_with_exact_gradients(tiny_model_path,
 
     def weighted_logprobs(pack):
         model.zero_grad()
-        stats = forward_pack(model, pack, torch.device("cpu"), temperature=1.0, with_entropy=True, chunk_size=5)
+        stats = forward_pack(
+            model, pack, torch.device("cpu"), temperature=1.0, with_entropy=True, chunk_size=5
+        )
         per_row = dict(zip(pack.rows, torch.split(stats.logprobs, pack.response_lengths)))
         flat = torch.cat([per_row[row] for row in range(7)])  # back to row order
         (flat * weights).sum().backward()
@@ -205,8 +213,15 @@ def test_lr_schedule_warmup_then_constant_or_cosine():
     ],
 )
 def test_setup_rejects_bad_values(fields, message):
-    good = {"learner": LearnerConfig(), "model_path": "x", "dtype": "auto", "kl": KLConfig(), "temperature": 1.0,
-            "seed": 0, "total_optimizer_steps": 1}
+    good = {
+        "learner": LearnerConfig(),
+        "model_path": "x",
+        "dtype": "auto",
+        "kl": KLConfig(),
+        "temperature": 1.0,
+        "seed": 0,
+        "total_optimizer_steps": 1,
+    }
     LearnerSetup(**good)
     with pytest.raises(ValidationError, match=message):
         LearnerSetup(**{**good, **fields})
@@ -219,10 +234,17 @@ def test_setup_takes_the_section_itself_and_is_immutable():
     with pytest.raises(ValidationError, match="frozen"):
         setup.temperature = 2.0
     assert learner_setup("x", max_tokens_per_micro_batch=100).score_token_budget == 200
-    assert learner_setup("x", max_tokens_per_micro_batch=100, score_max_tokens_per_micro_batch=150).score_token_budget == 150
+    assert (
+        learner_setup(
+            "x", max_tokens_per_micro_batch=100, score_max_tokens_per_micro_batch=150
+        ).score_token_budget
+        == 150
+    )
     assert not learner_setup("x").packed_layout
     assert learner_setup("x", attn_implementation="flash_attention_2").packed_layout
-    assert not learner_setup("x", attn_implementation="flash_attention_2", micro_batch_layout="padded").packed_layout
+    assert not learner_setup(
+        "x", attn_implementation="flash_attention_2", micro_batch_layout="padded"
+    ).packed_layout
 
 
 # --------------------------------------------------------------------------------- single-process learner

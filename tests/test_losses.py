@@ -77,7 +77,9 @@ def test_policy_loss_asymmetric_clip_and_gradient() -> None:
 
 def test_policy_loss_rejects_bad_dual_clip() -> None:
     with pytest.raises(ValueError, match="clip_ratio_c"):
-        policy_loss(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1), torch.ones(1, 1), clip_ratio_c=1.0)
+        policy_loss(
+            torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1), torch.ones(1, 1), clip_ratio_c=1.0
+        )
 
 
 def test_kl_estimators_and_aliases() -> None:
@@ -140,7 +142,9 @@ def test_low_precision_logits_give_float32_results() -> None:
     labels = torch.zeros(4, 6, dtype=torch.long)
     assert entropy_from_logits(logits, chunk_size=5).dtype == torch.float32
     assert log_probs_from_logits(logits, labels).dtype == torch.float32
-    torch.testing.assert_close(entropy_from_logits(logits), _reference_entropy(logits.float()), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        entropy_from_logits(logits), _reference_entropy(logits.float()), atol=1e-4, rtol=1e-4
+    )
 
 
 def test_chunked_helpers_edge_cases() -> None:

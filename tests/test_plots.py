@@ -23,8 +23,13 @@ def write_run(run_dir, steps=60, eval_every=20):
     rng = random.Random(0)
     records = [{"step": 0, "eval/success_greedy": 0.5, "eval/success_sampled": 0.4}]
     for step in range(1, steps + 1):
-        record = {"step": step, "rollout/success": rng.random(), "rollout/reward_mean": 10 * rng.random(),
-                  "train/entropy": 0.5, "timing/step_s": 6.0}
+        record = {
+            "step": step,
+            "rollout/success": rng.random(),
+            "rollout/reward_mean": 10 * rng.random(),
+            "train/entropy": 0.5,
+            "timing/step_s": 6.0,
+        }
         if step % eval_every == 0 and step < steps:
             record.update({"eval/success_greedy": 0.5 + step / 1000, "eval/success_sampled": 0.45})
         records.append(record)
@@ -63,7 +68,6 @@ def test_rolling_mean_is_centred_and_spans_the_run():
     assert rolling_mean([0.0, 3.0, 6.0, 3.0], 3) == [1.5, 3.0, 4.0, 4.5]
     assert rolling_mean([2.0], 5) == [2.0]
     assert [smoothing_window(n) for n in (1, 20, 60, 160, 1000)] == [1, 3, 7, 17, 21]
-
 
 
 def test_the_kl_figure_and_console_read_the_kl_the_trainer_logs():

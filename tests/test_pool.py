@@ -78,7 +78,9 @@ def test_batched_pool_matches_direct_env_play():
         turns = 0
         while live:
             # slot 3 wastes its first move, so the slots finish at different turns
-            actions = ["dance" if (slot == 3 and turns == 0) else infos[slot]["expert_action"] for slot in live]
+            actions = [
+                "dance" if (slot == 3 and turns == 0) else infos[slot]["expert_action"] for slot in live
+            ]
             results = pool.step(live, actions)
             for slot, action, result in zip(live, actions, results):
                 assert isinstance(result, StepResult)
@@ -264,14 +266,16 @@ def _running(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_exit_when_the_trainer_is_killed_without_closing():
     # Worker 0 idles (sees EOF); worker 1 is stuck in a hanging step (only its orphan watchdog can end it).
-    code = (f"import os, signal, threading, time\n"
-            f"from envs.pool import EnvPool\n"
-            f"pool = EnvPool({FAULTY!r}, {TOY_KWARGS!r}, num_envs=2, num_workers=2)\n"
-            f"pool.reset([0, 1], [0, 1])\n"
-            f"print(*pool.worker_pids, flush=True)\n"
-            f"threading.Thread(target=pool.step, args=([1], ['hang']), daemon=True).start()\n"
-            f"time.sleep(0.5)\n"
-            f"os.kill(os.getpid(), signal.SIGKILL)\n")
+    code = (
+        f"import os, signal, threading, time\n"
+        f"from envs.pool import EnvPool\n"
+        f"pool = EnvPool({FAULTY!r}, {TOY_KWARGS!r}, num_envs=2, num_workers=2)\n"
+        f"pool.reset([0, 1], [0, 1])\n"
+        f"print(*pool.worker_pids, flush=True)\n"
+        f"threading.Thread(target=pool.step, args=([1], ['hang']), daemon=True).start()\n"
+        f"time.sleep(0.5)\n"
+        f"os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     pids = [int(p) for p in out.stdout.split()]

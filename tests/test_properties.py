@@ -24,7 +24,9 @@ CONFIGS = [
     ("aem", {"base": "gigpo", "uncertainty": "surprisal", "lam": 2.0}),
     ("aem", {"uncertainty": "relative_surprisal", "alpha_min": 0.5, "alpha_max": 1.5}),
 ]
-CONFIG_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items()) or 'default'}" for name, params in CONFIGS]
+CONFIG_IDS = [
+    f"{name}-{'-'.join(f'{k}={v}' for k, v in params.items()) or 'default'}" for name, params in CONFIGS
+]
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None)
 
 
@@ -96,7 +98,9 @@ def test_permuting_rows_permutes_outputs(name: str, params: dict, data: st.DataO
     batch = data.draw(step_batches())
     order = data.draw(st.permutations(range(batch.num_rows)))
     expected = estimate(name, batch, **params)[torch.tensor(order, dtype=torch.long)]
-    torch.testing.assert_close(estimate(name, permute(batch, order), **params), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        estimate(name, permute(batch, order), **params), expected, atol=1e-5, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("params", [{}, {"norm": "mean"}, {"per_trajectory_stats": True}], ids=str)
@@ -160,7 +164,9 @@ def test_std_zero_group_gives_exactly_zero(name: str, params: dict) -> None:
 def test_singleton_group_and_all_empty_masks(name: str, params: dict) -> None:
     singleton = _single_group([[2.0]])
     value = estimate(name, singleton, **params)
-    assert torch.isfinite(value).all() and value.abs().sum() > 0  # singleton episode group keeps its raw score
+    assert (
+        torch.isfinite(value).all() and value.abs().sum() > 0
+    )  # singleton episode group keeps its raw score
     empty = _single_group([[1.0, 0.0], [10.0]], empty=True)
     assert torch.all(estimate(name, empty, **params) == 0)
 

@@ -40,7 +40,9 @@ def tensor(values: object) -> torch.Tensor:
 def assert_close(actual: torch.Tensor | float, expected: object, what: str) -> None:
     actual_t = torch.as_tensor(actual, dtype=torch.float32)
     expected_t = tensor(expected)
-    assert actual_t.shape == expected_t.shape, f"{what}: shape {tuple(actual_t.shape)} != {tuple(expected_t.shape)}"
+    assert actual_t.shape == expected_t.shape, (
+        f"{what}: shape {tuple(actual_t.shape)} != {tuple(expected_t.shape)}"
+    )
     error = float((actual_t - expected_t).abs().max()) if actual_t.numel() else 0.0
     assert error <= ATOL, f"{what}: max abs error {error:.3g} > {ATOL}"
 
@@ -71,8 +73,12 @@ def test_params_are_the_ones_we_use(vectors: dict) -> None:
 
 def test_reward_quantities(vectors: dict) -> None:
     batch, out = make_batch(vectors), vectors["outputs"]
-    assert_close(step_discounted_returns(batch, 0.95), out["step_discounted_returns"], "step_discounted_returns")
-    assert_close(step_returns_after_penalty(batch, 0.95, 0.1), out["step_rewards_after_penalty"], "after penalty")
+    assert_close(
+        step_discounted_returns(batch, 0.95), out["step_discounted_returns"], "step_discounted_returns"
+    )
+    assert_close(
+        step_returns_after_penalty(batch, 0.95, 0.1), out["step_rewards_after_penalty"], "after penalty"
+    )
     assert_close(token_level_rewards(batch, 0.1), out["token_level_rewards"], "token_level_rewards")
 
 
@@ -89,7 +95,11 @@ def test_grpo(vectors: dict, variant: str, params: dict) -> None:
     assert_close(estimate("grpo", batch, **params), expected["advantages"], f"grpo.{variant}.advantages")
     if "per_row_scalar" in expected:
         rows = episode_advantages(
-            batch, params["norm"], params.get("per_trajectory_stats", False), invalid_penalty=0.1, epsilon=1e-6
+            batch,
+            params["norm"],
+            params.get("per_trajectory_stats", False),
+            invalid_penalty=0.1,
+            epsilon=1e-6,
         )
         assert_close(rows, expected["per_row_scalar"], f"grpo.{variant}.per_row_scalar")
 
@@ -100,7 +110,9 @@ def test_gigpo(vectors: dict, mode: str) -> None:
     norm = GIGPO_MODES[mode]
     mask = batch.float_mask()
     parts = gigpo_parts(batch, gamma=0.95, norm=norm, invalid_penalty=0.1)
-    assert_close(parts.episode.float()[:, None] * mask, expected["episode_advantages"], f"gigpo.{mode}.episode")
+    assert_close(
+        parts.episode.float()[:, None] * mask, expected["episode_advantages"], f"gigpo.{mode}.episode"
+    )
     assert_close(parts.step.float()[:, None] * mask, expected["step_advantages"], f"gigpo.{mode}.step")
     ours, _ = dense_ids(parts.step_group.tolist())
     theirs, _ = dense_ids(expected["step_group_ids"])
@@ -167,7 +179,9 @@ def test_aem(vectors: dict) -> None:
     grpo_based = estimate("aem", batch, base="grpo", lam=expected["lambda"], norm="mean_std")
     assert_close(grpo_based, expected["advantages"]["grpo_mean_std"], "aem.advantages.grpo_mean_std")
     gigpo_based = estimate("aem", batch, base="gigpo", lam=expected["lambda"], norm="mean_std", gamma=0.95)
-    assert_close(gigpo_based, expected["advantages"]["gigpo_mean_std_norm"], "aem.advantages.gigpo_mean_std_norm")
+    assert_close(
+        gigpo_based, expected["advantages"]["gigpo_mean_std_norm"], "aem.advantages.gigpo_mean_std_norm"
+    )
 
 
 def test_reference_covers_the_edge_cases(vectors: dict) -> None:

@@ -21,9 +21,15 @@ def make_run(runs: Path, name: str, config_file: str | None, overrides: list[str
     run = runs / name
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(to_yaml(config))
-    summary = {"env": config.env.name, "algorithm": config.algorithm.name, "steps": config.trainer.total_steps,
-               "success_before_rl": success[0], "success_after_rl": success[1], "eval_episodes": 100,
-               "wall_time_s": 996.4}
+    summary = {
+        "env": config.env.name,
+        "algorithm": config.algorithm.name,
+        "steps": config.trainer.total_steps,
+        "success_before_rl": success[0],
+        "success_after_rl": success[1],
+        "eval_episodes": 100,
+        "wall_time_s": 996.4,
+    }
     if len(success) == 4:
         summary.update(success_before_rl_sampled=success[2], success_after_rl_sampled=success[3])
     (run / "summary.json").write_text(json.dumps(summary))
@@ -43,22 +49,42 @@ def rebuilt(command: str):
 def test_rows_and_commands(tmp_path):
     runs = tmp_path / "runs"
     make_run(runs, "alfworld-gigpo", None, [], (0.48, 0.56, 0.43, 0.56))
-    make_run(runs, "seed1", None, ["trainer.seed=1", "rollout.instructions=true", "rollout.stop=[a b,c]",
-                                   "trainer.run_name=seed1"], (0.52, 0.51))
-    make_run(runs, "webshop", "configs/webshop_aem.yaml", ["model.path=/models/q", "trainer.run_name=webshop"],
-             (0.1, 0.2))
+    make_run(
+        runs,
+        "seed1",
+        None,
+        ["trainer.seed=1", "rollout.instructions=true", "rollout.stop=[a b,c]", "trainer.run_name=seed1"],
+        (0.52, 0.51),
+    )
+    make_run(
+        runs,
+        "webshop",
+        "configs/webshop_aem.yaml",
+        ["model.path=/models/q", "trainer.run_name=webshop"],
+        (0.1, 0.2),
+    )
     (runs / "unfinished").mkdir()
     (runs / "unfinished" / "config.yaml").write_text("{}")
     configs = sorted((REPO / "configs").glob("*.yaml"))
     rows = {path.parent.name: results.run_row(path.parent, configs) for path in runs.glob("*/summary.json")}
     assert set(rows) == {"alfworld-gigpo", "seed1", "webshop"}
     default = rows["alfworld-gigpo"]
-    assert default[1:10] == ["alfworld", "gigpo", "0", "160", "100", "0.48 -> 0.56 (+8)", "0.43 -> 0.56 (+13)",
-                             "+8", "16 min 36 s"]
+    assert default[1:10] == [
+        "alfworld",
+        "gigpo",
+        "0",
+        "160",
+        "100",
+        "0.48 -> 0.56 (+8)",
+        "0.43 -> 0.56 (+13)",
+        "+8",
+        "16 min 36 s",
+    ]
     assert default[10] == "`turnrl train`"
     assert rows["seed1"][7] == "-" and rows["seed1"][8] == "-1"
-    assert rows["webshop"][10] == ("`turnrl train --config configs/webshop_aem.yaml model.path=/models/q "
-                                   "trainer.run_name=webshop`")
+    assert rows["webshop"][10] == (
+        "`turnrl train --config configs/webshop_aem.yaml model.path=/models/q trainer.run_name=webshop`"
+    )
     for name, row in rows.items():
         saved = (runs / name / "config.yaml").read_text()
         assert to_yaml(rebuilt(row[10])) == saved, name
@@ -67,7 +93,9 @@ def test_rows_and_commands(tmp_path):
 def test_only_the_generated_section_is_replaced(tmp_path):
     runs = tmp_path / "runs"
     out = tmp_path / "results.md"
-    out.write_text("# Results\n\nintro\n\n" + results.results_section(runs) + "\n\n## Recorded earlier\n\nkept\n")
+    out.write_text(
+        "# Results\n\nintro\n\n" + results.results_section(runs) + "\n\n## Recorded earlier\n\nkept\n"
+    )
     assert "No finished run" in out.read_text()
     make_run(runs, "alfworld-gigpo", None, [], (0.48, 0.56))
     results.write_section(out, results.results_section(runs))

@@ -10,13 +10,22 @@ from trainer.metrics import rollout_metrics
 
 def _episode(group: str, member: int, won: bool, valid: tuple[bool, ...]) -> Trajectory:
     turns = [
-        Turn(prompt_ids=[1, 2, 3], response_ids=[4, 5], sampling_logprobs=[-0.1, -0.2], response_text="a",
-             action="a", reward=10.0 if (won and i == len(valid) - 1) else 0.0, anchor=f"s{i}", valid=ok,
-             done=i == len(valid) - 1)
+        Turn(
+            prompt_ids=[1, 2, 3],
+            response_ids=[4, 5],
+            sampling_logprobs=[-0.1, -0.2],
+            response_text="a",
+            action="a",
+            reward=10.0 if (won and i == len(valid) - 1) else 0.0,
+            anchor=f"s{i}",
+            valid=ok,
+            done=i == len(valid) - 1,
+        )
         for i, ok in enumerate(valid)
     ]
-    return Trajectory(group_id=group, traj_id=f"{group}t{member}", task_id=group, task_type="pick", turns=turns,
-                      won=won)
+    return Trajectory(
+        group_id=group, traj_id=f"{group}t{member}", task_id=group, task_type="pick", turns=turns, won=won
+    )
 
 
 def test_success_invalid_rate_and_mixed_groups():

@@ -335,8 +335,15 @@ def test_evaluate_reports_success_overall_and_per_task_type(tokenizer):
 
 
 def test_runner_config_validation():
-    fields = dict(group_size=1, max_turns=1, sampling=SamplingParams(), prompt=PromptConfig(intro=get_spec("toy").intro()),
-                  invalid_penalty=0.1, max_action_chars=300, progress=False)
+    fields = dict(
+        group_size=1,
+        max_turns=1,
+        sampling=SamplingParams(),
+        prompt=PromptConfig(intro=get_spec("toy").intro()),
+        invalid_penalty=0.1,
+        max_action_chars=300,
+        progress=False,
+    )
     RunnerConfig(**fields)
     with pytest.raises(ValueError, match="group_size"):
         RunnerConfig(**{**fields, "group_size": 0})

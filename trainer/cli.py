@@ -52,7 +52,9 @@ def _run_with_metrics(text: str) -> Path:
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", help="YAML experiment file (default: the built-in quickstart)")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. algorithm.name=grpo rollout.group_size=4")
+    parser.add_argument(
+        "overrides", nargs="*", help="dotted overrides, e.g. algorithm.name=grpo rollout.group_size=4"
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -66,10 +68,15 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_config_args(train)
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint on held-out tasks")
-    evaluate.add_argument("--checkpoint", required=True, type=_checkpoint,
-                          help="checkpoint folder (or a run folder: its latest)")
-    evaluate.add_argument("--episodes", type=_positive_int,
-                          help="held-out episodes (default: trainer.eval_episodes)")
+    evaluate.add_argument(
+        "--checkpoint",
+        required=True,
+        type=_checkpoint,
+        help="checkpoint folder (or a run folder: its latest)",
+    )
+    evaluate.add_argument(
+        "--episodes", type=_positive_int, help="held-out episodes (default: trainer.eval_episodes)"
+    )
     _add_config_args(evaluate)
 
     config = commands.add_parser("config", help="inspect configs")
@@ -77,7 +84,9 @@ def _build_parser() -> argparse.ArgumentParser:
     show = config_commands.add_parser("show", help="print the resolved, validated config as YAML")
     show.add_argument("--doc", action="store_true", help="print every field with its documentation instead")
     _add_config_args(show)
-    where = config_commands.add_parser("run-dir", help="print the run folder this config writes to (for launchers)")
+    where = config_commands.add_parser(
+        "run-dir", help="print the run folder this config writes to (for launchers)"
+    )
     _add_config_args(where)
 
     commands.add_parser("doctor", help="versions, GPU presence, and which engines and envs work here")

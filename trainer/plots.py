@@ -14,12 +14,21 @@ from pathlib import Path
 
 # (file name, title, y-axis label, metric keys drawn on it)
 FIGURES = (
-    ("success.png", "success rate", "success rate",
-     ("rollout/success", "eval/success_greedy", "eval/success_sampled")),
+    (
+        "success.png",
+        "success rate",
+        "success rate",
+        ("rollout/success", "eval/success_greedy", "eval/success_sampled"),
+    ),
     ("reward.png", "episode reward", "mean episode reward", ("rollout/reward_mean",)),
     ("entropy.png", "policy entropy", "mean token entropy (nats)", ("train/entropy",)),
     ("kl.png", "KL", "KL", ("train/ppo_kl", "train/kl_loss")),
-    ("step_time.png", "seconds per step", "seconds", ("timing/step_s", "timing/rollout_s", "timing/update_s")),
+    (
+        "step_time.png",
+        "seconds per step",
+        "seconds",
+        ("timing/step_s", "timing/rollout_s", "timing/update_s"),
+    ),
 )
 
 LABELS = {
@@ -134,12 +143,26 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             ax.plot(curve.steps, curve.smooth, color=color, linewidth=2, label=LABELS.get(key, key))
         window = max((curve.window for curve in data.curves.values()), default=1)
         if window > 1:
-            ax.plot([], [], color="grey", alpha=0.4, linewidth=0.8,
-                    label=f"faint: each step; bold: mean of {window} steps")
+            ax.plot(
+                [],
+                [],
+                color="grey",
+                alpha=0.4,
+                linewidth=0.8,
+                label=f"faint: each step; bold: mean of {window} steps",
+            )
         for key, (steps, values) in data.points.items():
             marker = "s" if key.endswith("sampled") else "o"
-            ax.plot(steps, values, color=next(colors), marker=marker, markersize=6, linestyle="--",
-                    linewidth=1, label=LABELS.get(key, key))
+            ax.plot(
+                steps,
+                values,
+                color=next(colors),
+                marker=marker,
+                markersize=6,
+                linestyle="--",
+                linewidth=1,
+                label=LABELS.get(key, key),
+            )
         ax.set_title(f"{run_name}: {title}")
         ax.set_xlabel("RL step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -16,8 +16,12 @@ log = logging.getLogger("turnrl")
 
 
 def _setup_logging(rank: int) -> None:
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, stream=sys.stderr,
-                        format=f"%(asctime)s [rank{rank}] %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        stream=sys.stderr,
+        format=f"%(asctime)s [rank{rank}] %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     for noisy in ("httpx", "urllib3", "filelock", "DeepSpeed", "deepspeed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -80,9 +84,13 @@ def _final_report(summary: dict[str, Any], out: Path, figures: list[Path]) -> st
         f"{summary['success_before_rl']:.3f} before RL -> {summary['success_after_rl']:.3f} after ({gain:+.3f})",
     ]
     if "success_after_rl_sampled" in summary:
-        lines.append(f"  held-out success (sampled): {summary['success_before_rl_sampled']:.3f} -> "
-                     f"{summary['success_after_rl_sampled']:.3f}")
-    lines.append(f"  run folder: {out} (summary.json, metrics.jsonl, {len(figures)} PNG curves, checkpoints/)")
+        lines.append(
+            f"  held-out success (sampled): {summary['success_before_rl_sampled']:.3f} -> "
+            f"{summary['success_after_rl_sampled']:.3f}"
+        )
+    lines.append(
+        f"  run folder: {out} (summary.json, metrics.jsonl, {len(figures)} PNG curves, checkpoints/)"
+    )
     return "\n".join(lines)
 
 
@@ -106,8 +114,10 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
             runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
             ids = list(pool.task_ids)
             tasks = [ids[i % len(ids)] for i in range(episodes)]
-            results = {mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))
-                       for mode in ("greedy", "sampled")}
+            results = {
+                mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))
+                for mode in ("greedy", "sampled")
+            }
     finally:
         engine.close()
     print(json.dumps({"checkpoint": str(model_dir), **results}, indent=2))

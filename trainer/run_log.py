@@ -46,7 +46,9 @@ class PhaseTimer:
     def metrics(self) -> dict[str, float]:
         total = sum(self.seconds.values())
         out = {f"timing/{name}_s": value for name, value in self.seconds.items()}
-        out.update({f"timing/{name}_share": value / total for name, value in self.seconds.items() if total > 0})
+        out.update(
+            {f"timing/{name}_share": value / total for name, value in self.seconds.items() if total > 0}
+        )
         out["timing/step_s"] = total
         return out
 
@@ -62,7 +64,9 @@ def _jsonable(value: Any) -> Any:
 class MetricsLogger:
     """One object per run; only the main process (rank 0) should create one."""
 
-    def __init__(self, run_dir: Path, wandb_settings: dict[str, Any] | None, run_config: dict[str, Any]) -> None:
+    def __init__(
+        self, run_dir: Path, wandb_settings: dict[str, Any] | None, run_config: dict[str, Any]
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)

@@ -41,18 +41,29 @@ def estimator_call(config: Config) -> tuple[str, dict[str, Any]]:
     """``algorithms.estimate`` name and keyword arguments for this config."""
     algo = config.algorithm
     name = algo.base if algo.name in ("epo", "aem") else algo.name
-    params: dict[str, Any] = {"invalid_penalty": algo.invalid_penalty, "per_trajectory_stats": algo.per_trajectory_stats}
+    params: dict[str, Any] = {
+        "invalid_penalty": algo.invalid_penalty,
+        "per_trajectory_stats": algo.per_trajectory_stats,
+    }
     if algo.norm is not None:
         params["norm"] = algo.norm
     if name == "gigpo":
-        params.update(gamma=algo.gamma, step_weight=algo.step_weight, similarity_threshold=algo.similarity_threshold)
+        params.update(
+            gamma=algo.gamma, step_weight=algo.step_weight, similarity_threshold=algo.similarity_threshold
+        )
     if algo.name == "epo":
         return "epo", {"base": algo.base, **params}
     if algo.name == "aem":
         aem = algo.aem
         alpha_max = math.inf if aem.alpha_max is None else aem.alpha_max
-        return "aem", {"base": algo.base, "lam": aem.lam, "uncertainty": aem.uncertainty,
-                       "alpha_min": aem.alpha_min, "alpha_max": alpha_max, **params}
+        return "aem", {
+            "base": algo.base,
+            "lam": aem.lam,
+            "uncertainty": aem.uncertainty,
+            "alpha_min": aem.alpha_min,
+            "alpha_max": alpha_max,
+            **params,
+        }
     return name, params
 
 
@@ -86,8 +97,14 @@ def env_pool(config: Config, split: str, num_envs: int, with_expert: bool = Fals
     kwargs = env_kwargs(config, split, with_expert)
     if spec.prepare_kwargs is not None:
         kwargs = spec.prepare_kwargs(kwargs)
-    return EnvPool(spec.gym_id, kwargs, num_envs=num_envs, num_workers=config.env.num_workers,
-                   step_timeout_s=config.env.step_timeout_s, entry_point=spec.entry_point)
+    return EnvPool(
+        spec.gym_id,
+        kwargs,
+        num_envs=num_envs,
+        num_workers=config.env.num_workers,
+        step_timeout_s=config.env.step_timeout_s,
+        entry_point=spec.entry_point,
+    )
 
 
 def runner_config(config: Config):
@@ -173,13 +190,17 @@ def reuse_rollout_logprobs(config: Config) -> bool:
         reasons.append("the run is in bfloat16")
     if kind == "vllm":
         if config.rollout.temperature != 1.0:
-            reasons.append(f"vLLM reports log-probs at temperature 1 only (rollout.temperature={config.rollout.temperature})")
+            reasons.append(
+                f"vLLM reports log-probs at temperature 1 only (rollout.temperature={config.rollout.temperature})"
+            )
         if config.algorithm.name in ("epo", "aem"):
             reasons.append(f"{config.algorithm.name} needs entropies, which vLLM does not report")
     mode = config.learner.old_logprobs
     if mode == "rollout" and reasons:
-        raise ValueError(f"learner.old_logprobs=rollout cannot be exact here: {'; '.join(reasons)}. Set "
-                         "learner.old_logprobs to recompute or auto")
+        raise ValueError(
+            f"learner.old_logprobs=rollout cannot be exact here: {'; '.join(reasons)}. Set "
+            "learner.old_logprobs to recompute or auto"
+        )
     return mode == "rollout" or (mode == "auto" and not reasons)
 
 

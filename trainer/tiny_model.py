@@ -40,9 +40,7 @@ SPEC_FILE = "turnrl_tiny.json"
 
 # Qwen2's pre-tokenizer split: contractions, letter runs with one leading non-letter, single digits,
 # punctuation runs, newlines, spaces.
-QWEN2_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
+QWEN2_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 
 
 @dataclass(frozen=True)
@@ -80,15 +78,21 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     from transformers import PreTrainedTokenizerFast
 
     model = Tokenizer(models.BPE())
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  special_tokens=ADDED_TOKENS, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=ADDED_TOKENS,
+        show_progress=False,
+    )
     # Qwen2's own normalisation and pre-tokenisation: transformers re-applies them when it loads a folder whose
     # config says qwen2, so training with anything else would tokenize differently after a reload.
     model.normalizer = normalizers.NFC()
-    model.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    model.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     model.decoder = decoders.ByteLevel()
     # The chat template's own words must be in the vocabulary too.
     pieces = (piece for text in corpus for piece in _ADDED_TOKEN_RE.split(text) if piece)
@@ -105,7 +109,9 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     return tokenizer
 
 
-def build_tiny_model(out_dir: str | os.PathLike, corpus: Iterable[str], spec: TinyModelSpec | None = None) -> Path:
+def build_tiny_model(
+    out_dir: str | os.PathLike, corpus: Iterable[str], spec: TinyModelSpec | None = None
+) -> Path:
     """Return a folder holding a tiny model + tokenizer that ``from_pretrained`` (HF and vLLM) loads.
 
     Rebuilds only when the spec or the corpus changed, writing into a temporary folder that is renamed into

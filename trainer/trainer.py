@@ -57,28 +57,47 @@ class Trainer:
         self.learner = Learner(learner_setup(config, str(model_path), config.trainer.total_steps))
         self.rank, self.world = tdist.rank_and_world()
         if config.rollout.tasks_per_step % self.world:
-            raise ValueError(f"rollout.tasks_per_step={config.rollout.tasks_per_step} must divide by the "
-                             f"{self.world} ranks (whole groups per rank)")
+            raise ValueError(
+                f"rollout.tasks_per_step={config.rollout.tasks_per_step} must divide by the "
+                f"{self.world} ranks (whole groups per rank)"
+            )
         self.tokenizer = self.learner.tokenizer
         self.reuse_logprobs = reuse_rollout_logprobs(config)
         tp = config.rollout.vllm.tensor_parallel_size
-        self.engine = create_engine(config.rollout.engine, str(model_path),
-                                    **engine_kwargs(config, policy_logprobs=self.reuse_logprobs,
-                                                    peer_exchange=tdist.PeerGroup(tp) if tp > 1 else None))
+        self.engine = create_engine(
+            config.rollout.engine,
+            str(model_path),
+            **engine_kwargs(
+                config,
+                policy_logprobs=self.reuse_logprobs,
+                peer_exchange=tdist.PeerGroup(tp) if tp > 1 else None,
+            ),
+        )
         self.runner_config = runner_config(config)
         train_split, eval_split = splits(config)
-        self.pool = env_pool(config, train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size)
+        self.pool = env_pool(
+            config, train_split, config.rollout.tasks_per_step // self.world * config.rollout.group_size
+        )
         self.eval_pool = env_pool(config, eval_split, min(64, config.trainer.eval_episodes))
         self.runner = EpisodeRunner(self.engine, self.tokenizer, self.pool, self.runner_config)
-        self.eval_runner = EpisodeRunner(self.engine, self.tokenizer, self.eval_pool, eval_runner_config(config))
+        self.eval_runner = EpisodeRunner(
+            self.engine, self.tokenizer, self.eval_pool, eval_runner_config(config)
+        )
         self.train_tasks = list(self.pool.task_ids)
         self.eval_tasks = list(self.eval_pool.task_ids)
         self.estimator, self.estimator_params = estimator_call(config)
-        self.epo = EPOState(total_steps=max(1, config.trainer.total_steps)) if config.algorithm.name == "epo" else None
+        self.epo = (
+            EPOState(total_steps=max(1, config.trainer.total_steps))
+            if config.algorithm.name == "epo"
+            else None
+        )
         self.epo_loss = epo_loss_fn(config, self.epo) if self.epo else None
         self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=config.trainer.keep_last)
-        self.logger = (MetricsLogger(run_dir, config.logging.wandb.model_dump(), config.model_dump(mode="json"))
-                       if self.rank == 0 else None)
+        self.logger = (
+            MetricsLogger(run_dir, config.logging.wandb.model_dump(), config.model_dump(mode="json"))
+            if self.rank == 0
+            else None
+        )
         self.state: dict[str, Any] = {"step": 0, "wall_time_s": 0.0, "eval_before": None}
 
     # ------------------------------------------------------------------------------------------ loop
@@ -120,8 +139,9 @@ class Trainer:
             else:
                 old_logprobs, entropy = batch.policy_tensors()
                 if step == 1 or step % _REUSE_CHECK_EVERY == 0:
-                    reuse_check = self._check_reused_logprobs(prompts, responses, old_logprobs, entropy,
-                                                              batch.response_mask(old_logprobs.shape[1]))
+                    reuse_check = self._check_reused_logprobs(
+                        prompts, responses, old_logprobs, entropy, batch.response_mask(old_logprobs.shape[1])
+                    )
         with timer("ref_logprobs"):
             ref_logprobs = self.learner.reference_logprobs(prompts, responses)
         step_batch = batch.to_step_batch(old_logprobs, entropy, ref_logprobs)
@@ -129,18 +149,25 @@ class Trainer:
             if ref_logprobs is not None and self.config.algorithm.kl.in_reward:
                 # The trajectory's KL comes off its return: each turn's reward loses that turn's KL sum.
                 kl = self.learner.in_reward_kl(old_logprobs, ref_logprobs, step_batch.response_mask)
-                step_batch = replace(step_batch, reward=step_batch.reward - self.config.algorithm.kl.coef * kl.sum(-1))
+                step_batch = replace(
+                    step_batch, reward=step_batch.reward - self.config.algorithm.kl.coef * kl.sum(-1)
+                )
             advantages = estimate(self.estimator, step_batch, **self.estimator_params)
         with timer("update"):
-            update = self.learner.update(prompts, responses, advantages, old_logprobs, ref_logprobs,
-                                         extra_loss_fn=self.epo_loss)
+            update = self.learner.update(
+                prompts, responses, advantages, old_logprobs, ref_logprobs, extra_loss_fn=self.epo_loss
+            )
         if self.epo:
             self.epo.update(tdist.masked_mean(entropy, step_batch.response_mask))
         with timer("sync"):
             self._refresh_engine()
-        metrics = {**rollout_metrics(batch), **train_metrics(update, advantages, step_batch),
-                   **mismatch_metrics(batch, old_logprobs, step_batch.response_mask), **reuse_check,
-                   **timer.metrics()}
+        metrics = {
+            **rollout_metrics(batch),
+            **train_metrics(update, advantages, step_batch),
+            **mismatch_metrics(batch, old_logprobs, step_batch.response_mask),
+            **reuse_check,
+            **timer.metrics(),
+        }
         every = self.config.logging.sample_table_every
         if self.logger and every and step % every == 0:
             self.logger.log_table(step, "samples", *sample_table(batch))
@@ -162,8 +189,12 @@ class Trainer:
             return {"rollout/reuse_logprob_diff_max": 0.0, "rollout/reuse_entropy_diff_max": 0.0}
         gap = float((learner_logprobs - old_logprobs).abs()[keep].max())
         if gap > _REUSE_TOLERANCE:
-            log.warning("engine and learner log-probs differ by up to %.2e (tolerance %.0e): the reused old "
-                        "log-probs are off; set learner.old_logprobs=recompute", gap, _REUSE_TOLERANCE)
+            log.warning(
+                "engine and learner log-probs differ by up to %.2e (tolerance %.0e): the reused old "
+                "log-probs are off; set learner.old_logprobs=recompute",
+                gap,
+                _REUSE_TOLERANCE,
+            )
         metrics = {"rollout/reuse_logprob_diff_max": gap}
         if entropy is not None:
             metrics["rollout/reuse_entropy_diff_max"] = float((learner_entropy - entropy).abs()[keep].max())
@@ -173,8 +204,11 @@ class Trainer:
         """This rank's task ids for ``step``: a seeded draw, so a resumed run sees the same tasks."""
         rng = random.Random(f"{self.config.trainer.seed}-{step}")
         count = self.config.rollout.tasks_per_step
-        tasks = (rng.sample(self.train_tasks, count) if count <= len(self.train_tasks)
-                 else [rng.choice(self.train_tasks) for _ in range(count)])
+        tasks = (
+            rng.sample(self.train_tasks, count)
+            if count <= len(self.train_tasks)
+            else [rng.choice(self.train_tasks) for _ in range(count)]
+        )
         return tasks[self.rank :: self.world]
 
     # ----------------------------------------------------------------------------------- evaluation
@@ -187,8 +221,13 @@ class Trainer:
         results = {}
         modes = [True, False] if self.config.trainer.eval_sampled else [True]
         for greedy in modes:
-            result = evaluate(self.eval_runner, tasks, greedy=greedy, episodes_per_task=per_task,
-                              seed=self.config.trainer.seed + 7)
+            result = evaluate(
+                self.eval_runner,
+                tasks,
+                greedy=greedy,
+                episodes_per_task=per_task,
+                seed=self.config.trainer.seed + 7,
+            )
             results["greedy" if greedy else "sampled"] = merge_eval(asdict(result))
         metrics = {}
         for mode, result in results.items():
@@ -196,9 +235,13 @@ class Trainer:
             metrics.update({f"eval/{mode}_{kind}": rate for kind, rate in result["per_task_type"].items()})
         if self.rank == 0:
             greedy = results["greedy"]
-            log.info("eval %s RL: greedy success %.3f over %d episodes%s", when, greedy["success_rate"],
-                     greedy["episodes"], f", sampled {results['sampled']['success_rate']:.3f}"
-                     if "sampled" in results else "")
+            log.info(
+                "eval %s RL: greedy success %.3f over %d episodes%s",
+                when,
+                greedy["success_rate"],
+                greedy["episodes"],
+                f", sampled {results['sampled']['success_rate']:.3f}" if "sampled" in results else "",
+            )
         return {"results": results, "metrics": metrics}
 
     # ------------------------------------------------------------------------------------ checkpoints
@@ -260,9 +303,17 @@ def epo_loss_fn(config: Config, state: EPOState):
     the learner rescales each micro-batch's extra loss by that mode's share, so any other mode would weigh
     micro-batches wrongly (tests/test_epo_aggregation.py)."""
     epo = config.algorithm.epo
-    return partial(epo_entropy_loss, state=state, coef=epo.coef, alpha=epo.alpha, kappa_low=epo.kappa_low,
-                   kappa_high=epo.kappa_high, decay=epo.decay, smoothing=epo.smoothing,
-                   agg_mode=config.learner.loss_agg_mode)
+    return partial(
+        epo_entropy_loss,
+        state=state,
+        coef=epo.coef,
+        alpha=epo.alpha,
+        kappa_low=epo.kappa_low,
+        kappa_high=epo.kappa_high,
+        decay=epo.decay,
+        smoothing=epo.smoothing,
+        agg_mode=config.learner.loss_agg_mode,
+    )
 
 
 def _rng_state() -> dict[str, Any]:

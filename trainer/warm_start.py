@@ -45,8 +45,9 @@ def response_text(action: str, action_format: str, tool_calls: bool = False) -> 
     return answer
 
 
-def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: float, seed: int,
-                           expert_text: Callable[[Any], str]) -> list[DemoTurn]:
+def collect_demonstrations(
+    pool, task_ids: list, *, turn_limit: int, noise: float, seed: int, expert_text: Callable[[Any], str]
+) -> list[DemoTurn]:
     """Expert-labelled turns of episodes on ``task_ids`` that take a random detour with probability ``noise``;
     ``expert_text`` turns ``info["expert_action"]`` into the text a model writes (the env spec's)."""
     rng = random.Random(seed)
@@ -61,8 +62,11 @@ def collect_demonstrations(pool, task_ids: list, *, turn_limit: int, noise: floa
             if info.get("env_error"):
                 log.warning("demo reset failed: %s", info["env_error"])
                 continue
-            memory = EpisodeMemory(task=str(info.get("task") or ""), observation=obs,
-                                   admissible_actions=info.get("admissible_actions"))
+            memory = EpisodeMemory(
+                task=str(info.get("task") or ""),
+                observation=obs,
+                admissible_actions=info.get("admissible_actions"),
+            )
             live[slot] = (memory, info)
         for _ in range(turn_limit):
             if not live:
@@ -101,13 +105,29 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
         ids = list(pool.task_ids)
         rng = random.Random(config.trainer.seed)
         task_ids = [rng.choice(ids) for _ in range(sft.episodes)]
-        demos = collect_demonstrations(pool, task_ids, turn_limit=max_turns(config), noise=sft.noise,
-                                       seed=config.trainer.seed, expert_text=env_spec(config).expert_text)
+        demos = collect_demonstrations(
+            pool,
+            task_ids,
+            turn_limit=max_turns(config),
+            noise=sft.noise,
+            seed=config.trainer.seed,
+            expert_text=env_spec(config).expert_text,
+        )
 
     prompt_config = runner_config(config).prompt
     writer = PromptBuilder(None, prompt_config)
-    texts = [writer.render_text({"task": d.memory.task, "observation": d.memory.observation,
-                                 "actions": d.memory.admissible_actions}, d.memory.turns[-2:], 0) for d in demos]
+    texts = [
+        writer.render_text(
+            {
+                "task": d.memory.task,
+                "observation": d.memory.observation,
+                "actions": d.memory.admissible_actions,
+            },
+            d.memory.turns[-2:],
+            0,
+        )
+        for d in demos
+    ]
     tool_calls = env_spec(config).tool_calls
     texts += [response_text(d.action, config.rollout.action_format, tool_calls) for d in demos]
     tiny = config.model.tiny
@@ -139,8 +159,16 @@ def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> P
         answer = tokenizer.encode(text, add_special_tokens=False)
         pairs.append((builder.build(demo.memory).token_ids, answer + [eos]))
     sft = config.trainer.sft
-    supervised_finetune(model, pairs, steps=sft.steps, batch_size=sft.batch_size, lr=sft.lr,
-                        pad_id=tokenizer.pad_token_id, seed=config.trainer.seed, progress=config.logging.progress)
+    supervised_finetune(
+        model,
+        pairs,
+        steps=sft.steps,
+        batch_size=sft.batch_size,
+        lr=sft.lr,
+        pad_id=tokenizer.pad_token_id,
+        seed=config.trainer.seed,
+        progress=config.logging.progress,
+    )
     staging = Path(tempfile.mkdtemp(prefix=".sft_model.", dir=out.parent))
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)

@@ -88,7 +88,9 @@ def _check_one_release(folder: str, entries: list[GameEntry]) -> None:
         first.setdefault(entry.release, entry.game_file)
     if len(first) > 1:
         listed = "; ".join(f"{release}: {path}" for release, path in sorted(first.items()))
-        raise ValueError(f"ALFWorld split {folder} mixes game releases ({listed}); use one release per data dir")
+        raise ValueError(
+            f"ALFWorld split {folder} mixes game releases ({listed}); use one release per data dir"
+        )
 
 
 @functools.cache

@@ -45,7 +45,10 @@ def eval_size(num_games: int, num_eval_games: int | None = None) -> int:
 
 
 def default_data_dir(
-    preset: str = DEFAULT_PRESET, num_games: int = DEFAULT_NUM_GAMES, seed: int = 0, num_eval_games: int | None = None
+    preset: str = DEFAULT_PRESET,
+    num_games: int = DEFAULT_NUM_GAMES,
+    seed: int = 0,
+    num_eval_games: int | None = None,
 ) -> Path:
     """Path of the generated set for these settings, building it first if it is not cached yet."""
     if preset not in generate.PRESETS:

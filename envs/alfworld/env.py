@@ -40,7 +40,11 @@ EXPERTS = ("planner", "search", None)
 
 
 def resolve_data_dir(
-    data_dir: str | os.PathLike | None, preset: str, num_games: int, seed: int, num_eval_games: int | None = None
+    data_dir: str | os.PathLike | None,
+    preset: str,
+    num_games: int,
+    seed: int,
+    num_eval_games: int | None = None,
 ) -> str:
     """``data_dir`` if given; else ``$ALFWORLD_DATA`` if it holds a json_2.1.1 tree; else the default set.
 

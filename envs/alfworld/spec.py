@@ -48,10 +48,17 @@ class AlfworldEnvConfig(EnvSection):
 
 def make_kwargs(section: AlfworldEnvConfig, split: str, max_turns: int, with_expert: bool) -> dict[str, Any]:
     # The planner replans every step, most of a step's cost, and RL never reads it: only the warm start gets it.
-    return {"split": split, "max_steps": max_turns, "data_dir": section.data_dir,
-            "success_reward": section.success_reward, "preset": section.preset, "num_games": section.num_games,
-            "num_eval_games": section.num_eval_games, "generation_seed": section.generation_seed,
-            "expert": section.expert if with_expert else None}
+    return {
+        "split": split,
+        "max_steps": max_turns,
+        "data_dir": section.data_dir,
+        "success_reward": section.success_reward,
+        "preset": section.preset,
+        "num_games": section.num_games,
+        "num_eval_games": section.num_eval_games,
+        "generation_seed": section.generation_seed,
+        "expert": section.expert if with_expert else None,
+    }
 
 
 def prepare_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -59,8 +66,13 @@ def prepare_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     generate would be built in that one process instead of on every core (quickstart set: 193 s against ~100 s)."""
     from envs.alfworld.env import resolve_data_dir
 
-    folder = resolve_data_dir(kwargs["data_dir"], kwargs["preset"], kwargs["num_games"], kwargs["generation_seed"],
-                              kwargs["num_eval_games"])
+    folder = resolve_data_dir(
+        kwargs["data_dir"],
+        kwargs["preset"],
+        kwargs["num_games"],
+        kwargs["generation_seed"],
+        kwargs["num_eval_games"],
+    )
     return {**kwargs, "data_dir": folder}
 
 
@@ -84,8 +96,17 @@ def data_report() -> list[str]:
 
 
 ALFWORLD = EnvSpec(
-    name="alfworld", gym_id="turnrl/ALFWorld-v0", entry_point="envs.alfworld.env:ALFWorldEnv",
-    section=AlfworldEnvConfig, make_kwargs=make_kwargs, max_turns=50,
-    train_split="train", eval_split="eval_out_of_distribution", intro=lambda: INTRO,
-    prepare_kwargs=prepare_kwargs, requirements=requirements, data_report=data_report, path_fields=("data_dir",),
+    name="alfworld",
+    gym_id="turnrl/ALFWorld-v0",
+    entry_point="envs.alfworld.env:ALFWorldEnv",
+    section=AlfworldEnvConfig,
+    make_kwargs=make_kwargs,
+    max_turns=50,
+    train_split="train",
+    eval_split="eval_out_of_distribution",
+    intro=lambda: INTRO,
+    prepare_kwargs=prepare_kwargs,
+    requirements=requirements,
+    data_report=data_report,
+    path_fields=("data_dir",),
 )

@@ -57,9 +57,15 @@ def format_table(counts: dict[str, tuple[Counter, set[str]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m envs.alfworld.splits", description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", default=os.environ.get("ALFWORLD_DATA"),
-                        help="folder holding json_2.1.1/ (default: $ALFWORLD_DATA)")
+    parser = argparse.ArgumentParser(
+        prog="python -m envs.alfworld.splits", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "data_dir",
+        nargs="?",
+        default=os.environ.get("ALFWORLD_DATA"),
+        help="folder holding json_2.1.1/ (default: $ALFWORLD_DATA)",
+    )
     args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error("give DATA_DIR or set ALFWORLD_DATA")

@@ -190,8 +190,14 @@ def load_instances(paths: Iterable[str | Path]) -> list[SWEInstance]:
     seen: set[str] = set()
     for path in paths:
         for index, record in enumerate(read_records(path)):
-            name = next((record.get(k) for k in ("instance_id", *ALIASES["instance_id"]) if isinstance(record, dict)
-                         and record.get(k)), None)
+            name = next(
+                (
+                    record.get(k)
+                    for k in ("instance_id", *ALIASES["instance_id"])
+                    if isinstance(record, dict) and record.get(k)
+                ),
+                None,
+            )
             source = f"{path}[{index}]" + (f" ({name})" if name else "")
             instance = SWEInstance.from_record(record, source=source)
             if instance.instance_id in seen:

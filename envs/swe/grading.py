@@ -169,7 +169,9 @@ def grade(
     return _verdict(f2p, p2p, parse_pytest_report(run.output), run, start)
 
 
-def _verdict(f2p: list[str], p2p: list[str], statuses: dict[str, str], run: ExecResult, start: float) -> GradeResult:
+def _verdict(
+    f2p: list[str], p2p: list[str], statuses: dict[str, str], run: ExecResult, start: float
+) -> GradeResult:
     """The harness's rule: a FAIL_TO_PASS test must pass (or xfail), a PASS_TO_PASS test may also be
     skipped, and a test missing from the log has failed."""
     f2p_ok = sum(statuses.get(t) in PASSING for t in f2p)

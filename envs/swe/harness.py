@@ -28,7 +28,19 @@ START_MARKER = ">>>>> Start Test Output"
 END_MARKER = ">>>>> End Test Output"
 HARNESS_ENV_SETUP = "source /opt/miniconda3/bin/activate && conda activate testbed"
 # Files of a test patch that are data, not tests to run (the harness's NON_TEST_EXTS; "csv" has no dot there).
-_NON_TEST_SUFFIXES = (".json", ".png", "csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml")
+_NON_TEST_SUFFIXES = (
+    ".json",
+    ".png",
+    "csv",
+    ".txt",
+    ".md",
+    ".jpg",
+    ".jpeg",
+    ".pkl",
+    ".yml",
+    ".yaml",
+    ".toml",
+)
 
 _PYTEST = "pytest -rA"
 _DJANGO = "./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1"
@@ -102,17 +114,19 @@ def eval_script(instance: SWEInstance) -> str:
     delimiter = "EOF_TURNRL_TEST_PATCH"
     if delimiter in instance.test_patch:
         raise DatasetError(f"{instance.instance_id}: test_patch contains the heredoc delimiter {delimiter}")
-    return "\n".join([
-        HARNESS_ENV_SETUP,
-        "cd /testbed",
-        "git config --global --add safe.directory /testbed",
-        reset if existing else ":",
-        f"git apply -v - <<'{delimiter}'\n{instance.test_patch}\n{delimiter}",
-        f"echo '{START_MARKER}'",
-        harness_test_command(instance),
-        f"echo '{END_MARKER}'",
-        reset if existing else ":",
-    ])
+    return "\n".join(
+        [
+            HARNESS_ENV_SETUP,
+            "cd /testbed",
+            "git config --global --add safe.directory /testbed",
+            reset if existing else ":",
+            f"git apply -v - <<'{delimiter}'\n{instance.test_patch}\n{delimiter}",
+            f"echo '{START_MARKER}'",
+            harness_test_command(instance),
+            f"echo '{END_MARKER}'",
+            reset if existing else ":",
+        ]
+    )
 
 
 def marked_output(log: str) -> str | None:
@@ -179,8 +193,13 @@ def _pytest_v2(log: str) -> dict[str, str]:
     return statuses
 
 
-_DJANGO_ENDINGS = ((" ... ok", "PASSED"), (" ... OK", "PASSED"), (" ...  OK", "PASSED"),
-                   (" ... FAIL", "FAILED"), (" ... ERROR", "ERROR"))
+_DJANGO_ENDINGS = (
+    (" ... ok", "PASSED"),
+    (" ... OK", "PASSED"),
+    (" ...  OK", "PASSED"),
+    (" ... FAIL", "FAILED"),
+    (" ... ERROR", "ERROR"),
+)
 # Test output that interrupts a line between "..." and the verdict, seen in SWE-bench logs.
 _DJANGO_INTERRUPTED = (
     r"^(.*?)\s\.\.\.\sTesting\ against\ Django\ installed\ in\ ((?s:.*?))\ silenced\)\.\nok$",
@@ -200,7 +219,9 @@ def _django(log: str) -> dict[str, str]:
         if " ... " in line:
             previous = line.split(" ... ")[0]
         # django__django-7188 prints a migration line and the test on one line.
-        if line.startswith("Applying sites.0002_alter_domain_unique...test_no_migrations") and line.endswith(" ... ok"):
+        if line.startswith("Applying sites.0002_alter_domain_unique...test_no_migrations") and line.endswith(
+            " ... ok"
+        ):
             line = line.split("...", 1)[-1].strip()
         ending = next(((e, status) for e, status in _DJANGO_ENDINGS if line.endswith(e)), None)
         if ending:

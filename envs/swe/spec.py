@@ -24,10 +24,16 @@ class SWEEnvConfig(EnvSection):
 
 
 def make_kwargs(section: SWEEnvConfig, split: str, max_turns: int, with_expert: bool) -> dict[str, Any]:
-    return {"split": split, "data_dir": section.data_dir, "max_turns": max_turns, "backend": section.backend,
-            "grading_slots": section.grading_slots, "show_hints": section.show_hints,
-            # the rollout prompt opens with the tool manual already (the spec's intro); the env need not repeat it
-            "tool_prompt_in_obs": False}
+    return {
+        "split": split,
+        "data_dir": section.data_dir,
+        "max_turns": max_turns,
+        "backend": section.backend,
+        "grading_slots": section.grading_slots,
+        "show_hints": section.show_hints,
+        # the rollout prompt opens with the tool manual already (the spec's intro); the env need not repeat it
+        "tool_prompt_in_obs": False,
+    }
 
 
 def intro() -> str:
@@ -53,7 +59,17 @@ def requirements() -> str:
 
 
 SWE = EnvSpec(
-    name="swe", gym_id="turnrl/SWE-v0", entry_point="envs.swe.env:SWEEnv", section=SWEEnvConfig,
-    make_kwargs=make_kwargs, max_turns=40, train_split="train", eval_split="test", intro=intro, tool_calls=True,
-    expert_text=expert_text, requirements=requirements, path_fields=("data_dir",),
+    name="swe",
+    gym_id="turnrl/SWE-v0",
+    entry_point="envs.swe.env:SWEEnv",
+    section=SWEEnvConfig,
+    make_kwargs=make_kwargs,
+    max_turns=40,
+    train_split="train",
+    eval_split="test",
+    intro=intro,
+    tool_calls=True,
+    expert_text=expert_text,
+    requirements=requirements,
+    path_fields=("data_dir",),
 )

@@ -122,8 +122,14 @@ class ToyEnv(gymnasium.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, split: str = "train", n_tasks: int = 64, seed: int = 0, max_steps: int = 10,
-                 success_reward: float = 10.0):
+    def __init__(
+        self,
+        split: str = "train",
+        n_tasks: int = 64,
+        seed: int = 0,
+        max_steps: int = 10,
+        success_reward: float = 10.0,
+    ):
         if max_steps < 2:
             raise ValueError(f"max_steps must be >= 2 (the shortest task needs 2 actions), got {max_steps}")
         if n_tasks < 1:
@@ -189,8 +195,10 @@ class ToyEnv(gymnasium.Env):
         return f"On the {receptacle}, you see {_listing(self._contents(receptacle))}."
 
     def _room_view(self) -> str:
-        return ("You are in the middle of a room. Looking quickly around you, you see "
-                f"{_listing(sorted(RECEPTACLES))}.")
+        return (
+            "You are in the middle of a room. Looking quickly around you, you see "
+            f"{_listing(sorted(RECEPTACLES))}."
+        )
 
     def _admissible(self) -> list[str]:
         actions = [f"go to {r}" for r in sorted(RECEPTACLES) if r != self._location]
@@ -212,7 +220,9 @@ class ToyEnv(gymnasium.Env):
             return f"You arrive at the {self._location}. {self._describe(self._location)}"
         if command.startswith("open "):
             self._is_open[self._location] = True
-            return f"You open the {self._location}. In it, you see {_listing(self._contents(self._location))}."
+            return (
+                f"You open the {self._location}. In it, you see {_listing(self._contents(self._location))}."
+            )
         if command.startswith("close "):
             self._is_open[self._location] = False
             return f"You close the {self._location}."
@@ -226,8 +236,11 @@ class ToyEnv(gymnasium.Env):
             self._where[obj] = self._location
             return f"You put the {obj} {RECEPTACLES[self._location][1]} the {self._location}."
         if command == "inventory":
-            return f"You are carrying: {_with_article(self._holding)}." if self._holding else \
-                "You are not carrying anything."
+            return (
+                f"You are carrying: {_with_article(self._holding)}."
+                if self._holding
+                else "You are not carrying anything."
+            )
         if self._location is None:
             return self._room_view()
         return f"You are facing the {self._location}. {self._describe(self._location)}"
@@ -249,7 +262,9 @@ class ToyEnv(gymnasium.Env):
             return self._step_towards_open(task.target_receptacle, then=f"open {task.target_receptacle}")
         if self._holding == task.target_object:  # only "put" reaches here holding the target
             target = task.target_receptacle
-            return self._step_towards_open(target, then=f"put {self._holding} {RECEPTACLES[target][1]} {target}")
+            return self._step_towards_open(
+                target, then=f"put {self._holding} {RECEPTACLES[target][1]} {target}"
+            )
         if self._holding is not None:  # holding something else: set it down first
             here = self._location
             return self._step_towards_open(here, then=f"put {self._holding} {RECEPTACLES[here][1]} {here}")

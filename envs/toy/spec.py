@@ -22,10 +22,22 @@ class ToyEnvConfig(EnvSection):
 
 
 def make_kwargs(section: ToyEnvConfig, split: str, max_turns: int, with_expert: bool) -> dict[str, Any]:
-    return {"split": split, "max_steps": max_turns, "n_tasks": section.n_tasks, "success_reward": section.success_reward}
+    return {
+        "split": split,
+        "max_steps": max_turns,
+        "n_tasks": section.n_tasks,
+        "success_reward": section.success_reward,
+    }
 
 
 TOY = EnvSpec(
-    name="toy", gym_id="turnrl/Toy-v0", entry_point="envs.toy.env:ToyEnv", section=ToyEnvConfig,
-    make_kwargs=make_kwargs, max_turns=10, train_split="train", eval_split="test", intro=lambda: INTRO,
+    name="toy",
+    gym_id="turnrl/Toy-v0",
+    entry_point="envs.toy.env:ToyEnv",
+    section=ToyEnvConfig,
+    make_kwargs=make_kwargs,
+    max_turns=10,
+    train_split="train",
+    eval_split="test",
+    intro=lambda: INTRO,
 )

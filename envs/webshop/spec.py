@@ -29,18 +29,35 @@ class WebShopEnvConfig(EnvSection):
 
 
 def make_kwargs(section: WebShopEnvConfig, split: str, max_turns: int, with_expert: bool) -> dict[str, Any]:
-    return {"split": split, "max_steps": max_turns, "data_dir": section.data_dir, "human_goals": section.human_goals,
-            "reward_mode": section.reward_mode, "catalog": section.catalog,
-            "option_matching": section.option_matching}
+    return {
+        "split": split,
+        "max_steps": max_turns,
+        "data_dir": section.data_dir,
+        "human_goals": section.human_goals,
+        "reward_mode": section.reward_mode,
+        "catalog": section.catalog,
+        "option_matching": section.option_matching,
+    }
 
 
 def requirements() -> str:
-    return "yes" if importlib.util.find_spec("bm25s") and importlib.util.find_spec("Stemmer") else \
-        "no (bm25s, PyStemmer missing)"
+    return (
+        "yes"
+        if importlib.util.find_spec("bm25s") and importlib.util.find_spec("Stemmer")
+        else "no (bm25s, PyStemmer missing)"
+    )
 
 
 WEBSHOP = EnvSpec(
-    name="webshop", gym_id="turnrl/WebShop-v0", entry_point="envs.webshop.env:WebShopEnv",
-    section=WebShopEnvConfig, make_kwargs=make_kwargs, max_turns=15, train_split="train", eval_split="test",
-    intro=lambda: INTRO, requirements=requirements, path_fields=("data_dir",),
+    name="webshop",
+    gym_id="turnrl/WebShop-v0",
+    entry_point="envs.webshop.env:WebShopEnv",
+    section=WebShopEnvConfig,
+    make_kwargs=make_kwargs,
+    max_turns=15,
+    train_split="train",
+    eval_split="test",
+    intro=lambda: INTRO,
+    requirements=requirements,
+    path_fields=("data_dir",),
 )

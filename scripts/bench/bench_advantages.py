@@ -107,13 +107,19 @@ def main() -> None:
         cpu = model.split(":", 1)[1].strip()
     except (OSError, StopIteration):
         pass
-    print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(
+        f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
     print(f"command: python {' '.join(sys.argv)}")
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"batch: {batch.num_rows} rows x {batch.response_length} tokens, {args.groups} groups "
-          f"(StepBatch construction incl. validation: {build_s:.3f} s)")
+    print(
+        f"batch: {batch.num_rows} rows x {batch.response_length} tokens, {args.groups} groups "
+        f"(StepBatch construction incl. validation: {build_s:.3f} s)"
+    )
     print()
-    print(f"| estimator | params | wall s (best of {args.repeats}) | CPU s, all threads | wall < {TARGET_S:.2f} s |")
+    print(
+        f"| estimator | params | wall s (best of {args.repeats}) | CPU s, all threads | wall < {TARGET_S:.2f} s |"
+    )
     print("|---|---|---|---|---|")
     for name, params, wall, cpu in results:
         text = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"

@@ -26,8 +26,18 @@ PHASES = ("rollout", "old_logprobs", "ref_logprobs", "advantage", "update", "syn
 
 def train(out: Path, name: str, *overrides: str) -> float:
     start = time.perf_counter()
-    command = [sys.executable, "-m", "trainer", "train", f"trainer.output_dir={out}", f"trainer.run_name={name}",
-               "logging.wandb.mode=disabled", "logging.progress=false", "trainer.resume=never", *overrides]
+    command = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "train",
+        f"trainer.output_dir={out}",
+        f"trainer.run_name={name}",
+        "logging.wandb.mode=disabled",
+        "logging.progress=false",
+        "trainer.resume=never",
+        *overrides,
+    ]
     with open(out / f"{name}.log", "w") as log:
         result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
@@ -40,7 +50,9 @@ def phase_means(run: Path) -> dict[str, float]:
     steps = [line for line in lines if "timing/step_s" in line][1:]
     means = {phase: sum(s.get(f"timing/{phase}_s", 0.0) for s in steps) / len(steps) for phase in PHASES}
     means["steps"] = len(steps)
-    means["tokens"] = sum(s["rollout/response_tokens_mean"] * s["rollout/turns_mean"] for s in steps) / len(steps)
+    means["tokens"] = sum(s["rollout/response_tokens_mean"] * s["rollout/turns_mean"] for s in steps) / len(
+        steps
+    )
     gaps = [s["rollout/reuse_logprob_diff_max"] for s in lines if "rollout/reuse_logprob_diff_max" in s]
     means["reuse_gap_max"] = max(gaps) if gaps else float("nan")
     return means
@@ -56,23 +68,40 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     sft = out / "sft" / "sft_model"
     if not (sft / "config.json").exists():
-        seconds = train(out, "sft", "trainer.total_steps=0", "trainer.eval_episodes=8", "trainer.eval_sampled=false")
+        seconds = train(
+            out, "sft", "trainer.total_steps=0", "trainer.eval_episodes=8", "trainer.eval_sampled=false"
+        )
         print(f"SFT model built in {seconds:.0f} s: {sft}", flush=True)
     rows = {}
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
         name = f"rl-{engine}"
-        wall = train(out, name, f"model.path={sft}", f"rollout.engine={engine}", f"trainer.total_steps={args.steps}",
-                     "trainer.save_every=0", "trainer.eval_episodes=8", "trainer.eval_sampled=false")
+        wall = train(
+            out,
+            name,
+            f"model.path={sft}",
+            f"rollout.engine={engine}",
+            f"trainer.total_steps={args.steps}",
+            "trainer.save_every=0",
+            "trainer.eval_episodes=8",
+            "trainer.eval_sampled=false",
+        )
         rows[engine] = {**phase_means(out / name), "wall_s": wall}
         print(f"{engine}: {rows[engine]}", flush=True)
 
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs; date {datetime.date.today().isoformat()}")
     print(f"command: python scripts/bench/bench_quickstart_engines.py --steps {args.steps}")
-    print("\n| engine | " + " | ".join(f"{p} s" for p in PHASES) + " | gen tokens/step | old-logprob gap (max) |")
+    print(
+        "\n| engine | "
+        + " | ".join(f"{p} s" for p in PHASES)
+        + " | gen tokens/step | old-logprob gap (max) |"
+    )
     print("|---|" + "---|" * (len(PHASES) + 2))
     for engine, r in rows.items():
-        print(f"| {engine} | " + " | ".join(f"{r[p]:.3f}" for p in PHASES)
-              + f" | {r['tokens']:.0f} | {r['reuse_gap_max']:.1e} |")
+        print(
+            f"| {engine} | "
+            + " | ".join(f"{r[p]:.3f}" for p in PHASES)
+            + f" | {r['tokens']:.0f} | {r['reuse_gap_max']:.1e} |"
+        )
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ def bench_engine(kind: str, args, model_dir: Path, pool: EnvPool, tokenizer) -> 
         group_size=args.group_size,
         max_turns=args.max_turns,
         sampling=sampling,
-        prompt=PromptConfig(intro=get_spec("toy").intro(), max_prompt_tokens=args.max_context - args.max_new_tokens),
+        prompt=PromptConfig(
+            intro=get_spec("toy").intro(), max_prompt_tokens=args.max_context - args.max_new_tokens
+        ),
         invalid_penalty=AlgorithmConfig().invalid_penalty,
         max_action_chars=RolloutConfig().max_action_chars,
         progress=False,

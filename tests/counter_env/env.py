@@ -37,6 +37,12 @@ class CounterEnv(gymnasium.Env):
         return f"count is {self.count}"
 
     def _info(self, valid: bool, won: bool) -> dict[str, Any]:
-        return {"task": f"count to {self.target} then stop", "task_type": f"to{self.target}",
-                "admissible_actions": ["count", "stop"], "won": won, "anchor": self._obs(), "valid_action": valid,
-                "expert_action": "count" if self.count < self.target else "stop"}
+        return {
+            "task": f"count to {self.target} then stop",
+            "task_type": f"to{self.target}",
+            "admissible_actions": ["count", "stop"],
+            "won": won,
+            "anchor": self._obs(),
+            "valid_action": valid,
+            "expert_action": "count" if self.count < self.target else "stop",
+        }

@@ -21,7 +21,13 @@ def make_kwargs(section: CounterEnvConfig, split: str, max_turns: int, with_expe
 
 
 COUNTER = EnvSpec(
-    name="counter", gym_id="turnrl-test/Counter-v0", entry_point="tests.counter_env.env:CounterEnv",
-    section=CounterEnvConfig, make_kwargs=make_kwargs, max_turns=6, train_split="train", eval_split="test",
+    name="counter",
+    gym_id="turnrl-test/Counter-v0",
+    entry_point="tests.counter_env.env:CounterEnv",
+    section=CounterEnvConfig,
+    make_kwargs=make_kwargs,
+    max_turns=6,
+    train_split="train",
+    eval_split="test",
     intro=lambda: "Count to the target, then stop.",
 )

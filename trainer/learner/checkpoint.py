@@ -102,8 +102,9 @@ class CheckpointManager:
         """Restore the learner from a finished checkpoint and return this rank's trainer state."""
         path = Path(path)
         if not is_complete(path):
-            raise FileNotFoundError(f"{path} is not a complete checkpoint (no {MARKER} marker): "
-                                    f"{COMPLETE_CHECKPOINT}")
+            raise FileNotFoundError(
+                f"{path} is not a complete checkpoint (no {MARKER} marker): {COMPLETE_CHECKPOINT}"
+            )
         rank, world = tdist.rank_and_world()
         saved_world = json.loads((path / MARKER).read_text()).get("world_size", world)
         learner.load_checkpoint(path / "deepspeed")

@@ -88,7 +88,11 @@ def build_ds_config(
         "bf16": {"enabled": dtype == torch.bfloat16},
         "fp16": {"enabled": False},
         # bf16 gradients summed over many micro-batches lose the small ones: accumulate in fp32 (ZeRO >= 1)
-        **({"data_types": {"grad_accum_dtype": "fp32"}} if dtype == torch.bfloat16 and zero["stage"] >= 1 else {}),
+        **(
+            {"data_types": {"grad_accum_dtype": "fp32"}}
+            if dtype == torch.bfloat16 and zero["stage"] >= 1
+            else {}
+        ),
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
@@ -161,8 +165,9 @@ def init_policy(setup: LearnerSetup) -> DeepSpeedPolicy:
     learner = setup.learner
     dtype = resolve_dtype(setup)
     ds_config = build_ds_config(learner, dtype)
-    model = load_model(setup.model_path, dtype, learner.attn_implementation,
-                       ds_config if learner.zero_stage == 3 else None)
+    model = load_model(
+        setup.model_path, dtype, learner.attn_implementation, ds_config if learner.zero_stage == 3 else None
+    )
     model.config.use_cache = False
     if learner.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -185,7 +190,9 @@ def init_policy(setup: LearnerSetup) -> DeepSpeedPolicy:
     ds_engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=make_scheduler, config=ds_config
     )
-    return DeepSpeedPolicy(ds_engine=ds_engine, dtype=dtype, device=ds_engine.device, zero_stage=learner.zero_stage)
+    return DeepSpeedPolicy(
+        ds_engine=ds_engine, dtype=dtype, device=ds_engine.device, zero_stage=learner.zero_stage
+    )
 
 
 class ReferenceModel:

@@ -21,7 +21,10 @@ INDEX_FILE = "model.safetensors.index.json"
 
 
 def write_safetensors_shards(
-    weights: Iterable[tuple[str, torch.Tensor]], directory: Path, shard_bytes: int, keep: set[str] | None = None
+    weights: Iterable[tuple[str, torch.Tensor]],
+    directory: Path,
+    shard_bytes: int,
+    keep: set[str] | None = None,
 ) -> dict[str, str]:
     """Write ``weights`` (names in ``keep`` only, each once) as ``model-0000i-of-0000n.safetensors`` files and
     their index, or one ``model.safetensors`` when they fit one shard; returns the weight -> file map."""
@@ -91,4 +94,3 @@ def export_hf_folder(
     if generation is not None:
         generation.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-

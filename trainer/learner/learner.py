@@ -37,13 +37,21 @@ class Learner:
     def __init__(self, setup: LearnerSetup, weight_name_map: NameMap | None = None) -> None:
         self.dist = tdist.init_distributed()
         requested = setup.learner.zero_stage
-        stage = effective_zero_stage(requested, self.dist.world_size, resolve_dtype(setup),
-                                     setup.learner.offload_optimizer)
+        stage = effective_zero_stage(
+            requested, self.dist.world_size, resolve_dtype(setup), setup.learner.offload_optimizer
+        )
         if stage != requested:
-            log.info("learner: ZeRO stage %d runs as stage %d here (%d rank(s), %s)", requested, stage,
-                     self.dist.world_size, resolve_dtype(setup))
+            log.info(
+                "learner: ZeRO stage %d runs as stage %d here (%d rank(s), %s)",
+                requested,
+                stage,
+                self.dist.world_size,
+                resolve_dtype(setup),
+            )
             # a copy: the caller's config section keeps the stage it asked for
-            setup = setup.model_copy(update={"learner": setup.learner.model_copy(update={"zero_stage": stage})})
+            setup = setup.model_copy(
+                update={"learner": setup.learner.model_copy(update={"zero_stage": stage})}
+            )
         self.setup = setup
         self.weight_name_map = weight_name_map
         self.policy = init_policy(setup)
@@ -93,8 +101,7 @@ class Learner:
         """Per-token KL [N, T] (``kl.type``, zero off the mask) for the trainer to subtract, times ``kl.coef``,
         from the token rewards before the advantage estimator (verl's in-reward KL)."""
         return (
-            kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.setup.kl.type)
-            * response_mask.float()
+            kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.setup.kl.type) * response_mask.float()
         )
 
     # ------------------------------------------------------------------------------------------ update

@@ -210,7 +210,9 @@ def share_computed(pack: PackedMicroBatch, copies: dict[int, list[int]]) -> Pack
             rows.append(row)
             lengths.append(n)
             source.extend(range(start, start + n))
-    return replace(pack, rows=rows, response_lengths=lengths, token_source=torch.tensor(source, dtype=torch.long))
+    return replace(
+        pack, rows=rows, response_lengths=lengths, token_source=torch.tensor(source, dtype=torch.long)
+    )
 
 
 def dummy_micro_batch(token_id: int) -> PackedMicroBatch:

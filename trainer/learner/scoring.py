@@ -91,7 +91,9 @@ def plan_micro_batches(
         packs = [build_packed(prompts, responses, [unique[i] for i in members]) for members in bins]
     else:
         bins = pad_by_tokens(lengths, max_tokens)
-        packs = [build_padded(prompts, responses, [unique[i] for i in members], filler_token) for members in bins]
+        packs = [
+            build_padded(prompts, responses, [unique[i] for i in members], filler_token) for members in bins
+        ]
     packs = [share_computed(pack, copies) for pack in packs]
     count = tdist.all_reduce(torch.tensor([len(packs)], dtype=torch.long), op="max")
     packs.extend(dummy_micro_batch(filler_token) for _ in range(int(count.item()) - len(packs)))
@@ -125,7 +127,9 @@ def score_sequences(
     width = width if width is not None else max((len(r) for r in responses), default=0)
     logprobs = torch.zeros((len(responses), width), dtype=torch.float32)
     entropy = torch.zeros_like(logprobs) if with_entropy else None
-    packs = plan_micro_batches(prompts, responses, list(range(len(responses))), max_tokens, filler_token, packed)
+    packs = plan_micro_batches(
+        prompts, responses, list(range(len(responses))), max_tokens, filler_token, packed
+    )
     lengths: list[int] = []
     with torch.no_grad():
         for pack in packs:

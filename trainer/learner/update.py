@@ -165,7 +165,12 @@ class PPOUpdater:
         units_total = max(float(totals[0]), 1.0) if s.loss_agg_mode != "seq-mean-token-sum-norm" else 1.0
         tokens_total = max(float(totals[1]), 1.0)
         packs = plan_micro_batches(
-            batch.prompts, batch.responses, rows, s.max_tokens_per_micro_batch, self.filler_token, setup.packed_layout
+            batch.prompts,
+            batch.responses,
+            rows,
+            s.max_tokens_per_micro_batch,
+            self.filler_token,
+            setup.packed_layout,
         )
         sums = torch.zeros(len(_SUMS), dtype=torch.float64)
         extra_metrics: dict[str, float] = {}
@@ -301,7 +306,9 @@ class PPOUpdater:
         if self.stage0_manual_skip:
             # Stage 0 with a client optimizer has no overflow check in DeepSpeed: check the (already
             # all-reduced) gradients ourselves and never let a non-finite one reach AdamW.
-            grads = [p.grad.detach().float().norm() for p in ds_engine.module.parameters() if p.grad is not None]
+            grads = [
+                p.grad.detach().float().norm() for p in ds_engine.module.parameters() if p.grad is not None
+            ]
             norm = float(torch.stack(grads).norm()) if grads else 0.0
             if nonfinite_loss or not math.isfinite(norm):
                 ds_engine.zero_grad()
