@@ -12,17 +12,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from envs.alfworld.dataset import SUPPORTED_TASK_TYPES
 from envs.alfworld.generation import catalog
 from envs.alfworld.generation.catalog import FloorPlan, ReceptacleSpec
 
-TASK_TYPES: tuple[str, ...] = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
+TASK_TYPES: tuple[str, ...] = SUPPORTED_TASK_TYPES  # ALFWorld's six, in its order
 
 # Where a state-changing task does its work; ALFRED never makes that appliance the destination.
 _STATION = {
