@@ -329,6 +329,19 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def add_to_benchmarks(path: Path, table: str) -> None:
+    """The newest check goes first under the "GPU check" heading (or at the end when there is none)."""
+    text = path.read_text()
+    heading = text.find("\n## GPU check")
+    if heading < 0:
+        path.write_text(text.rstrip() + "\n\n" + table)
+        return
+    after = text.find("\n### ", heading)
+    end = text.find("\n## ", heading + 1)
+    at = min(i for i in (after, end, len(text)) if i >= 0)
+    path.write_text(text[:at].rstrip() + "\n\n" + table + "\n" + text[at:].lstrip("\n"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu", action="store_true", help="tiny model, tiny sizes (CI)")
@@ -396,8 +409,7 @@ def main() -> None:
     table = markdown(report)
     print(table)
     if args.append_docs or mode == "gpu":
-        with open(REPO / "docs" / "benchmarks.md", "a") as handle:
-            handle.write("\n" + table)
+        add_to_benchmarks(REPO / "docs" / "benchmarks.md", table)
     if not figures["cycle_same_greedy_tokens"]:
         raise SystemExit("gpu_check: the engine's sleep/wake/load cycle changed its greedy output")
 
