@@ -86,6 +86,8 @@ def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
             "VLLM_ENABLE_V1_MULTIPROCESSING overridden to 0: the colocated engine must run in-process"
         )
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    # vLLM logs every engine step's setup at INFO; the trainer's console is one line per step
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # FlashInfer's sampler cannot return processed logprobs; the native sampler can.
     os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
     if on_cpu:
