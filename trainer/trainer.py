@@ -130,7 +130,8 @@ class Trainer:
         tasks = self._tasks_for(step)
         with timer("rollout"):
             batch = self.runner.rollout(tasks, seed=self.config.trainer.seed * 100_003 + step)
-        self.engine.sleep(level=2)  # the update replaces its weights: no point keeping the old ones
+        with timer("sync"):  # the engine hand-over: its sleep here, its wake and the new weights below
+            self.engine.sleep(level=2)  # the update replaces its weights: no point keeping the old ones
         prompts, responses = batch.prompt_ids, batch.response_ids
         reuse_check = {}
         with timer("old_logprobs"):
