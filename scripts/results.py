@@ -54,13 +54,17 @@ def dotlist_value(value: Any) -> str:
     return str(value)
 
 
+# Where a run was written, not what it trained: left out of the command.
+PLACEMENT = ("trainer.output_dir",)
+
+
 def overrides(config: dict[str, Any], base: dict[str, Any]) -> list[str]:
     """``key=value`` for every field of ``config`` that differs from ``base``, in schema order."""
     flat_base = flatten(base)
     return [
         f"{key}={dotlist_value(value)}"
         for key, value in flatten(config).items()
-        if key not in flat_base or flat_base[key] != value
+        if key not in PLACEMENT and (key not in flat_base or flat_base[key] != value)
     ]
 
 
