@@ -116,8 +116,7 @@ def test_cannot_write_outside_the_working_copy(sandbox):
 def test_hidden_tests_and_cache_are_invisible(sandbox, backend):
     test_file = TASKS_DIR / "test.jsonl"
     result = sandbox.exec(
-        f"cat {test_file} | head -c 100; ls {DATA_DIR}; ls {backend.cache_dir}; "
-        f"ls {PROJECT_DIR}/envs/swe"
+        f"cat {test_file} | head -c 100; ls {DATA_DIR}; ls {backend.cache_dir}; ls {PROJECT_DIR}/envs/swe"
     )
     assert "instance_id" not in result.output
     assert "tasks" not in result.output.split("\n")
