@@ -246,3 +246,18 @@ def test_the_collective_timeout_reaches_the_process_group(monkeypatch):
         train(load_config(None, ["trainer.collective_timeout_s=7200"]))
     assert reached.value.args == (7200.0,)
     assert load_config(None, []).trainer.collective_timeout_s >= 4 * 3600
+
+
+def test_attention_kernel_and_micro_batch_layout_come_from_the_config():
+    from trainer.config import load_config
+    from trainer.setup_parts import learner_setup
+
+    def setup(*overrides: str):
+        return learner_setup(load_config(None, list(overrides)), "unused", total_steps=10)
+
+    assert not setup().packed_layout  # sdpa: left-padded rows
+    flash = setup("learner.attn_implementation=flash_attention_2")
+    assert flash.packed_layout and flash.learner.attn_implementation == "flash_attention_2"
+    assert not setup(
+        "learner.attn_implementation=flash_attention_2", "learner.micro_batch_layout=padded"
+    ).packed_layout
