@@ -210,6 +210,9 @@ class EvalResult:
     mean_turns: float
     invalid_turn_rate: float
     env_errors: int
+    outcomes: list[bool]
+    """Won or not, per episode in the order played (task by task): two evaluations of the same tasks pair up
+    episode by episode."""
 
 
 def evaluate(
@@ -247,6 +250,7 @@ def summarize_eval(trajectories: Sequence[Trajectory]) -> EvalResult:
         mean_turns=len(turns) / len(trajectories),
         invalid_turn_rate=(sum(not turn.valid for turn in turns) / len(turns)) if turns else 0.0,
         env_errors=sum(t.env_error is not None for t in trajectories),
+        outcomes=[bool(t.won) for t in trajectories],
     )
 
 

@@ -86,6 +86,8 @@ def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -
     summary = _summary(tmp_path, name)
     for key in ("success_before_rl", "success_after_rl", "eval_episodes", "wall_time_s"):
         assert key in summary
+    low, high = summary["gain_ci95"]  # before and after played the same games: a paired interval
+    assert low <= summary["gain"] <= high
     assert summary["steps"] == 2
     lines = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
     steps = [line for line in lines if "train/pg_loss" in line]

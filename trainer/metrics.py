@@ -32,6 +32,7 @@ def merge_eval(result: dict[str, Any]) -> dict[str, Any]:
         "mean_turns": sum(p["mean_turns"] * p["episodes"] for p in parts) / episodes,
         "invalid_turn_rate": sum(p["invalid_turn_rate"] * p["episodes"] for p in parts) / episodes,
         "env_errors": sum(p["env_errors"] for p in parts),
+        "outcomes": [won for p in parts for won in p["outcomes"]],  # rank by rank: the same order every time
     }
 
 

@@ -75,23 +75,32 @@ def _shared_policy(config: Config, out: Path, rank: int) -> Path:
 
 
 def _final_report(summary: dict[str, Any], out: Path, figures: list[Path]) -> str:
-    gain = summary["success_after_rl"] - summary["success_before_rl"]
     lines = [
         "",
         f"turnrl: {summary['env']} / {summary['algorithm']}, {summary['steps']} RL steps in "
         f"{summary['wall_time_s']:.0f} s",
-        f"  held-out success (greedy, {summary['eval_episodes']} episodes): "
-        f"{summary['success_before_rl']:.3f} before RL -> {summary['success_after_rl']:.3f} after ({gain:+.3f})",
+        f"  held-out success (greedy, {summary['eval_episodes']} episodes): {_before_after(summary, '')}",
     ]
     if "success_after_rl_sampled" in summary:
-        lines.append(
-            f"  held-out success (sampled): {summary['success_before_rl_sampled']:.3f} -> "
-            f"{summary['success_after_rl_sampled']:.3f}"
-        )
+        lines.append(f"  held-out success (sampled): {_before_after(summary, '_sampled')}")
     lines.append(
         f"  run folder: {out} (summary.json, metrics.jsonl, {len(figures)} PNG curves, checkpoints/)"
     )
     return "\n".join(lines)
+
+
+def _before_after(summary: dict[str, Any], suffix: str) -> str:
+    """``0.520 [0.42, 0.62] -> 0.600 [0.50, 0.69], gain +0.080 [+0.01, +0.15]`` (95% intervals)."""
+
+    def rate(when: str) -> str:
+        low, high = summary[f"success_{when}_rl{suffix}_ci95"]
+        return f"{summary[f'success_{when}_rl{suffix}']:.3f} [{low:.2f}, {high:.2f}]"
+
+    gain = f"gain {summary[f'gain{suffix}']:+.3f}"
+    if f"gain{suffix}_ci95" in summary:
+        low, high = summary[f"gain{suffix}_ci95"]
+        gain += f" [{low:+.2f}, {high:+.2f}] (paired, same games)"
+    return f"{rate('before')} -> {rate('after')}, {gain}"
 
 
 def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = None) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from trainer.setup_parts import (
     runner_config,
     splits,
 )
+from trainer.stats import paired_gain, wilson_interval
 
 log = logging.getLogger("turnrl")
 
@@ -279,16 +280,14 @@ class Trainer:
             "env": self.config.env.name,
             "algorithm": self.config.algorithm.name,
             "steps": self.state["step"],
-            "success_before_rl": before["greedy"]["success_rate"],
-            "success_after_rl": after_results["greedy"]["success_rate"],
+            **_headline(before["greedy"], after_results["greedy"], ""),
             "eval_episodes": after_results["greedy"]["episodes"],
             "wall_time_s": round(wall_time_s, 1),
             "before": before,
             "after": after_results,
         }
         if "sampled" in after_results:
-            summary["success_before_rl_sampled"] = before["sampled"]["success_rate"]
-            summary["success_after_rl_sampled"] = after_results["sampled"]["success_rate"]
+            summary.update(_headline(before["sampled"], after_results["sampled"], "_sampled"))
         return summary
 
     def close(self) -> None:
@@ -297,6 +296,23 @@ class Trainer:
         self.eval_pool.close()
         if self.logger:
             self.logger.close()
+
+
+def _headline(before: dict[str, Any], after: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """Success before and after RL with their 95% intervals, and the gain with its paired interval (the two
+    evaluations play the same tasks with the same seeds; a checkpoint from before outcomes were recorded has
+    none, and then no paired interval)."""
+    out: dict[str, Any] = {}
+    for when, result in (("before", before), ("after", after)):
+        n = result["episodes"]
+        out[f"success_{when}_rl{suffix}"] = result["success_rate"]
+        out[f"success_{when}_rl{suffix}_ci95"] = list(wilson_interval(round(result["success_rate"] * n), n))
+    out[f"gain{suffix}"] = after["success_rate"] - before["success_rate"]
+    paired = before.get("outcomes"), after.get("outcomes")
+    if paired[0] and paired[1] and len(paired[0]) == len(paired[1]):
+        _, low, high = paired_gain(*paired)
+        out[f"gain{suffix}_ci95"] = [low, high]
+    return out
 
 
 def epo_loss_fn(config: Config, state: EPOState):
