@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,10 +35,14 @@ from rollout.vllm_weights import (
     choose_weight_sync,
     push_weights,
     weight_chunks,
-    with_tied_head,
 )
 
 log = logging.getLogger(__name__)
+
+
+# The engine's own default when built without the trainer (tests, the GPU check); the trainer passes
+# rollout.vllm.sync_chunk_mib.
+DEFAULT_SYNC_CHUNK_MIB = 512
 
 
 def release_cached_device_memory() -> None:
@@ -160,7 +165,7 @@ class VLLMEngine:
         cpu_kvcache_space_gib: int = 1,
         enable_prefix_caching: bool = True,
         weight_sync: str = "auto",
-        sync_chunk_mib: int = 512,
+        sync_chunk_mib: int = DEFAULT_SYNC_CHUNK_MIB,
         policy_logprobs: bool = False,
         peer_exchange: PeerExchange | None = None,
         llm_kwargs: dict[str, Any] | None = None,
@@ -269,7 +274,7 @@ class VLLMEngine:
         self.lifecycle = EngineLifecycle("VLLMEngine")
         self.weight_sync = choose_weight_sync(on_cpu, weight_sync)
         self.policy_logprobs = policy_logprobs
-        self.sync_chunk_bytes = 512 * 2**20
+        self.sync_chunk_bytes = DEFAULT_SYNC_CHUNK_MIB * 2**20
         self.peer_exchange: PeerExchange | None = None
         hf_config = getattr(
             getattr(getattr(llm, "llm_engine", None), "model_config", None), "hf_config", None
@@ -363,22 +368,20 @@ class VLLMEngine:
         ``sleep(level=2)`` every weight must come, on both.
         """
         self.lifecycle.check_load()
-        must_be_complete = self.weight_sync == RELOAD_WEIGHTS or self.lifecycle.weights_lost
-        if self.weight_sync == RELOAD_WEIGHTS:
-            chunks: Iterable[list[tuple[str, torch.Tensor]]] = [
-                with_tied_head(weights, self.tie_word_embeddings)
-            ]
-        else:
-            chunks = weight_chunks(weights, self.tie_word_embeddings, self.sync_chunk_bytes)
+        reload = self.weight_sync == RELOAD_WEIGHTS
+        # reload_weights rebuilds whole layers: one call with everything, checked before anything is touched
+        chunks = weight_chunks(
+            weights, self.tie_word_embeddings, math.inf if reload else self.sync_chunk_bytes
+        )
         sent: set[str] = set()
         for chunk in chunks:
-            if must_be_complete and self.weight_sync == RELOAD_WEIGHTS:
+            if reload:
                 self._check_complete({name for name, _ in chunk})
             push_weights(self.llm, chunk, self.weight_sync)
             sent.update(name for name, _ in chunk)
         if not sent:
             raise ValueError("VLLMEngine.load_weights got no tensors")
-        if must_be_complete and self.weight_sync != RELOAD_WEIGHTS:
+        if self.lifecycle.weights_lost and not reload:
             self._check_complete(sent)
         if not self.llm.reset_prefix_cache():
             # vLLM only warns when KV blocks are in use; old-weight KV reused by the next prompt corrupts it

