@@ -4,6 +4,7 @@ DeepSpeed config a GPU run gets, EPO's aggregation, and the streamed Hugging Fac
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,14 @@ def test_attention_kernel_and_micro_batch_layout_come_from_the_config():
     assert not setup(
         "learner.attn_implementation=flash_attention_2", "learner.micro_batch_layout=padded"
     ).packed_layout
+
+
+def test_joining_a_world_of_one_made_elsewhere_sets_what_deepspeed_reads(monkeypatch):
+    """An in-process vLLM engine built before the learner creates the process group without launcher variables;
+    DeepSpeed then asserted on a missing LOCAL_RANK (seen when the vLLM engine tests ran before the learner's)."""
+    from trainer.dist import init_distributed
+
+    init_distributed()  # a world of one, as vLLM's own would be
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert init_distributed().world_size == 1
+    assert os.environ["LOCAL_RANK"] == "0"

@@ -86,6 +86,10 @@ def init_distributed(backend: str | None = None, timeout_s: float = DEFAULT_TIME
         if backend == "gloo" and os.environ.get("TURNRL_DS_SHM_COMM", "0") != "1":
             _disable_shm_comm()
         deepspeed.init_distributed(dist_backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    elif dist.get_world_size() == 1:
+        # A world of one someone else made without launcher variables (an in-process vLLM engine built first does):
+        # DeepSpeed still reads LOCAL_RANK, and in a world of one it can only be 0.
+        os.environ.setdefault("LOCAL_RANK", "0")
     info = DistInfo(
         rank=dist.get_rank(),
         world_size=dist.get_world_size(),
