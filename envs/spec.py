@@ -57,6 +57,10 @@ class EnvSpec:
     """The prompt's opening paragraph (``rollout.instructions``), read when prompts are built."""
     tool_calls: bool = False
     """Answers are tool-call blocks (``<function=...>``) instead of ``<action>...</action>``."""
+    rejection_is_feedback: bool = False
+    """A rejected action (``info["valid_action"]`` false) changes nothing and its observation is only a line of
+    feedback (ALFWorld's "Nothing happens."), not a description of the state: prompts then restate the state
+    (``rollout.restate_after_rejection``)."""
     expert_text: Callable[[Any], str] = _as_text
     """``info["expert_action"]`` -> the text a model would write for it (the SFT label)."""
     prepare_kwargs: Callable[[dict[str, Any]], dict[str, Any]] | None = None

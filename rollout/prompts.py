@@ -47,6 +47,10 @@ class PromptConfig:
     instructions: bool = True
     """Open with the env's introduction and close with the answer-format line. A model that cannot read them
     (one trained from scratch) only pays for their tokens."""
+    restate_after_rejection: bool = False
+    """After an action the env rejected, show the state the agent is still in beside the env's answer (the
+    env's ``EnvSpec.rejection_is_feedback``). Without it, ALFWorld's "Nothing happens." replaces the room
+    description and, once it fills the history window too, the prompt no longer says where the agent is."""
 
     def __post_init__(self) -> None:
         if self.action_format not in ("think_action", "action"):
@@ -63,6 +67,9 @@ class PastTurn:
     action: str  # what was sent to the env
 
 
+STILL_MARK = "Still:"
+
+
 @dataclass
 class EpisodeMemory:
     """Everything a prompt may show about one episode so far."""
@@ -71,10 +78,27 @@ class EpisodeMemory:
     observation: str
     admissible_actions: list[str] | None = None
     turns: list[PastTurn] = field(default_factory=list)
+    state: str = ""
+    """The observation of the last action the env accepted (the reset's at first): where the agent is."""
 
-    def record(self, action: str, next_observation: str, admissible_actions: list[str] | None) -> None:
+    def __post_init__(self) -> None:
+        self.state = self.state or self.observation
+
+    def record(
+        self,
+        action: str,
+        next_observation: str,
+        admissible_actions: list[str] | None,
+        *,
+        restate: bool = False,
+    ) -> None:
+        """Append a turn. ``restate``: the env rejected ``action`` and changed nothing, so ``next_observation``
+        is only its answer ("Nothing happens."); the current observation then adds the unchanged state."""
         self.turns.append(PastTurn(self.observation, action))
-        self.observation = next_observation
+        if restate:
+            self.observation = f"{next_observation} {STILL_MARK} {self.state}"
+        else:
+            self.observation = self.state = next_observation
         self.admissible_actions = admissible_actions
 
 

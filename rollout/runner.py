@@ -18,7 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rollout.engine import Engine, SamplingParams
-from rollout.parse import ParsedAction, parse_action, parse_tool_call
+from rollout.parse import INVALID_TURN_RULES, NOT_ADMISSIBLE, ParsedAction, parse_action, parse_tool_call
 from rollout.prompts import EpisodeMemory, PromptBuilder, PromptConfig
 from rollout.trajectory import RolloutBatch, Trajectory, Turn
 
@@ -39,6 +39,9 @@ class RunnerConfig:
     prompt: PromptConfig
     invalid_penalty: float
     """Recorded on invalid turns for the logs; the estimator applies it."""
+    invalid_turn: str
+    """What makes a turn invalid: ``malformed`` (the answer does not parse) or ``inadmissible`` (also a
+    well-formed action the env rejects or that is not in its admissible list)."""
     max_action_chars: int
     progress: bool
 
@@ -47,6 +50,8 @@ class RunnerConfig:
             raise ValueError(f"group_size must be >= 1, got {self.group_size}")
         if self.max_turns < 1:
             raise ValueError(f"max_turns must be >= 1, got {self.max_turns}")
+        if self.invalid_turn not in INVALID_TURN_RULES:
+            raise ValueError(f"invalid_turn must be one of {INVALID_TURN_RULES}, got {self.invalid_turn!r}")
 
 
 @dataclass
@@ -156,7 +161,10 @@ class EpisodeRunner:
             episode = live[slot]
             info = result.info or {}
             env_error = info.get("env_error")
-            valid = action.valid and bool(info.get("valid_action", True))
+            rejected = not info.get("valid_action", True) or action.reason == NOT_ADMISSIBLE
+            valid = action.valid and not rejected
+            if self.config.invalid_turn == "malformed":
+                valid = action.valid or action.reason == NOT_ADMISSIBLE
             turn_limit = len(episode.traj.turns) + 1 >= self.config.max_turns
             done = bool(result.terminated or result.truncated or env_error or turn_limit)
             episode.traj.turns.append(
@@ -170,7 +178,7 @@ class EpisodeRunner:
                     anchor=episode.anchor,
                     valid=valid,
                     done=done,
-                    invalid_reason=action.reason or ("" if valid else "env_rejected"),
+                    invalid_reason="" if valid else (action.reason or "env_rejected"),
                     penalty=0.0 if valid else self.config.invalid_penalty,
                     finish_reason=completion.finish_reason,
                     policy_logprobs=completion.policy_logprobs,
@@ -186,7 +194,12 @@ class EpisodeRunner:
                 finished.append(slot)
                 del live[slot]
             else:
-                episode.memory.record(str(action.action), result.obs, info.get("admissible_actions"))
+                episode.memory.record(
+                    str(action.action),
+                    result.obs,
+                    info.get("admissible_actions"),
+                    restate=rejected and self.config.prompt.restate_after_rejection,
+                )
                 episode.anchor = _anchor(info, result.obs)
         return finished
 

@@ -129,6 +129,7 @@ def make_runner(engine, tokenizer, pool, **overrides) -> EpisodeRunner:
         sampling=SamplingParams(temperature=1.0, max_new_tokens=12, seed=0),
         prompt=PromptConfig(intro=get_spec("toy").intro(), max_prompt_tokens=768),
         invalid_penalty=0.1,
+        invalid_turn="inadmissible",
         max_action_chars=300,
         progress=False,
     )
@@ -209,6 +210,46 @@ def test_invalid_outputs_are_flagged_and_the_episode_continues(tokenizer):
     assert [t.penalty for t in traj.turns] == [0.25] * 5 + [0.0]
     assert all(t.reward == 0.0 for t in traj.turns)  # the runner never folds the penalty into rewards
     assert traj.hit_turn_limit and not traj.won and traj.env_error is None
+
+    # verl-agent's rule: only what does not parse is invalid; a well-formed command the env rejects is not
+    malformed_only = make_runner(
+        ScriptedEngine(tokenizer, lambda _prompt, call: script[call]),
+        tokenizer,
+        LocalPool(num_envs=1, n_tasks=4, max_steps=10),
+        group_size=1,
+        max_turns=6,
+        invalid_penalty=0.25,
+        invalid_turn="malformed",
+    )
+    (traj,) = malformed_only.run([0])
+    assert [t.valid for t in traj.turns] == [False, False, False, True, False, True]
+    assert [t.invalid_reason for t in traj.turns][3:] == ["", "empty_action", ""]
+
+
+def test_a_rejected_action_restates_the_unchanged_state(tokenizer):
+    """After "Nothing happens." the prompt still says where the agent is (rollout.restate_after_rejection)."""
+    script = ["<action>fly to the moon</action>", "<action>fly again</action>", "<action>look</action>"]
+    prompts = []
+
+    def respond(prompt, call):
+        prompts.append(prompt)  # already decoded
+        return script[call]
+
+    for restate in (True, False):
+        prompts.clear()
+        runner = make_runner(
+            ScriptedEngine(tokenizer, respond),
+            tokenizer,
+            LocalPool(num_envs=1, n_tasks=4, max_steps=10),
+            group_size=1,
+            max_turns=3,
+            prompt=PromptConfig(max_prompt_tokens=768, instructions=False, restate_after_rejection=restate),
+        )
+        (traj,) = runner.run([0])
+        start = traj.initial_observation
+        current = [p.split("Current observation")[1] for p in prompts]
+        assert (start in current[1], start in current[2]) == (restate, restate)
+        assert current[2].count("Nothing happens.") == 1  # restating never nests
 
 
 def test_turn_limit_and_env_truncation(tokenizer):
@@ -341,10 +382,13 @@ def test_runner_config_validation():
         sampling=SamplingParams(),
         prompt=PromptConfig(intro=get_spec("toy").intro()),
         invalid_penalty=0.1,
+        invalid_turn="inadmissible",
         max_action_chars=300,
         progress=False,
     )
     RunnerConfig(**fields)
+    with pytest.raises(ValueError, match="invalid_turn"):
+        RunnerConfig(**{**fields, "invalid_turn": "sometimes"})
     with pytest.raises(ValueError, match="group_size"):
         RunnerConfig(**{**fields, "group_size": 0})
     with pytest.raises(ValueError, match="max_turns"):

@@ -147,6 +147,14 @@ class RolloutConfig(Section):
     before it acts) or just ``<action>..</action>``."""
     max_action_chars: int = Field(300, ge=1)
     """A parsed action longer than this is invalid: no env action is that long, so it is a runaway answer."""
+    invalid_turn: Literal["malformed", "inadmissible"] = "malformed"
+    """What makes a turn invalid (and costs ``algorithm.invalid_penalty``): ``malformed``, an answer that does
+    not parse (no action tag, empty, runaway, a missing think block), as verl-agent's penalty; or
+    ``inadmissible``, also a well-formed action the env rejects or does not list as admissible."""
+    restate_after_rejection: bool = True
+    """When the env rejects an action and answers only with feedback ("Nothing happens."; envs whose spec says
+    ``rejection_is_feedback``), the prompt's current observation also restates the unchanged state, so the
+    agent still sees where it is. Off: the env's answer alone, as verl-agent shows it."""
     instructions: bool = True
     """Open each prompt with the env's introduction and end it with the answer-format line, which a pretrained
     model reads. Off for the quickstart: its model, trained from scratch, cannot read English, and the two cost
@@ -244,8 +252,10 @@ class AlgorithmConfig(Section):
     """GiGPO discount of step returns."""
     step_weight: float = 1.0
     """GiGPO weight of the step advantage."""
-    norm: Literal["mean_std", "mean"] | None = None
-    """Group normalisation; empty: the estimator's verl-agent default (GRPO mean_std, GiGPO mean)."""
+    norm: Literal["mean_std", "mean"] | None = "mean_std"
+    """Group normalisation: ``mean_std`` subtracts the group mean and divides by its std (verl-agent's ALFWorld
+    scripts, GRPO and GiGPO alike), ``mean`` only subtracts (its WebShop GiGPO script); empty: the estimator's
+    own default (``algorithms/``: GRPO mean_std, GiGPO mean)."""
     per_trajectory_stats: bool = False
     """Group statistics over one score per trajectory instead of every step row (verl-agent)."""
     similarity_threshold: float | None = Field(None, gt=0, lt=1)
@@ -400,9 +410,9 @@ class TrainerConfig(Section):
     """Held-out episodes per evaluation."""
     eval_sampled: bool = True
     """Also evaluate with sampling (greedy always runs)."""
-    eval_temperature: float | None = Field(None, gt=0)
-    """Temperature of the sampled evaluation; empty: ``rollout.temperature``. verl-agent reports ALFWorld
-    sampled at 0.4."""
+    eval_temperature: float | None = Field(0.4, gt=0)
+    """Temperature of the sampled evaluation; 0.4 as verl-agent's ALFWorld and WebShop validation; empty:
+    ``rollout.temperature``."""
     save_every: int = Field(10, ge=0)
     """Checkpoint every k steps (0: only at the end)."""
     keep_last: int = Field(2, ge=1)

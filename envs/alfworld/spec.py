@@ -105,6 +105,7 @@ ALFWORLD = EnvSpec(
     train_split="train",
     eval_split="eval_out_of_distribution",
     intro=lambda: INTRO,
+    rejection_is_feedback=True,
     prepare_kwargs=prepare_kwargs,
     requirements=requirements,
     data_report=data_report,

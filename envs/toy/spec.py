@@ -40,4 +40,5 @@ TOY = EnvSpec(
     train_split="train",
     eval_split="test",
     intro=lambda: INTRO,
+    rejection_is_feedback=True,
 )

@@ -82,6 +82,7 @@ def bench_engine(kind: str, args, model_dir: Path, pool: EnvPool, tokenizer) -> 
             intro=get_spec("toy").intro(), max_prompt_tokens=args.max_context - args.max_new_tokens
         ),
         invalid_penalty=AlgorithmConfig().invalid_penalty,
+        invalid_turn=RolloutConfig().invalid_turn,
         max_action_chars=RolloutConfig().max_action_chars,
         progress=False,
     )
