@@ -131,7 +131,8 @@ def runner_config(config: Config):
             full_history=rollout.full_history,
             max_prompt_tokens=prompt_budget(config),
             instructions=rollout.instructions,
-            restate_after_rejection=rollout.restate_after_rejection and env_spec(config).rejection_is_feedback,
+            restate_after_rejection=rollout.restate_after_rejection
+            and env_spec(config).rejection_is_feedback,
         ),
         invalid_penalty=config.algorithm.invalid_penalty,
         invalid_turn=rollout.invalid_turn,
