@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainer.stats import paired_gain, wilson_interval
+from trainer.stats import mean_interval, paired_gain, t95, wilson_interval
 
 
 def test_wilson_interval_known_values():
@@ -37,3 +37,13 @@ def test_summary_headline_carries_the_intervals():
     assert out["gain_ci95"] == pytest.approx([0.25 - 1.96 * 0.25, 0.25 + 1.96 * 0.25], abs=1e-3)
     old_checkpoint = {key: value for key, value in before.items() if key != "outcomes"}
     assert "gain_sampled_ci95" not in _headline(old_checkpoint, after, "_sampled")
+
+
+def test_t_interval_over_seeds():
+    assert t95(2) == 4.303 and t95(30) == 2.042
+    assert t95(31) == pytest.approx(2.0395, abs=1e-3) and t95(120) == pytest.approx(1.9799, abs=1e-3)
+    # gains +10, +4, +7: mean 7, sd 3, standard error sqrt(3); 4.303 of them either side
+    mean, low, high = mean_interval([10.0, 4.0, 7.0])
+    assert mean == 7.0 and (low, high) == pytest.approx((7 - 4.303 * 3**0.5, 7 + 4.303 * 3**0.5))
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_interval([1.0])
