@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 QUICKSTART_RESOLVED = REPO / "tests" / "fixtures" / "quickstart_resolved.yaml"
 # Settings that became schema fields after that, each at the value the code had built in before.
 ADDED_SINCE = {
-    "rollout": {"max_action_chars": 300, "invalid_turn": "inadmissible"},
+    "rollout": {"max_action_chars": 300, "invalid_turn": "inadmissible", "restate_after_rejection": False},
     "learner": {
         "betas": [0.9, 0.999],
         "adam_eps": 1e-8,
@@ -35,8 +35,8 @@ MOVED = {"env.success_reward": ("env.alfworld.success_reward", "env.toy.success_
 # Quickstart settings changed on purpose since (docs/results.md has the runs behind each change).
 CHANGED = {
     "algorithm.norm": "mean",  # was the estimator's default (GiGPO: mean); the schema's is now mean_std
-    "rollout.restate_after_rejection": True,
-    "trainer.total_steps": 120,
+    "algorithm.kl.coef": 0.3,
+    "trainer.total_steps": 80,
     "trainer.eval_every": 40,
     "trainer.eval_episodes": 200,
     "env.alfworld.num_eval_games": 200,

@@ -151,10 +151,12 @@ class RolloutConfig(Section):
     """What makes a turn invalid (and costs ``algorithm.invalid_penalty``): ``malformed``, an answer that does
     not parse (no action tag, empty, runaway, a missing think block), as verl-agent's penalty; or
     ``inadmissible``, also a well-formed action the env rejects or does not list as admissible."""
-    restate_after_rejection: bool = True
+    restate_after_rejection: bool = False
     """When the env rejects an action and answers only with feedback ("Nothing happens."; envs whose spec says
     ``rejection_is_feedback``), the prompt's current observation also restates the unchanged state, so the
-    agent still sees where it is. Off: the env's answer alone, as verl-agent shows it."""
+    agent still sees where it is. Off: the env's answer alone, as verl-agent shows it. Off in the quickstart
+    too: its SFT demonstrations never contain a rejected action, and restating lowered the SFT model's held-out
+    success (docs/results.md)."""
     instructions: bool = True
     """Open each prompt with the env's introduction and end it with the answer-format line, which a pretrained
     model reads. Off for the quickstart: its model, trained from scratch, cannot read English, and the two cost
