@@ -161,10 +161,9 @@ class EpisodeRunner:
             episode = live[slot]
             info = result.info or {}
             env_error = info.get("env_error")
-            rejected = not info.get("valid_action", True) or action.reason == NOT_ADMISSIBLE
-            valid = action.valid and not rejected
-            if self.config.invalid_turn == "malformed":
-                valid = action.valid or action.reason == NOT_ADMISSIBLE
+            rejected = action.reason == NOT_ADMISSIBLE or not info.get("valid_action", True)
+            malformed = not action.valid and action.reason != NOT_ADMISSIBLE
+            valid = not malformed if self.config.invalid_turn == "malformed" else not (malformed or rejected)
             turn_limit = len(episode.traj.turns) + 1 >= self.config.max_turns
             done = bool(result.terminated or result.truncated or env_error or turn_limit)
             episode.traj.turns.append(
