@@ -73,7 +73,7 @@ def test_rows_and_commands(tmp_path):
         "alfworld",
         "gigpo",
         "0",
-        "160",
+        "80",
         "100",
         "0.48 -> 0.56 (+8)",
         "0.43 -> 0.56 (+13)",
