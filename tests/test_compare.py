@@ -106,7 +106,7 @@ def test_compare_trains_two_estimators_from_one_start(tmp_path):
     command += ["env.name=toy", "rollout.engine=hf", "trainer.total_steps=1", "trainer.eval_every=0"]
     command += ["trainer.eval_episodes=8", "rollout.tasks_per_step=2", "rollout.group_size=2"]
     command += ["trainer.sft.steps=5", "trainer.sft.episodes=8", "logging.wandb.mode=disabled"]
-    subprocess.run(command, check=True, cwd=REPO, timeout=900)
+    subprocess.run(command, check=True, cwd=REPO, timeout=1800)
     out = tmp_path / "compare-toy"
     assert not (out / "gigpo-seed1" / "sft_model").exists()  # started from grpo-seed0's
     assert (out / "grpo-seed0" / "sft_model").is_dir()
