@@ -7,7 +7,7 @@
 
 The first run (first estimator, first seed) builds the start policy as ``turnrl train`` does (tokenizer, tiny
 model, SFT warm start); every other run starts RL from its ``sft_model`` folder, so estimators and seeds differ
-only in what RL does. Runs are ``turnrl train`` subprocesses, one at a time, in ``runs/compare-<name>/``; a run
+only in what RL does. With ``model.path`` set (an override or the config), every run starts from that folder. Runs are ``turnrl train`` subprocesses, one at a time, in ``runs/compare-<name>/``; a run
 with a ``summary.json`` is not run again and an interrupted one resumes from its last checkpoint, so the
 script can be stopped and started again.
 
@@ -59,11 +59,13 @@ def train(command: list[str], log_file: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_all(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+def run_all(args: argparse.Namespace, out: Path, given_start: str | None) -> dict[str, Any]:
+    """Train every (estimator, seed) not finished yet. ``given_start``: the config's ``model.path``, where every
+    run then starts; without one the first run builds the start policy."""
     manifest_path = out / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"runs": {}}
-    first = run_name(args.estimators[0], args.seeds[0])
-    start_policy = out / first / "sft_model"
+    first = None if given_start else run_name(args.estimators[0], args.seeds[0])
+    start_policy = Path(given_start) if given_start else out / first / "sft_model"
     jobs = [(e, s) for e in args.estimators for s in args.seeds]
     for index, (estimator, seed) in enumerate(jobs):
         name = run_name(estimator, seed)
@@ -74,7 +76,7 @@ def run_all(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         command += [*args.overrides, *ESTIMATOR_SETTINGS[estimator]]
         command += [f"algorithm.name={estimator}", f"trainer.seed={seed}", f"trainer.run_name={name}"]
         command += [f"trainer.output_dir={out}", "logging.progress=false"]
-        if name != first:
+        if first is not None and name != first:
             command.append(f"model.path={start_policy}")
         print(f"compare: run {index + 1}/{len(jobs)}: {name}", flush=True)
         wall = train(command, out / f"{name}.log")
@@ -242,7 +244,7 @@ def main() -> None:
         manifest_path = out / MANIFEST
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"runs": {}}
     else:
-        manifest = run_all(args, out)
+        manifest = run_all(args, out, config.model.path)
     table = collect(out, args.estimators, args.seeds, manifest)
     if not table:
         raise SystemExit(f"compare: no finished runs in {out}")

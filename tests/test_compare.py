@@ -72,7 +72,7 @@ def test_runs_share_the_first_runs_start_policy_and_skip_finished_ones(tmp_path,
     args = compare.argparse.Namespace(
         config=None, estimators=["grpo", "epo"], seeds=[0, 1], overrides=["trainer.total_steps=2"]
     )
-    manifest = compare.run_all(args, out)
+    manifest = compare.run_all(args, out, None)
     assert sorted(manifest["runs"]) == ["epo-seed0", "epo-seed1", "grpo-seed1"]
     for command in commands:
         assert f"model.path={out / 'grpo-seed0' / 'sft_model'}" in command
@@ -80,6 +80,12 @@ def test_runs_share_the_first_runs_start_policy_and_skip_finished_ones(tmp_path,
     epo = next(c for c in commands if "algorithm.name=epo" in c)
     assert "algorithm.base=gigpo" in epo
     assert json.loads((out / "compare.json").read_text()) == manifest
+
+    # a given start (model.path in the config or the overrides): no run builds one, none is pointed elsewhere
+    commands.clear()
+    args.seeds = [0, 1, 2]
+    compare.run_all(args, out, "/models/start")
+    assert len(commands) == 2 and not any(c.startswith("model.path=") for cmd in commands for c in cmd)
 
 
 def test_a_bad_override_fails_before_any_run(tmp_path):
