@@ -2,7 +2,7 @@
 
     python scripts/compare.py                                   # the ALFWorld quickstart, 4 estimators x 3 seeds
     python scripts/compare.py --config configs/quickstart_webshop.yaml
-    python scripts/compare.py --estimators grpo gigpo --seeds 0 1 trainer.total_steps=60   # overrides: every run
+    python scripts/compare.py trainer.total_steps=60 --estimators grpo gigpo --seeds 0 1   # overrides: every run
     python scripts/compare.py --report-only                     # redraw the table and figure from finished runs
 
 The first run (first estimator, first seed) builds the start policy as ``turnrl train`` does (tokenizer, tiny
@@ -233,7 +233,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=REPO / "runs", help="parent of runs/compare-<name>")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "results.md")
     parser.add_argument("--report-only", action="store_true", help="do not train: report the finished runs")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides applied to every run")
+    parser.add_argument(
+        "overrides", nargs="*", help="dotted overrides applied to every run (before the options)"
+    )
     args = parser.parse_args()
 
     config = load_config(args.config, args.overrides)  # a bad config or override fails here, before any run
