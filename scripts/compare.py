@@ -14,8 +14,8 @@ script can be stopped and started again.
 Reported per estimator: the greedy held-out gain of each seed (after RL minus before, same games), their mean
 with a 95% t interval over seeds (the run-to-run spread: with 3 seeds it is +-4.3 standard errors), the
 difference to the first estimator paired by seed (same SFT start, same task order, same evaluation games), and
-the wall time. The figure shows each seed's gain with the mean and its interval, and the held-out greedy
-success at every evaluation, averaged over seeds.
+the median wall time of a run. The figure shows each seed's gain with the mean and its interval, and the
+held-out greedy success at every evaluation, averaged over seeds.
 """
 
 from __future__ import annotations
@@ -155,18 +155,18 @@ def markdown(name: str, table: dict[str, Any], command: str) -> str:
         f"{reference} (same SFT start, same tasks, same evaluation games).",
         "",
         f"| estimator | seeds | episodes per evaluation | before -> after, per seed | gain per seed | mean gain "
-        f"[95% CI] | difference to {reference} [95% CI] | RL steps | wall time per run (RL + evals) |",
+        f"[95% CI] | difference to {reference} [95% CI] | RL steps | median wall time per run (RL + evals) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for estimator, runs in table.items():
-        before_after = ", ".join(f"{r['before']:.2f} -> {r['after']:.2f}" for r in runs)
+        before_after = ", ".join(f"{r['before']:.3f} -> {r['after']:.3f}" for r in runs)
         per_seed = ", ".join(f"{100 * r['gain']:+.1f}" for r in runs)
-        walls = [r["trainer_wall_s"] for r in runs]
+        walls = sorted(r["trainer_wall_s"] for r in runs)
         difference = "-" if estimator == reference else difference_summary(runs, table[reference])
         lines.append(
             f"| {estimator} | {', '.join(str(r['seed']) for r in runs)} | {runs[0]['episodes']} | {before_after} "
             f"| {per_seed} | {gain_summary(runs)} | {difference} | {runs[0]['steps']} "
-            f"| {minutes(sum(walls) / len(walls))} |"
+            f"| {minutes(walls[len(walls) // 2])} |"
         )
     lines += ["", f"![{name}: gains and held-out curves](compare-{name}.png)", ""]
     return "\n".join(lines)
