@@ -236,7 +236,8 @@ class KLConfig(Section):
 
     coef: float = Field(0.01, ge=0)
     """Weight; 0 skips the reference model entirely. 0.01 as verl-agent, which keeps the policy near the
-    pretrained model it starts from."""
+    pretrained model it starts from. The quickstart takes 0.3 to its SFT start: without it the tiny model's
+    entropy drifted up and junk tokens came back (docs/results.md)."""
     type: Literal["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"] = "low_var_kl"
     """Estimator (verl naming)."""
     in_reward: bool = False
@@ -402,8 +403,8 @@ class TrainerConfig(Section):
     output_dir: str = "runs"
     """Where run folders are written."""
     total_steps: int = Field(150, ge=0)
-    """RL steps (rollout + update); 150 as verl-agent's ALFWorld run. The quickstart takes 160: its held-out
-    success rose slowly up to about step 160 and not after it (docs/results.md)."""
+    """RL steps (rollout + update); 150 as verl-agent's ALFWorld run. The quickstart takes 80, to stay within
+    about 12 minutes on 2 cores (docs/results.md has what more steps gave)."""
     seed: int = 0
     """Seed of every random generator."""
     eval_every: int = Field(10, ge=0)
