@@ -46,6 +46,12 @@ ESTIMATOR_SETTINGS = {
 MANIFEST = "compare.json"
 
 
+def read_manifest(out: Path) -> dict[str, Any]:
+    """What earlier invocations recorded of their runs (command, wall time); empty before the first."""
+    path = out / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {"runs": {}}
+
+
 def run_name(estimator: str, seed: int) -> str:
     return f"{estimator}-seed{seed}"
 
@@ -69,8 +75,7 @@ def train(command: list[str], log_file: Path) -> float:
 def run_all(args: argparse.Namespace, out: Path, given_start: str | None) -> dict[str, Any]:
     """Train every (estimator, seed) not finished yet. ``given_start``: the config's ``model.path``, where every
     run then starts; without one the first run builds the start policy."""
-    manifest_path = out / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"runs": {}}
+    manifest = read_manifest(out)
     first = None if given_start else run_name(args.estimators[0], args.seeds[0])
     start_policy = Path(given_start) if given_start else out / first / "sft_model"
     jobs = [(e, s) for e in args.estimators for s in args.seeds]
@@ -88,7 +93,7 @@ def run_all(args: argparse.Namespace, out: Path, given_start: str | None) -> dic
         print(f"compare: run {index + 1}/{len(jobs)}: {name}", flush=True)
         wall = train(command, out / f"{name}.log")
         manifest["runs"][name] = {"command": command[1:], "wall_s": round(wall, 1)}
-        manifest_path.write_text(json.dumps(manifest, indent=2))
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
         if name == first and not start_policy.is_dir():
             raise SystemExit(f"compare: {first} wrote no {start_policy}: set model.path empty to build one")
     return manifest
@@ -249,11 +254,7 @@ def main() -> None:
     name = args.name or config.env.name
     out = args.runs / f"compare-{name}"
     out.mkdir(parents=True, exist_ok=True)
-    if args.report_only:
-        manifest_path = out / MANIFEST
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"runs": {}}
-    else:
-        manifest = run_all(args, out, config.model.path)
+    manifest = read_manifest(out) if args.report_only else run_all(args, out, config.model.path)
     table = collect(out, args.estimators, args.seeds, manifest)
     if not table:
         raise SystemExit(f"compare: no finished runs in {out}")
