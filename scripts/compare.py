@@ -78,7 +78,8 @@ def run_all(args: argparse.Namespace, out: Path, given_start: str | None) -> dic
     manifest = read_manifest(out)
     first = None if given_start else run_name(args.estimators[0], args.seeds[0])
     start_policy = Path(given_start) if given_start else out / first / "sft_model"
-    jobs = [(e, s) for e in args.estimators for s in args.seeds]
+    # Seed by seed, so that a comparison stopped part-way has every estimator on the same seeds.
+    jobs = [(e, s) for s in args.seeds for e in args.estimators]
     for index, (estimator, seed) in enumerate(jobs):
         name = run_name(estimator, seed)
         if (out / name / "summary.json").exists():
