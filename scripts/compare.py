@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -56,17 +55,11 @@ def run_name(estimator: str, seed: int) -> str:
     return f"{estimator}-seed{seed}"
 
 
-# A run is a job of its own, in one process: it must not join a rendezvous left in this environment (a launcher's,
-# or that of a process that already made a world of one), which fails with EADDRINUSE.
-RENDEZVOUS_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-
-
 def train(command: list[str], log_file: Path) -> float:
     """Run one ``turnrl train``; its output goes to ``log_file``. Returns the wall time in seconds."""
-    env = {name: value for name, value in os.environ.items() if name not in RENDEZVOUS_VARIABLES}
     started = time.perf_counter()
     with log_file.open("a") as log:
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     if result.returncode != 0:
         raise SystemExit(f"compare: {' '.join(command)} failed (exit {result.returncode}); see {log_file}")
     return time.perf_counter() - started

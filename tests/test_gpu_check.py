@@ -17,8 +17,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHON=sys.executable, WANDB_MODE="disabled")
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
-        env.pop(name, None)  # set by an earlier in-process test's world of one: its port is still taken
     return subprocess.run(["bash", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 

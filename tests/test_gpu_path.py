@@ -1,10 +1,13 @@
 """The GPU path's decisions, checked on CPU: collectives only through trainer.dist, the backend's device, the
-DeepSpeed config a GPU run gets, EPO's aggregation, and the streamed Hugging Face export."""
+DeepSpeed config a GPU run gets, EPO's aggregation, the streamed Hugging Face export, and the world of one a
+child process inherits."""
 
 from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -273,3 +276,38 @@ def test_joining_a_world_of_one_made_elsewhere_sets_what_deepspeed_reads(monkeyp
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     assert init_distributed().world_size == 1
     assert os.environ["LOCAL_RANK"] == "0"
+
+
+def test_a_child_process_makes_its_own_world_of_one():
+    """The world of one's variables stay in this process's environment, so a ``turnrl train`` started from here
+    inherits them; it must make its own world, not join this one's port (EADDRINUSE before the mark existed)."""
+    from trainer.dist import init_distributed
+
+    init_distributed()
+    code = "import os; from trainer.dist import init_distributed; init_distributed(); print(os.environ['MASTER_PORT'])"
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split()[-1] != os.environ.get("MASTER_PORT")
+
+
+@pytest.mark.parametrize(("port", "kept"), [("29500", False), ("29611", True)])
+def test_inherited_world_of_one_is_forgotten_but_a_launchers_variables_are_kept(monkeypatch, port, kept):
+    from trainer import dist
+
+    monkeypatch.setenv(dist.WORLD_OF_ONE_MARK, f"{os.getpid() + 1}:29500")  # a parent's world, on port 29500
+    for name, value in {
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": port,
+    }.items():
+        monkeypatch.setenv(name, value)
+    dist._forget_inherited_world_of_one()
+    assert ("MASTER_PORT" in os.environ) == kept and ("RANK" in os.environ) == kept

@@ -39,8 +39,6 @@ WORKER = REPO / "tests" / "learner_worker.py"
 
 def torchrun(*args: str, timeout: float = 240.0, check: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
     command = [
         sys.executable,
         "-m",

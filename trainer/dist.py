@@ -24,6 +24,9 @@ import torch
 log = logging.getLogger("turnrl")
 
 _LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+_WORLD_OF_ONE_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+# "<pid>:<port>" of the process that made a world of one; its children inherit the variables but not the world.
+WORLD_OF_ONE_MARK = "TURNRL_WORLD_OF_ONE"
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,10 @@ def init_distributed(backend: str | None = None, timeout_s: float = DEFAULT_TIME
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        _forget_inherited_world_of_one()
         present = [name for name in _LAUNCHER_VARS if name in os.environ]
         if not present:
+            port = find_free_port()
             os.environ.update(
                 {
                     "RANK": "0",
@@ -70,7 +75,8 @@ def init_distributed(backend: str | None = None, timeout_s: float = DEFAULT_TIME
                     "WORLD_SIZE": "1",
                     "LOCAL_WORLD_SIZE": "1",
                     "MASTER_ADDR": "127.0.0.1",
-                    "MASTER_PORT": str(find_free_port()),
+                    "MASTER_PORT": str(port),
+                    WORLD_OF_ONE_MARK: f"{os.getpid()}:{port}",
                 }
             )
         elif len(present) != len(_LAUNCHER_VARS):
@@ -97,6 +103,23 @@ def init_distributed(backend: str | None = None, timeout_s: float = DEFAULT_TIME
         backend=str(dist.get_backend()),
     )
     return info
+
+
+def _forget_inherited_world_of_one() -> None:
+    """Drop launcher variables that a parent's world of one left in this process's environment.
+
+    A world of one has to live in ``os.environ`` (DeepSpeed and vLLM read it there), so every child process
+    started afterwards (a ``turnrl train`` from a test or from scripts/compare.py) inherits variables that name
+    the parent's port: joining that rendezvous fails with EADDRINUSE. A real launcher sets its own port, which
+    the mark does not name, so its variables are kept.
+    """
+    mark = os.environ.get(WORLD_OF_ONE_MARK)
+    if mark is None:
+        return
+    pid, _, port = mark.partition(":")
+    if pid != str(os.getpid()) and os.environ.get("MASTER_PORT") == port:
+        for name in (*_WORLD_OF_ONE_VARS, WORLD_OF_ONE_MARK):
+            os.environ.pop(name, None)
 
 
 def _disable_shm_comm() -> None:
