@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -167,12 +168,11 @@ def markdown(name: str, table: dict[str, Any], command: str) -> str:
     for estimator, runs in table.items():
         before_after = ", ".join(f"{r['before']:.3f} -> {r['after']:.3f}" for r in runs)
         per_seed = ", ".join(f"{100 * r['gain']:+.1f}" for r in runs)
-        walls = sorted(r["trainer_wall_s"] for r in runs)
         difference = "-" if estimator == reference else difference_summary(runs, table[reference])
         lines.append(
             f"| {estimator} | {', '.join(str(r['seed']) for r in runs)} | {runs[0]['episodes']} | {before_after} "
             f"| {per_seed} | {gain_summary(runs)} | {difference} | {runs[0]['steps']} "
-            f"| {minutes(walls[len(walls) // 2])} |"
+            f"| {minutes(statistics.median(r['trainer_wall_s'] for r in runs))} |"
         )
     lines += ["", f"![{name}: gains and held-out curves](compare-{name}.png)", ""]
     return "\n".join(lines)

@@ -18,10 +18,10 @@ def load_compare():
     return module
 
 
-def fake_run(folder: Path, before: float, after: float, steps: int = 4) -> None:
+def fake_run(folder: Path, before: float, after: float, steps: int = 4, wall_s: float = 600.0) -> None:
     folder.mkdir(parents=True)
     summary = {"success_before_rl": before, "success_after_rl": after, "gain": after - before}
-    summary.update({"eval_episodes": 200, "steps": steps, "wall_time_s": 600.0})
+    summary.update({"eval_episodes": 200, "steps": steps, "wall_time_s": wall_s})
     (folder / "summary.json").write_text(json.dumps(summary))
     rows = [{"step": 0, "eval/success_greedy": before}, {"step": 2, "rollout/success": 0.5}]
     rows += [
@@ -33,14 +33,16 @@ def fake_run(folder: Path, before: float, after: float, steps: int = 4) -> None:
 
 def test_report_from_finished_runs(tmp_path):
     out = tmp_path / "runs" / "compare-toy"
-    gains = {"grpo": [0.04, 0.10, 0.07], "gigpo": [0.10, 0.16, 0.16]}
+    gains = {"grpo": [0.04, 0.10, 0.07], "gigpo": [0.10, 0.16, 0.16], "epo": [0.05, 0.07]}
+    # wall times: a run beside other work is slow, so the table gives the median
+    walls = {"grpo": [600.0, 1500.0, 700.0], "gigpo": [600.0, 660.0, 640.0], "epo": [600.0, 1200.0]}
     for estimator, per_seed in gains.items():
         for seed, gain in enumerate(per_seed):
-            fake_run(out / f"{estimator}-seed{seed}", 0.5, 0.5 + gain)
+            fake_run(out / f"{estimator}-seed{seed}", 0.5, 0.5 + gain, wall_s=walls[estimator][seed])
     doc = tmp_path / "results.md"
     doc.write_text("# Results\n\nhand-written text stays\n")
     command = [sys.executable, str(REPO / "scripts" / "compare.py"), "--report-only", "--estimators", "grpo"]
-    command += ["gigpo", "--name", "toy", "--runs", str(tmp_path / "runs"), "--doc", str(doc)]
+    command += ["gigpo", "epo", "--name", "toy", "--runs", str(tmp_path / "runs"), "--doc", str(doc)]
     subprocess.run(command, check=True, cwd=tmp_path)
     text = doc.read_text()
     assert "hand-written text stays" in text
@@ -48,6 +50,8 @@ def test_report_from_finished_runs(tmp_path):
     assert "| grpo | 0, 1, 2 | 200 |" in text and "+7.0 [-0.5, +14.5]" in text
     # gigpo 10, 16, 16: mean 14; its differences to grpo 6, 6, 9: mean 7, sd sqrt(3), interval 7 +- 4.303
     assert "| +14.0 [+5.4, +22.6] | +7.0 [+2.7, +11.3] |" in text
+    assert "| 11 min 40 s |" in text and "| 10 min 40 s |" in text  # median wall times
+    assert "| epo | 0, 1 | 200 |" in text and "| 15 min 00 s |" in text  # the median of two is their mean
     assert (tmp_path / "compare-toy.png").stat().st_size > 10_000
     subprocess.run(command, check=True, cwd=tmp_path)  # regenerating replaces the section, never appends
     assert doc.read_text().count("scripts/compare.py toy: begin") == 1
@@ -73,7 +77,7 @@ def test_runs_share_the_first_runs_start_policy_and_skip_finished_ones(tmp_path,
         config=None, estimators=["grpo", "epo"], seeds=[0, 1], overrides=["trainer.total_steps=2"]
     )
     manifest = compare.run_all(args, out, None)
-    assert sorted(manifest["runs"]) == ["epo-seed0", "epo-seed1", "grpo-seed1"]
+    assert list(manifest["runs"]) == ["epo-seed0", "grpo-seed1", "epo-seed1"]  # seed by seed
     for command in commands:
         assert f"model.path={out / 'grpo-seed0' / 'sft_model'}" in command
         assert "trainer.total_steps=2" in command and f"trainer.output_dir={out}" in command
