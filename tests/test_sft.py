@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -35,9 +37,14 @@ def test_response_loss_matches_the_unpadded_full_logits_loss(model_dir):
     assert torch.allclose(response_loss(model, PAIRS, pad_id=0), summed / count, atol=1e-6)
 
 
-def test_a_short_run_fits_the_demonstrations(model_dir):
+def test_a_short_run_fits_the_demonstrations(model_dir, caplog):
     model = _model(model_dir)
-    losses = supervised_finetune(model, PAIRS, steps=60, batch_size=3, lr=1e-2, pad_id=0, progress=False)
+    with caplog.at_level(logging.INFO, logger="turnrl"):
+        losses = supervised_finetune(model, PAIRS, steps=60, batch_size=3, lr=1e-2, pad_id=0, progress=False)
     assert len(losses) == 60 and losses[-1] < 0.2 * losses[0]
+    # without a progress bar the log says how far it is, every tenth of the steps
+    assert [r.getMessage().split(",")[0] for r in caplog.records if "SFT step" in r.getMessage()] == [
+        f"SFT step {k}/60" for k in range(6, 61, 6)
+    ]
     with pytest.raises(ValueError, match="no demonstrations"):
         supervised_finetune(model, [], steps=1, batch_size=1, lr=1e-3, pad_id=0, progress=False)

@@ -60,7 +60,10 @@ def supervised_finetune(
     losses = []
     order: list[int] = []
     bar = tqdm(range(steps), desc="sft", disable=not progress, dynamic_ncols=True)
-    for _ in bar:
+    log_every = max(
+        1, steps // 10
+    )  # without a bar (logs of unattended runs), a line every tenth of the steps
+    for step in bar:
         if len(order) < batch_size:
             order.extend(rng.sample(range(len(pairs)), len(pairs)))
         batch = [pairs[order.pop()] for _ in range(min(batch_size, len(pairs)))]
@@ -72,6 +75,8 @@ def supervised_finetune(
         schedule.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if not progress and (step + 1) % log_every == 0:
+            log.info("SFT step %d/%d, loss %.3f", step + 1, steps, losses[-1])
     model.eval()
     log.info("SFT: %d steps on %d turns, loss %.3f -> %.3f", steps, len(pairs), losses[0], losses[-1])
     return losses
