@@ -60,9 +60,8 @@ def supervised_finetune(
     losses = []
     order: list[int] = []
     bar = tqdm(range(steps), desc="sft", disable=not progress, dynamic_ncols=True)
-    log_every = max(
-        1, steps // 10
-    )  # without a bar (logs of unattended runs), a line every tenth of the steps
+    # Without a bar (the log of an unattended run), a line every tenth of the steps.
+    log_every = max(1, steps // 10)
     for step in bar:
         if len(order) < batch_size:
             order.extend(rng.sample(range(len(pairs)), len(pairs)))
