@@ -50,6 +50,8 @@ def files(tmp_path_factory) -> Path:
     (root / "binary.yaml").write_bytes(b"\xff\xfe\x00\x81")
     (root / "a_file").write_text("not a folder\n")
     (root / "empty_folder").mkdir()
+    (root / "short_model").mkdir()  # a model with positions for 1024 tokens
+    (root / "short_model" / "config.json").write_text('{"max_position_embeddings": 1024}')
     good = root / "run" / "checkpoints" / "step_00000002"
     (good / "hf").mkdir(parents=True)
     (good / "hf" / "config.json").write_text("{}")
@@ -140,6 +142,11 @@ CASES = [
         ["model.path", "no_model", "does not exist"],
     ),
     ("model-path-no-config", ["train", "model.path={d}/empty_folder"], ["model.path", "config.json"]),
+    (
+        "model-path-short-context",
+        ["train", "model.path={d}/short_model", "model.max_context_tokens=1536"],
+        ["model.max_context_tokens", "1536", "1024", "max_position_embeddings", "short_model"],
+    ),
     (
         "data-dir-missing",
         ["train", "env.alfworld.data_dir={d}/no_data"],

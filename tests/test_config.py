@@ -31,6 +31,8 @@ ADDED_SINCE = {
 
 # Settings that moved to the env that reads them (an env's options live in its own section).
 MOVED = {"env.success_reward": ("env.alfworld.success_reward", "env.toy.success_reward")}
+# Settings that became another one: the tiny model's positions are the context it was given.
+MERGED = {"model.tiny.max_position_embeddings": "model.max_context_tokens"}
 
 # Quickstart settings changed on purpose since (docs/results.md has the runs behind each change).
 CHANGED = {
@@ -61,6 +63,8 @@ def test_quickstart_resolves_as_it_always_has():
     frozen = flat(frozen)
     for old, new_keys in MOVED.items():
         frozen.update(dict.fromkeys(new_keys, frozen.pop(old)))
+    for old, new_key in MERGED.items():
+        assert frozen.pop(old) == frozen[new_key]
     frozen.update(CHANGED)
     quickstart = load_config(REPO / "configs" / "quickstart.yaml").model_dump(mode="json")
     assert flat(quickstart) == frozen

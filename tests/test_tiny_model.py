@@ -32,3 +32,16 @@ def test_a_demonstrated_answer_reuses_the_tokens_of_the_admissible_list():
     listed = tokenizer.encode(prompt, add_special_tokens=False)
     inner = tokenizer.encode(answer, add_special_tokens=False)[1:-1]  # between <action> and </action>
     assert any(listed[i : i + len(inner)] == inner for i in range(len(listed)))
+
+
+def test_the_tiny_model_has_positions_for_the_whole_context():
+    """vLLM refuses a ``max_model_len`` beyond ``max_position_embeddings``: a WebShop quickstart with a 1536-token
+    context failed when its engine was built, after its SFT had run."""
+    from trainer.config import load_config
+    from trainer.warm_start import tiny_model_spec
+
+    config = load_config(
+        None, ["model.max_context_tokens=1536", "model.tiny.hidden_size=64", "trainer.seed=3"]
+    )
+    spec = tiny_model_spec(config)
+    assert spec.max_position_embeddings == 1536 and spec.hidden_size == 64 and spec.seed == 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,9 +65,8 @@ class TinyModelConfig(Section):
     num_attention_heads: int = Field(4, ge=1)
     """Attention heads."""
     num_key_value_heads: int = Field(2, ge=1)
-    """Key/value heads (grouped-query attention, as Qwen2.5)."""
-    max_position_embeddings: int = Field(1024, ge=64)
-    """Longest sequence the model accepts (prompt + response)."""
+    """Key/value heads (grouped-query attention, as Qwen2.5). The model's positions are
+    ``model.max_context_tokens``."""
 
 
 class ModelConfig(Section):
@@ -607,6 +607,23 @@ def run_dir(config: Config) -> Path:
     return Path(config.trainer.output_dir) / name
 
 
+def _check_model_folder(folder: Path, max_context_tokens: int) -> None:
+    """``model.path`` holds a Hugging Face model with positions for ``model.max_context_tokens``: vLLM refuses a
+    longer context when it builds its engine, after the run has started."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise ConfigError(f"model.path: {folder} is not a Hugging Face model folder (no config.json)")
+    try:
+        positions = json.loads(config_file.read_text()).get("max_position_embeddings")
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"model.path: {config_file} is not valid JSON: {err}") from err
+    if isinstance(positions, int) and positions < max_context_tokens:
+        raise ConfigError(
+            f"model.max_context_tokens: {max_context_tokens} exceeds the {positions} positions of the model in "
+            f"model.path ({config_file}: max_position_embeddings); set model.max_context_tokens <= {positions}"
+        )
+
+
 def check_paths(config: Config) -> None:
     """Checks that need the file system; run by commands that use the paths, not by ``config show``."""
     candidates = {"model.path": config.model.path}
@@ -616,10 +633,8 @@ def check_paths(config: Config) -> None:
     for key, value in candidates.items():
         if value and not Path(value).expanduser().exists():
             raise ConfigError(f"{key}: path does not exist: {value}")
-    if config.model.path and not (Path(config.model.path).expanduser() / "config.json").is_file():
-        raise ConfigError(
-            f"model.path: {config.model.path} is not a Hugging Face model folder (no config.json)"
-        )
+    if config.model.path:
+        _check_model_folder(Path(config.model.path).expanduser(), config.model.max_context_tokens)
     output_dir = Path(config.trainer.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"trainer.output_dir: {output_dir} is a file, not a folder")

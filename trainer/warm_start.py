@@ -130,13 +130,20 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
     ]
     tool_calls = env_spec(config).tool_calls
     texts += [response_text(d.action, config.rollout.action_format, tool_calls) for d in demos]
-    tiny = config.model.tiny
-    spec = TinyModelSpec(**tiny.model_dump(), seed=config.trainer.seed)
-    base = build_tiny_model(run_dir / "base_model", texts, spec)
+    base = build_tiny_model(run_dir / "base_model", texts, tiny_model_spec(config))
 
     if not sft.enabled:
         return base
     return _finetune(config, base, demos, out)
+
+
+def tiny_model_spec(config: Config) -> TinyModelSpec:
+    """The shape ``model.tiny`` asks for, with positions for the whole context (vLLM refuses a
+    ``max_model_len`` beyond the model's ``max_position_embeddings``)."""
+    tiny = config.model.tiny
+    return TinyModelSpec(
+        **tiny.model_dump(), max_position_embeddings=config.model.max_context_tokens, seed=config.trainer.seed
+    )
 
 
 def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> Path:
