@@ -1,0 +1,99 @@
+"""What a model's actions look like: greedy episodes on a split, each action kind with its admissible share.
+
+A held-out success of 0 says nothing about why. This plays greedy episodes with a model folder (an SFT start, an
+exported checkpoint) and counts, per kind of action (the word before ``[``, or the first word), how many were
+valid (with ``rollout.invalid_turn: inadmissible``, how many the env listed as admissible), with the commonest
+invalid ones: a model that recalls names instead of copying them from its prompt shows there.
+
+    python scripts/action_report.py --model runs/<run>/sft_model --config configs/quickstart_webshop.yaml
+    python scripts/action_report.py --model runs/<run>/sft_model --split train --episodes 40 [overrides ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from trainer.config import load_config  # noqa: E402
+
+_KIND = re.compile(r"^\s*([A-Za-z_]+)")
+
+
+def action_kind(action: object) -> str:
+    """``click[b0abc]`` -> ``click``; ``go to desk 1`` -> ``go``; anything else -> ``other``."""
+    match = _KIND.match(str(action))
+    return match.group(1).lower() if match else "other"
+
+
+def report(trajectories, examples: int = 5) -> str:
+    """A markdown table: per action kind, turns, valid turns and the commonest invalid actions."""
+    turns = collections.Counter()
+    accepted = collections.Counter()
+    rejected: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for trajectory in trajectories:
+        for turn in trajectory.turns:
+            kind = action_kind(turn.action)
+            turns[kind] += 1
+            if turn.valid:
+                accepted[kind] += 1
+            else:
+                rejected[kind][str(turn.action)] += 1
+    won = sum(t.won for t in trajectories)
+    lines = [
+        f"{len(trajectories)} episodes, {won} won",
+        "",
+        "| action kind | turns | valid | commonest invalid |",
+        "|---|---|---|---|",
+    ]
+    for kind, count in turns.most_common():
+        common = ", ".join(f"`{a}` x{n}" for a, n in rejected[kind].most_common(examples))
+        lines.append(
+            f"| {kind} | {count} | {accepted[kind]} ({accepted[kind] / count:.0%}) | {common or '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="Hugging Face model folder")
+    parser.add_argument("--config", type=Path, help="config file (default: the quickstart)")
+    parser.add_argument(
+        "--split", choices=["train", "eval"], default="eval", help="the env's training or held-out tasks"
+    )
+    parser.add_argument("--episodes", type=int, default=40)
+    parser.add_argument("overrides", nargs="*", help="dotted config overrides")
+    args = parser.parse_args()
+    config = load_config(args.config, args.overrides)
+
+    from transformers import AutoTokenizer
+
+    from rollout import EpisodeRunner, create_engine
+    from trainer.setup_parts import engine_kwargs, env_pool, eval_runner_config, splits
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    engine = create_engine(config.rollout.engine, str(args.model), **engine_kwargs(config))
+    split = splits(config)[0 if args.split == "train" else 1]
+    try:
+        with env_pool(config, split, min(16, args.episodes)) as pool:
+            runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
+            ids = list(pool.task_ids)
+            tasks = [ids[i % len(ids)] for i in range(args.episodes)]
+            greedy = replace(runner.config.sampling, temperature=0.0)
+            trajectories = runner.run(
+                tasks, group_size=1, sampling=greedy, seed=config.trainer.seed, desc=split
+            )
+    finally:
+        engine.close()
+    print(f"{args.model} on {config.env.name} {split} tasks, greedy:\n")
+    print(report(trajectories))
+
+
+if __name__ == "__main__":
+    main()
