@@ -1,17 +1,8 @@
 """scripts/action_report.py: action kinds and the per-kind table of valid and invalid turns."""
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def load_report():
-    spec = importlib.util.spec_from_file_location("action_report", REPO / "scripts" / "action_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts_module import load_script
 
 
 def episode(won, *turns):
@@ -19,7 +10,7 @@ def episode(won, *turns):
 
 
 def test_action_kinds():
-    module = load_report()
+    module = load_script("action_report")
     assert module.action_kind("click[b0abc]") == "click"
     assert module.action_kind("search[red shoes]") == "search"
     assert module.action_kind("go to desk 1") == "go"
@@ -27,7 +18,7 @@ def test_action_kinds():
 
 
 def test_report_counts_valid_turns_per_kind_and_the_commonest_invalid_actions():
-    module = load_report()
+    module = load_script("action_report")
     episodes = [
         episode(True, ("search[red shoes]", True), ("click[b0x]", False), ("click[b0y]", True)),
         episode(False, ("search[tea]", True), ("click[b0x]", False), ("click[b0z]", False)),

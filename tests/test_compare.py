@@ -1,21 +1,14 @@
 """scripts/compare.py: the table, intervals and figure from finished run folders, and its resumable run loop."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from scripts_module import load_script
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def load_compare():
-    spec = importlib.util.spec_from_file_location("compare", REPO / "scripts" / "compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fake_run(folder: Path, before: float, after: float, steps: int = 4, wall_s: float = 600.0) -> None:
@@ -60,7 +53,7 @@ def test_report_from_finished_runs(tmp_path):
 
 
 def test_runs_share_the_first_runs_start_policy_and_skip_finished_ones(tmp_path, monkeypatch):
-    compare = load_compare()
+    compare = load_script("compare")
     out = tmp_path / "compare-toy"
     fake_run(out / "grpo-seed0", 0.5, 0.6)  # finished before: not run again
     (out / "grpo-seed0" / "sft_model").mkdir()

@@ -3,17 +3,16 @@ generated part of docs/results.md replaced."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 from pathlib import Path
 
+from scripts_module import load_script
+
 from trainer.config import load_config, to_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("results_script", REPO / "scripts" / "results.py")
-results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(results)
+results = load_script("results")
 
 
 def make_run(runs: Path, name: str, config_file: str | None, overrides: list[str], success: tuple) -> Path:
