@@ -144,16 +144,13 @@ def step_figures(run_dir: Path) -> dict:
     phases = {
         key.removeprefix("timing/").removesuffix("_s"): mean(key)
         for key in later[0]
-        # phases only: not the update's own clock (timing/update_time_s), which times the same work as update_s
-        if key.startswith("timing/")
-        and key.endswith("_s")
-        and key not in ("timing/update_time_s", "timing/update_tokens_per_s")
+        if key.startswith("timing/") and key.endswith("_s")
     }
     return {
         "steps": len(steps),
         "phase_s": phases,
-        "learner_mfu": mean("timing/update_mfu"),
-        "update_tokens_per_s": mean("timing/update_tokens_per_s"),
+        "learner_mfu": mean("perf/update_mfu"),
+        "update_tokens_per_s": mean("perf/update_tokens_per_s"),
         "sync_s": mean("timing/sync_s"),
         "advantage_share": (mean("timing/advantage_s") or 0.0) / mean("timing/step_s"),
         "turns_mean_max": max(line["rollout/turns_mean"] for line in steps),

@@ -85,3 +85,18 @@ def test_the_kl_figure_and_console_read_the_kl_the_trainer_logs():
     kl_keys = dict((name, keys) for name, _, _, keys in FIGURES)["kl.png"]
     assert set(kl_keys) <= set(logged) and "train/ppo_kl" in {key for key, _, _ in CONSOLE_KEYS}
     assert "kl 0.0021" in console_line(1, 2, logged)
+
+
+def test_learner_throughput_stays_out_of_the_phase_clock():
+    """``perf/...`` from the learner must not land under ``timing/``, where readers take every ``_s`` as a phase."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from trainer.metrics import train_metrics
+
+    batch = SimpleNamespace(response_mask=torch.ones(2, 3))
+    update = {"actor/pg_loss": 0.1, "perf/update_time_s": 2.0, "perf/update_tokens_per_s": 300.0}
+    logged = train_metrics(update, torch.zeros(2, 3), batch)
+    assert not [key for key in logged if key.startswith("timing/")]
+    assert logged["perf/update_time_s"] == 2.0 and logged["train/pg_loss"] == 0.1

@@ -92,6 +92,14 @@ def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -
     for line in steps:
         for phase in ("rollout", "old_logprobs", "ref_logprobs", "advantage", "update", "sync"):
             assert f"timing/{phase}_s" in line
+        # timing/ is the phase clock alone (readers average every timing/<phase>_s as a phase)
+        phases = [
+            v
+            for k, v in line.items()
+            if k.startswith("timing/") and k.endswith("_s") and k != "timing/step_s"
+        ]
+        assert sum(phases) == pytest.approx(line["timing/step_s"])
+        assert line["perf/update_tokens_per_s"] > 0
         # the HF engine and the learner score the same float32 weights: they must agree on every token
         assert line["rollout/logprob_diff_max"] < 1e-3
         if "rollout/reuse_logprob_diff_max" in line:  # old log-probs taken from the engine, checked

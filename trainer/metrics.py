@@ -101,7 +101,9 @@ def mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torc
 def train_metrics(update: dict[str, float], advantages: torch.Tensor, batch) -> dict[str, float]:
     mask = batch.response_mask
     tokens = mask.sum().clamp(min=1)
-    group = {"actor": "train", "perf": "timing"}
+    # the learner's throughput (perf/update_time_s, perf/update_tokens_per_s, perf/update_mfu) keeps its own
+    # prefix: timing/ holds the step's phase clock alone, so every timing/<phase>_s adds up to timing/step_s
+    group = {"actor": "train"}
     metrics = {}
     for key, value in update.items():
         prefix, _, name = key.partition("/")

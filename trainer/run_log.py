@@ -1,6 +1,6 @@
 """Where metrics go: ``metrics.jsonl`` (always), the console (one line per step) and Weights & Biases.
 
-Metric names are grouped by prefix (``rollout/``, ``train/``, ``eval/``, ``timing/``, ``env/``) so W&B
+Metric names are grouped by prefix (``rollout/``, ``train/``, ``eval/``, ``timing/``, ``perf/``, ``env/``) so W&B
 draws one panel section per group. W&B is optional at every level: a failed ``wandb.init`` (no network,
 bad key, missing package) is logged once as a warning and training goes on with the JSONL file.
 """
