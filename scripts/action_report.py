@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from trainer.config import load_config  # noqa: E402
+from trainer.config import ConfigError, load_config  # noqa: E402
 
 _KIND = re.compile(r"^\s*([A-Za-z_]+)")
 
@@ -70,7 +70,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=40)
     parser.add_argument("overrides", nargs="*", help="dotted config overrides")
     args = parser.parse_args()
-    config = load_config(args.config, args.overrides)
+    if args.episodes < 1:
+        parser.error(f"--episodes: {args.episodes} is not a positive number of episodes")
+    if not (args.model / "config.json").is_file():
+        parser.error(f"--model: {args.model} is not a Hugging Face model folder (no config.json)")
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
 
     from transformers import AutoTokenizer
 

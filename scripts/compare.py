@@ -32,7 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from trainer.config import load_config  # noqa: E402
+from trainer.config import ConfigError, load_config  # noqa: E402
 from trainer.stats import mean_interval  # noqa: E402
 
 # What each estimator is, beyond its name, when it runs on a config written for another one: GRPO divides by
@@ -244,7 +244,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    config = load_config(args.config, args.overrides)  # a bad config or override fails here, before any run
+    try:  # a bad config or override fails here, in one line, before any run
+        config = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
     name = args.name or config.env.name
     out = args.runs / f"compare-{name}"
     out.mkdir(parents=True, exist_ok=True)

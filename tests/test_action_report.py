@@ -1,8 +1,14 @@
 """scripts/action_report.py: action kinds and the per-kind table of valid and invalid turns."""
 
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from scripts_module import load_script
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def episode(won, *turns):
@@ -27,3 +33,30 @@ def test_report_counts_valid_turns_per_kind_and_the_commonest_invalid_actions():
     assert text.startswith("2 episodes, 1 won")
     assert "| click | 4 | 1 (25%) | `click[b0x]` x2 |" in text
     assert "| search | 2 | 2 (100%) | - |" in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--episodes", "0"], "--episodes"),
+        (["rollout.group_size=zero"], "rollout.group_size"),
+        (["--config", "missing.yaml"], "missing.yaml"),
+    ],
+)
+def test_bad_input_fails_in_one_line_before_any_episode(tmp_path, arguments, named):
+    (tmp_path / "config.json").write_text("{}")
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "action_report.py"),
+        "--model",
+        str(tmp_path),
+        *arguments,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and named in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_model_folder_without_config_is_refused(tmp_path):
+    command = [sys.executable, str(REPO / "scripts" / "action_report.py"), "--model", str(tmp_path / "none")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "no config.json" in result.stderr
