@@ -7,7 +7,7 @@ from rollout.engine import Completion, Engine, SamplingParams, create_engine, re
 from rollout.hf_engine import HFEngine
 from rollout.parse import ParsedAction, parse_action, parse_tool_call
 from rollout.prompts import EpisodeMemory, Prompt, PromptBuilder, PromptConfig
-from rollout.runner import EpisodeRunner, EvalResult, RunnerConfig, evaluate, summarize_eval
+from rollout.runner import EpisodeRunner, EvalResult, RunnerConfig, evaluate, play, summarize_eval
 from rollout.trajectory import RolloutBatch, Trajectory, Turn
 from rollout.vllm_engine import VLLMEngine
 
@@ -32,6 +32,7 @@ __all__ = [
     "evaluate",
     "parse_action",
     "parse_tool_call",
+    "play",
     "resolve_engine_kind",
     "summarize_eval",
 ]

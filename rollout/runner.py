@@ -227,6 +227,22 @@ class EvalResult:
     episode by episode."""
 
 
+def play(
+    runner: EpisodeRunner,
+    task_ids: Sequence[Any],
+    *,
+    greedy: bool = True,
+    episodes_per_task: int = 1,
+    seed: int = 0,
+    desc: str = "eval",
+) -> list[Trajectory]:
+    """``len(task_ids) * episodes_per_task`` evaluation episodes: greedy, or with the runner's sampling settings."""
+    sampling = runner.config.sampling
+    if greedy:
+        sampling = replace(sampling, temperature=0.0)
+    return runner.run(task_ids, group_size=episodes_per_task, sampling=sampling, seed=seed, desc=desc)
+
+
 def evaluate(
     runner: EpisodeRunner,
     task_ids: Sequence[Any],
@@ -239,13 +255,9 @@ def evaluate(
 
     Greedy is the honest headline; sampled uses the runner's sampling settings.
     """
-    sampling = runner.config.sampling
-    if greedy:
-        sampling = replace(sampling, temperature=0.0)
-    trajectories = runner.run(
-        task_ids, group_size=episodes_per_task, sampling=sampling, seed=seed, desc="eval"
+    return summarize_eval(
+        play(runner, task_ids, greedy=greedy, episodes_per_task=episodes_per_task, seed=seed)
     )
-    return summarize_eval(trajectories)
 
 
 def summarize_eval(trajectories: Sequence[Trajectory]) -> EvalResult:

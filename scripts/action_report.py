@@ -15,13 +15,12 @@ import argparse
 import collections
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from trainer.config import ConfigError, load_config  # noqa: E402
+from trainer.config import ConfigError, check_model_folder, load_config  # noqa: E402
 
 _KIND = re.compile(r"^\s*([A-Za-z_]+)")
 
@@ -72,32 +71,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.episodes < 1:
         parser.error(f"--episodes: {args.episodes} is not a positive number of episodes")
-    if not (args.model / "config.json").is_file():
-        parser.error(f"--model: {args.model} is not a Hugging Face model folder (no config.json)")
     try:
         config = load_config(args.config, args.overrides)
+        check_model_folder(args.model, config.model.max_context_tokens, key="--model")
     except ConfigError as exc:
         parser.error(str(exc))
 
-    from transformers import AutoTokenizer
+    from rollout import play
+    from trainer.run import model_on_split
+    from trainer.setup_parts import splits
 
-    from rollout import EpisodeRunner, create_engine
-    from trainer.setup_parts import engine_kwargs, env_pool, eval_runner_config, splits
-
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    engine = create_engine(config.rollout.engine, str(args.model), **engine_kwargs(config))
     split = splits(config)[0 if args.split == "train" else 1]
-    try:
-        with env_pool(config, split, min(16, args.episodes)) as pool:
-            runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
-            ids = list(pool.task_ids)
-            tasks = [ids[i % len(ids)] for i in range(args.episodes)]
-            greedy = replace(runner.config.sampling, temperature=0.0)
-            trajectories = runner.run(
-                tasks, group_size=1, sampling=greedy, seed=config.trainer.seed, desc=split
-            )
-    finally:
-        engine.close()
+    with model_on_split(config, args.model, split, args.episodes, min(16, args.episodes)) as (runner, tasks):
+        trajectories = play(runner, tasks, greedy=True, seed=config.trainer.seed, desc=split)
     print(f"{args.model} on {config.env.name} {split} tasks, greedy:\n")
     print(report(trajectories))
 

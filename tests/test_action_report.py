@@ -60,3 +60,12 @@ def test_a_model_folder_without_config_is_refused(tmp_path):
     command = [sys.executable, str(REPO / "scripts" / "action_report.py"), "--model", str(tmp_path / "none")]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2 and "no config.json" in result.stderr
+
+
+def test_a_model_with_fewer_positions_than_the_context_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text('{"max_position_embeddings": 512}')
+    command = [sys.executable, str(REPO / "scripts" / "action_report.py"), "--model", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert (
+        result.returncode == 2 and "model.max_context_tokens" in result.stderr and "--model" in result.stderr
+    )

@@ -607,20 +607,20 @@ def run_dir(config: Config) -> Path:
     return Path(config.trainer.output_dir) / name
 
 
-def _check_model_folder(folder: Path, max_context_tokens: int) -> None:
-    """``model.path`` holds a Hugging Face model with positions for ``model.max_context_tokens``: vLLM refuses a
-    longer context when it builds its engine, after the run has started."""
+def check_model_folder(folder: Path, max_context_tokens: int, key: str = "model.path") -> None:
+    """``folder`` (given as ``key``) holds a Hugging Face model with positions for ``model.max_context_tokens``:
+    vLLM refuses a longer context when it builds its engine, after the run has started."""
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise ConfigError(f"model.path: {folder} is not a Hugging Face model folder (no config.json)")
+        raise ConfigError(f"{key}: {folder} is not a Hugging Face model folder (no config.json)")
     try:
         positions = json.loads(config_file.read_text()).get("max_position_embeddings")
     except json.JSONDecodeError as err:
-        raise ConfigError(f"model.path: {config_file} is not valid JSON: {err}") from err
+        raise ConfigError(f"{key}: {config_file} is not valid JSON: {err}") from err
     if isinstance(positions, int) and positions < max_context_tokens:
         raise ConfigError(
             f"model.max_context_tokens: {max_context_tokens} exceeds the {positions} positions of the model in "
-            f"model.path ({config_file}: max_position_embeddings); set model.max_context_tokens <= {positions}"
+            f"{key} ({config_file}: max_position_embeddings); set model.max_context_tokens <= {positions}"
         )
 
 
@@ -634,7 +634,7 @@ def check_paths(config: Config) -> None:
         if value and not Path(value).expanduser().exists():
             raise ConfigError(f"{key}: path does not exist: {value}")
     if config.model.path:
-        _check_model_folder(Path(config.model.path).expanduser(), config.model.max_context_tokens)
+        check_model_folder(Path(config.model.path).expanduser(), config.model.max_context_tokens)
     output_dir = Path(config.trainer.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"trainer.output_dir: {output_dir} is a file, not a folder")

@@ -7,6 +7,8 @@ import logging
 import os
 import random
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,32 +105,44 @@ def _before_after(summary: dict[str, Any], suffix: str) -> str:
     return f"{rate('before')} -> {rate('after')}, {gain}"
 
 
+@contextmanager
+def model_on_split(
+    config: Config, model_dir: Path, split: str, episodes: int, num_envs: int
+) -> Iterator[tuple]:
+    """An evaluation runner for the model in ``model_dir`` on ``split``, and ``episodes`` task ids (the split's tasks
+    in order, repeated as needed); the engine is closed on leaving."""
+    from transformers import AutoTokenizer
+
+    from rollout import EpisodeRunner, create_engine
+    from trainer.setup_parts import engine_kwargs, env_pool, eval_runner_config
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    engine = create_engine(config.rollout.engine, str(model_dir), **engine_kwargs(config))
+    try:
+        with env_pool(config, split, num_envs) as pool:
+            ids = list(pool.task_ids)
+            runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
+            yield runner, [ids[i % len(ids)] for i in range(episodes)]
+    finally:
+        engine.close()
+
+
 def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = None) -> dict[str, Any]:
     """Greedy and sampled held-out success of an exported checkpoint (or a run folder's latest)."""
     from dataclasses import asdict
 
-    from rollout import EpisodeRunner, create_engine, evaluate
-    from trainer.setup_parts import engine_kwargs, env_pool, eval_runner_config, splits
+    from rollout import evaluate
+    from trainer.setup_parts import splits
 
     _setup_logging(0)
     model_dir = _export_folder(Path(checkpoint))
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    engine = create_engine(config.rollout.engine, str(model_dir), **engine_kwargs(config))
     episodes = episodes or config.trainer.eval_episodes
     _, eval_split = splits(config)
-    try:
-        with env_pool(config, eval_split, min(64, episodes)) as pool:
-            runner = EpisodeRunner(engine, tokenizer, pool, eval_runner_config(config))
-            ids = list(pool.task_ids)
-            tasks = [ids[i % len(ids)] for i in range(episodes)]
-            results = {
-                mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))
-                for mode in ("greedy", "sampled")
-            }
-    finally:
-        engine.close()
+    with model_on_split(config, model_dir, eval_split, episodes, min(64, episodes)) as (runner, tasks):
+        results = {
+            mode: asdict(evaluate(runner, tasks, greedy=mode == "greedy", seed=config.trainer.seed + 7))
+            for mode in ("greedy", "sampled")
+        }
     print(json.dumps({"checkpoint": str(model_dir), **results}, indent=2))
     return results
 
