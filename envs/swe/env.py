@@ -132,7 +132,7 @@ class SWEEnv(gymnasium.Env):
         self.sandbox: Sandbox | None = None
         self.editor: Editor | None = None
         self.expert: GoldPatchExpert | None = None
-        self.spec: WorkspaceSpec | None = None
+        self.workspace: WorkspaceSpec | None = None
         self.turn = 0
         self.done = True
 
@@ -147,8 +147,8 @@ class SWEEnv(gymnasium.Env):
             raise ValueError(f"unknown task_id {task_id!r}")
         self._close_sandbox()
         self.instance = self.instances[task_id]
-        self.spec = self._spec(self.instance)
-        self.sandbox = self.backend.create(self.spec)
+        self.workspace = self._workspace(self.instance)
+        self.sandbox = self.backend.create(self.workspace)
         self.editor = Editor(self.sandbox, self.editor_output_chars)
         try:
             self.expert = GoldPatchExpert(self.instance.patch, self.sandbox) if self.instance.patch else None
@@ -207,7 +207,7 @@ class SWEEnv(gymnasium.Env):
         super().close()
 
     # ----- helpers ---------------------------------------------------------------------------
-    def _spec(self, instance: SWEInstance) -> WorkspaceSpec:
+    def _workspace(self, instance: SWEInstance) -> WorkspaceSpec:
         git_dir = None
         if instance.repo.startswith(f"{SHIPPED_OWNER}/") and self.backend.name == "bwrap":
             git_dir = self.repo_store.git_dir(instance)
@@ -291,7 +291,7 @@ class SWEEnv(gymnasium.Env):
             f2p, p2p = len(self.instance.fail_to_pass), len(self.instance.pass_to_pass)
             return GradeResult(False, 0, f2p, 0, p2p, False, 0.0, error=error)
         with grading_slot(self.cache_dir / "locks", self.grading_slots):
-            return grade(self.backend, self.spec, self.instance, patch, self.grading_limits)
+            return grade(self.backend, self.workspace, self.instance, patch, self.grading_limits)
 
     @staticmethod
     def _grading_info(result: GradeResult) -> dict:
