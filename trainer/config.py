@@ -74,7 +74,8 @@ class ModelConfig(Section):
 
     path: str | None = None
     """Local Hugging Face model folder (e.g. a downloaded Qwen2.5-1.5B-Instruct). Empty: build the tiny model
-    below, once, cached under ``trainer.output_dir/_models``. Nothing is ever downloaded."""
+    below into the run folder (``base_model``, warm-started into ``sft_model`` when ``trainer.sft`` is on), reused
+    when the run is started again. Nothing is ever downloaded."""
     tiny: TinyModelConfig = TinyModelConfig()
     """Used only when ``path`` is empty."""
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -129,9 +130,7 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, ge=0)
     """Sampling temperature for training rollouts (0 = greedy)."""
     top_p: float = Field(1.0, gt=0, le=1)
-    """Nucleus sampling mass (training rollouts and the sampled evaluation); 1.0 (off) as verl-agent. The
-    quickstart takes 0.95: its tiny model's near-zero-probability tokens are mostly invalid actions, which the
-    update would then reinforce hardest (docs/results.md)."""
+    """Nucleus sampling mass (training rollouts and the sampled evaluation); 1.0 (off) as verl-agent."""
     top_k: int = -1
     """Top-k sampling; -1 disables it."""
     max_new_tokens: int = Field(512, ge=1)
@@ -154,13 +153,10 @@ class RolloutConfig(Section):
     restate_after_rejection: bool = False
     """When the env rejects an action and answers only with feedback ("Nothing happens."; envs whose spec says
     ``rejection_is_feedback``), the prompt's current observation also restates the unchanged state, so the
-    agent still sees where it is. Off: the env's answer alone, as verl-agent shows it. Off in the quickstart
-    too: its SFT demonstrations never contain a rejected action, and restating lowered the SFT model's held-out
-    success (docs/results.md)."""
+    agent still sees where it is. Off (default): the env's answer alone, as verl-agent shows it."""
     instructions: bool = True
     """Open each prompt with the env's introduction and end it with the answer-format line, which a pretrained
-    model reads. Off for the quickstart: its model, trained from scratch, cannot read English, and the two cost
-    ~50 of its ~210 prompt tokens (a quarter of the learner's and the prefill's work)."""
+    model reads. Off: the history and the current observation only."""
     vllm: VLLMConfig = VLLMConfig()
     """vLLM engine settings."""
 
@@ -176,7 +172,7 @@ class EnvCommon(Section):
     eval_split: str | None = None
     """Held-out split for evaluation; empty: the env's default held-out split."""
     num_workers: int = Field(8, ge=1)
-    """Env worker processes; each hosts several envs (the quickstart's 2 match a 2-core machine)."""
+    """Env worker processes; each hosts several envs."""
     step_timeout_s: float = Field(120.0, gt=0)
     """A worker silent for longer is killed and restarted; its episodes end with ``env_error``."""
 
@@ -236,8 +232,7 @@ class KLConfig(Section):
 
     coef: float = Field(0.01, ge=0)
     """Weight; 0 skips the reference model entirely. 0.01 as verl-agent, which keeps the policy near the
-    pretrained model it starts from. The quickstart takes 0.3 to its SFT start: without it the tiny model's
-    entropy drifted up and junk tokens came back (docs/results.md)."""
+    pretrained model it starts from."""
     type: Literal["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"] = "low_var_kl"
     """Estimator (verl naming)."""
     in_reward: bool = False
@@ -265,9 +260,7 @@ class AlgorithmConfig(Section):
     """GiGPO: group anchors by string similarity >= this instead of exact match."""
     invalid_penalty: float = Field(0.1, ge=0)
     """Subtracted from the reward of a turn whose action was invalid, because an invalid turn in a won episode
-    otherwise shares that episode's advantage; 0.1 as verl-agent. The quickstart takes 0.5: without a penalty
-    the tiny model's invalid-turn rate climbed, and much larger penalties taught it to wander through valid but
-    useless moves (docs/results.md)."""
+    otherwise shares that episode's advantage; 0.1 as verl-agent."""
     epo: EPOConfig = EPOConfig()
     """EPO settings."""
     aem: AEMConfig = AEMConfig()
@@ -302,8 +295,7 @@ class LearnerConfig(Section):
     """``packed``: sequences end to end in one row, no padding (needs a flash attention kernel); ``padded``:
     left-padded rows, any kernel. ``auto``: packed with flash attention, else padded."""
     lr: float = Field(1e-6, gt=0)
-    """Peak learning rate (AdamW); 1e-6 as verl-agent for pretrained billion-parameter models. The quickstart's
-    tiny model, trained from scratch, takes 1.5e-4 (docs/results.md)."""
+    """Peak learning rate (AdamW); 1e-6 as verl-agent for pretrained billion-parameter models."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
     betas: tuple[float, float] = (0.9, 0.999)
@@ -353,12 +345,14 @@ class LearnerConfig(Section):
     """Entropy bonus weight: loss -= entropy_coeff * agg(entropy); 0.001 as verl-agent (EPO adds its own terms)."""
     old_logprobs: Literal["auto", "recompute", "rollout"] = "auto"
     """Where the PPO "old" log-probs and the entropies come from. ``recompute``: a learner forward over the
-    batch (verl's default; needed whenever the engine computes differently from the learner: vLLM kernels,
-    bf16). ``rollout``: the hf engine's own forward while it sampled: the same fp32 weights, the full
-    distribution (before top-p), so the learner's pass is skipped. The trainer still runs that pass on step 1 and
-    every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``), which should stay at float
-    noise (~1e-5). ``auto``: rollout for the hf engine in float32, where it saves about a tenth of a CPU step
-    (docs/benchmarks.md), recompute otherwise."""
+    batch (verl's default; needed whenever the engine computes differently from the learner, as in bfloat16).
+    ``rollout``: the log-probs the engine computed while it sampled, under the full distribution (before top-p),
+    so the learner's pass is skipped: the HF engine reports them with the entropies; the vLLM engine reports them
+    at temperature 1 without entropies (so not for EPO and AEM, which read them). Float32 only. The trainer
+    still runs the learner's pass on step 1 and every 10th step and logs the largest gap
+    (``rollout/reuse_logprob_diff_max``), which should stay at float noise (~1e-5 with either engine).
+    ``auto``: rollout wherever it is exact (float32; for vLLM also temperature 1 and an estimator that reads no
+    entropies), recompute otherwise."""
     tokenizer_path: str | None = None
     """Folder of the tokenizer written into exported checkpoints; empty: the policy's own folder."""
     extra_ds_config: dict[str, Any] = {}
@@ -384,8 +378,7 @@ class SFTConfig(Section):
     episodes: int = Field(400, ge=1)
     """Expert episodes to record."""
     steps: int = Field(1000, ge=1)
-    """Optimizer steps. 1000, because the tiny quickstart model learns to copy object and receptacle names from
-    its prompt late and abruptly: after 700 steps it starts RL weaker (docs/results.md)."""
+    """Optimizer steps of the warm start."""
     batch_size: int = Field(32, ge=1)
     """Turns per optimizer step."""
     lr: float = Field(2e-3, gt=0)
@@ -403,8 +396,7 @@ class TrainerConfig(Section):
     output_dir: str = "runs"
     """Where run folders are written."""
     total_steps: int = Field(150, ge=0)
-    """RL steps (rollout + update); 150 as verl-agent's ALFWorld run. The quickstart takes 80, to stay within
-    about 12 minutes on 2 cores (docs/results.md has what more steps gave)."""
+    """RL steps (rollout + update); 150 as verl-agent's ALFWorld run."""
     seed: int = 0
     """Seed of every random generator."""
     eval_every: int = Field(10, ge=0)

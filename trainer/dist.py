@@ -1,4 +1,4 @@
-"""The process group and every collective the project makes (tests/test_dist_helpers.py keeps it so).
+"""The process group and every collective the project makes.
 
 The quickstart runs as a plain ``python`` process, yet DeepSpeed needs a process group even for one rank. So
 ``init_distributed`` reads the launcher's environment when there is one and otherwise makes a world of one on

@@ -318,7 +318,7 @@ def _headline(before: dict[str, Any], after: dict[str, Any], suffix: str) -> dic
 def epo_loss_fn(config: Config, state: EPOState):
     """EPO's entropy terms as the learner's ``extra_loss_fn``, aggregated with the learner's ``loss_agg_mode``:
     the learner rescales each micro-batch's extra loss by that mode's share, so any other mode would weigh
-    micro-batches wrongly (tests/test_epo_aggregation.py)."""
+    micro-batches wrongly."""
     epo = config.algorithm.epo
     return partial(
         epo_entropy_loss,

@@ -72,7 +72,7 @@ def build_ds_config(
     zero: dict[str, Any] = {"stage": 3 if for_reference else learner.zero_stage}
     if zero["stage"] >= 1:
         # GPU: ZeRO-2/3 overlap the gradient reduce with the backward on a side CUDA stream. The CPU accelerator
-        # has no streams to overlap on; tests/test_ds_config.py checks both dicts.
+        # has no streams to overlap on.
         zero.update({"contiguous_gradients": True, "overlap_comm": on_gpu and zero["stage"] >= 2})
     if zero["stage"] == 3:
         zero.update({"stage3_gather_16bit_weights_on_model_save": False})
