@@ -219,3 +219,25 @@ def test_old_logprobs_from_the_engine_only_where_it_computes_like_the_learner():
         )
     with pytest.raises(ValueError, match="bfloat16"):
         reuse_rollout_logprobs(load_config(None, ["learner.old_logprobs=rollout", "model.dtype=bfloat16"]))
+
+
+def test_engine_settings_reach_the_vllm_engine(tmp_path):
+    from rollout.vllm_engine import VLLMEngine
+    from trainer.config import load_config
+    from trainer.setup_parts import engine_kwargs
+
+    config = load_config(
+        None,
+        [
+            "rollout.engine=vllm",
+            "rollout.vllm.tensor_parallel_size=2",
+            "rollout.vllm.engine_kwargs={quantization: fp8}",
+            "rollout.vllm.sync_chunk_mib=64",
+        ],
+    )
+    kwargs = engine_kwargs(config)
+    assert kwargs["tensor_parallel_size"] == 2 and kwargs["llm_kwargs"] == {"quantization": "fp8"}
+    assert kwargs["sync_chunk_mib"] == 64 and kwargs["gpu_memory_utilization"] is None  # auto
+    # one process cannot hold a tensor-parallel group here: refused before vLLM is even imported
+    with pytest.raises(ValueError, match="one rank per GPU"):
+        VLLMEngine(str(tmp_path), tensor_parallel_size=2)

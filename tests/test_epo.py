@@ -158,3 +158,31 @@ def test_bad_options() -> None:
         epo_entropy_loss(entropy, mask, state, kappa_low=2.0, kappa_high=1.0)
     with pytest.raises(ValueError, match="loss_agg_mode"):
         epo_entropy_loss(entropy, mask, state, agg_mode="sum")
+
+
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum-norm"])
+def test_epo_term_aggregates_with_the_learners_mode(mode):
+    """The learner rescales an extra loss by ``loss_agg_mode``'s share of the mini-batch; EPO's term must be
+    aggregated with that same mode, or micro-batches of different sizes are weighed wrongly."""
+    from algorithms import EPOState
+    from trainer.config import load_config
+    from trainer.learner.update import aggregation_units
+    from trainer.trainer import epo_loss_fn
+
+    config = load_config(None, ["algorithm.name=epo", f"learner.loss_agg_mode={mode}"])
+    loss_fn = epo_loss_fn(config, EPOState(total_steps=10))
+    torch.manual_seed(0)
+    entropy = torch.rand(6, 5)
+    mask = (torch.rand(6, 5) > 0.3).float()
+    mask[:, 0] = 1
+    whole, _ = loss_fn(entropy, mask)
+    # the learner's recombination of two micro-batches equals the whole-batch value
+    lengths = mask.sum(1).int().tolist()
+    total = aggregation_units(mode, lengths) if mode != "seq-mean-token-sum-norm" else 1.0
+    parts = [(slice(0, 2)), (slice(2, 6))]
+    combined = sum(
+        loss_fn(entropy[p], mask[p])[0]
+        * (aggregation_units(mode, lengths[p]) / total if mode != "seq-mean-token-sum-norm" else 1.0)
+        for p in parts
+    )
+    assert torch.allclose(combined, whole, atol=1e-6)

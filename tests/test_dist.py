@@ -1,6 +1,6 @@
-"""The GPU path's decisions, checked on CPU: collectives only through trainer.dist, the backend's device, the
-DeepSpeed config a GPU run gets, EPO's aggregation, the streamed Hugging Face export, and the world of one a
-child process inherits."""
+"""trainer/dist.py: collectives only through its helpers (NCCL wants tensors on the GPU, gloo on the CPU), the
+backend's device, the collective timeout, and the world of one that a plain ``python`` process makes, joins or
+leaves to a child process."""
 
 from __future__ import annotations
 
@@ -124,115 +124,6 @@ def test_all_reduce_reduces_on_the_backend_device_and_copies_back(monkeypatch):
     assert tdist.masked_mean(torch.tensor([1.0, 5.0]), torch.tensor([1.0, 1.0])) == 3.0  # (2*6)/(2*2)
 
 
-def _settings(**kwargs):
-    from trainer.config import LearnerConfig
-
-    return LearnerConfig(**kwargs)
-
-
-def test_ds_config_of_a_gpu_run():
-    from trainer.learner.deepspeed_init import build_ds_config
-
-    gpu = build_ds_config(_settings(zero_stage=2), torch.bfloat16, on_gpu=True)
-    assert gpu["zero_optimization"]["overlap_comm"] is True
-    assert gpu["data_types"]["grad_accum_dtype"] == "fp32"  # bf16 gradients accumulate in fp32
-    assert gpu["bf16"]["enabled"]
-    cpu = build_ds_config(_settings(zero_stage=2), torch.float32, on_gpu=False)
-    assert cpu["zero_optimization"]["overlap_comm"] is False and "data_types" not in cpu
-    stage1 = build_ds_config(_settings(zero_stage=1), torch.bfloat16, on_gpu=True)
-    assert stage1["zero_optimization"]["overlap_comm"] is False  # nothing to overlap below stage 2
-    offload = build_ds_config(_settings(zero_stage=3, offload_params=True), torch.bfloat16, on_gpu=True)
-    assert offload["zero_optimization"]["offload_param"]["pin_memory"] is True
-
-
-def test_effective_zero_stage():
-    from trainer.learner.deepspeed_init import effective_zero_stage
-
-    assert effective_zero_stage(2, 1, torch.bfloat16, offload_optimizer=False) == 1  # one GPU: no ZeRO-2 tax
-    assert effective_zero_stage(2, 8, torch.bfloat16, offload_optimizer=False) == 2
-    assert effective_zero_stage(2, 1, torch.bfloat16, offload_optimizer=True) == 2  # CPU Adam needs ZeRO-2
-    assert effective_zero_stage(0, 8, torch.bfloat16, offload_optimizer=False) == 1  # fp32 accumulation
-    assert effective_zero_stage(0, 1, torch.float32, offload_optimizer=False) == 0
-    assert effective_zero_stage(3, 1, torch.bfloat16, offload_optimizer=False) == 3
-
-
-@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum-norm"])
-def test_epo_term_aggregates_with_the_learners_mode(mode):
-    """The learner rescales an extra loss by ``loss_agg_mode``'s share of the mini-batch; EPO's term must be
-    aggregated with that same mode, or micro-batches of different sizes are weighed wrongly."""
-    from algorithms import EPOState
-    from trainer.config import load_config
-    from trainer.learner.update import aggregation_units
-    from trainer.trainer import epo_loss_fn
-
-    config = load_config(None, ["algorithm.name=epo", f"learner.loss_agg_mode={mode}"])
-    loss_fn = epo_loss_fn(config, EPOState(total_steps=10))
-    torch.manual_seed(0)
-    entropy = torch.rand(6, 5)
-    mask = (torch.rand(6, 5) > 0.3).float()
-    mask[:, 0] = 1
-    whole, _ = loss_fn(entropy, mask)
-    # the learner's recombination of two micro-batches equals the whole-batch value
-    lengths = mask.sum(1).int().tolist()
-    total = aggregation_units(mode, lengths) if mode != "seq-mean-token-sum-norm" else 1.0
-    parts = [(slice(0, 2)), (slice(2, 6))]
-    combined = sum(
-        loss_fn(entropy[p], mask[p])[0]
-        * (aggregation_units(mode, lengths[p]) / total if mode != "seq-mean-token-sum-norm" else 1.0)
-        for p in parts
-    )
-    assert torch.allclose(combined, whole, atol=1e-6)
-
-
-def test_streamed_export_writes_shards_that_transformers_loads(tmp_path):
-    from transformers import AutoModelForCausalLM
-
-    from trainer.learner.export import INDEX_FILE, write_safetensors_shards
-    from trainer.tiny_model import build_tiny_model, default_corpus
-
-    model_dir = build_tiny_model(tmp_path / "tiny", default_corpus())
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.01)
-    out = tmp_path / "export"
-    weights = list(
-        model.named_parameters(remove_duplicate=False)
-    )  # the tied head comes twice, as in training
-    largest = max(p.numel() * 4 for _, p in weights)
-    weight_map = write_safetensors_shards(
-        weights, out, shard_bytes=largest, keep={n for n, _ in model.named_parameters()}
-    )
-    assert (out / INDEX_FILE).is_file() and len(set(weight_map.values())) > 2
-    assert "lm_head.weight" not in weight_map  # tied: stored once
-    model.config.save_pretrained(out)
-    loaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
-    for name, tensor in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[name], tensor), name
-
-
-def test_engine_settings_reach_the_vllm_engine(tmp_path):
-    from rollout.vllm_engine import VLLMEngine
-    from trainer.config import load_config
-    from trainer.setup_parts import engine_kwargs
-
-    config = load_config(
-        None,
-        [
-            "rollout.engine=vllm",
-            "rollout.vllm.tensor_parallel_size=2",
-            "rollout.vllm.engine_kwargs={quantization: fp8}",
-            "rollout.vllm.sync_chunk_mib=64",
-        ],
-    )
-    kwargs = engine_kwargs(config)
-    assert kwargs["tensor_parallel_size"] == 2 and kwargs["llm_kwargs"] == {"quantization": "fp8"}
-    assert kwargs["sync_chunk_mib"] == 64 and kwargs["gpu_memory_utilization"] is None  # auto
-    # one process cannot hold a tensor-parallel group here: refused before vLLM is even imported
-    with pytest.raises(ValueError, match="one rank per GPU"):
-        VLLMEngine(str(tmp_path), tensor_parallel_size=2)
-
-
 def test_the_collective_timeout_reaches_the_process_group(monkeypatch):
     """A rank waits in collectives for the slowest rank's rollout: the timeout is the config's, not torch's 30 min."""
     import trainer.dist
@@ -250,21 +141,6 @@ def test_the_collective_timeout_reaches_the_process_group(monkeypatch):
         train(load_config(None, ["trainer.collective_timeout_s=7200"]))
     assert reached.value.args == (7200.0,)
     assert load_config(None, []).trainer.collective_timeout_s >= 4 * 3600
-
-
-def test_attention_kernel_and_micro_batch_layout_come_from_the_config():
-    from trainer.config import load_config
-    from trainer.setup_parts import learner_setup
-
-    def setup(*overrides: str):
-        return learner_setup(load_config(None, list(overrides)), "unused", total_steps=10)
-
-    assert not setup().packed_layout  # sdpa: left-padded rows
-    flash = setup("learner.attn_implementation=flash_attention_2")
-    assert flash.packed_layout and flash.learner.attn_implementation == "flash_attention_2"
-    assert not setup(
-        "learner.attn_implementation=flash_attention_2", "learner.micro_batch_layout=padded"
-    ).packed_layout
 
 
 def test_joining_a_world_of_one_made_elsewhere_sets_what_deepspeed_reads(monkeypatch):
