@@ -15,11 +15,15 @@ setup(
     version="0.1.0",
     description="Reinforcement learning for multi-turn LLM agents (ALFWorld, WebShop, SWE).",
     python_requires=">=3.11",
-    packages=find_packages(include=["trainer*", "envs*", "rollout*", "algorithms*"]),
+    # configs/ (the experiment files, the quickstart among them) is installed as trainer/configs, where
+    # trainer/config.py looks first: a non-editable install finds its default config.
+    packages=find_packages(include=["trainer*", "envs*", "rollout*", "algorithms*"]) + ["trainer.configs"],
+    package_dir={"trainer.configs": "configs"},
     include_package_data=True,
     # Task data shipped with the envs: SWE task records and the sources of its twelve repositories.
     package_data={
-        "envs": ["**/*.json", "**/*.jsonl", "**/*.txt", "swe/data/repos/**/*", "swe/data/repos/**/.*"]
+        "envs": ["**/*.json", "**/*.jsonl", "**/*.txt", "swe/data/repos/**/*", "swe/data/repos/**/.*"],
+        "trainer.configs": ["*.yaml"],
     },
     install_requires=[
         "torch>=2.4",

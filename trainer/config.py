@@ -31,9 +31,16 @@ from envs import EnvSpec, env_specs
 
 # Kept in step with the registry by tests/test_config.py, so validation needs no torch import.
 ESTIMATORS = ("grpo", "gigpo", "epo", "aem")
-# What ``load_config`` starts from when given no file: the package is installed editable, so the repository's
-# configs/ folder sits next to it.
-QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+
+def _configs_dir() -> Path:
+    """The shipped experiment files: ``trainer/configs`` in an installed package (setup.py copies the
+    repository's configs/ there), else the repository's configs/ beside this package (a clone or editable install)."""
+    installed = Path(__file__).resolve().parent / "configs"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "configs"
+
+
+# What ``load_config`` starts from when given no file.
+QUICKSTART = _configs_dir() / "quickstart.yaml"
 
 
 class Section(BaseModel):
