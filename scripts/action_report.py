@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 import collections
 import re
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from trainer.config import ConfigError, check_model_folder, load_config  # noqa: E402
+from trainer.config import ConfigError, check_model_folder, load_config
 
 _KIND = re.compile(r"^\s*([A-Za-z_]+)")
 

@@ -29,11 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from trainer.config import ConfigError, load_config
+from trainer.stats import mean_interval
 
-from trainer.config import ConfigError, load_config  # noqa: E402
-from trainer.stats import mean_interval  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 # What each estimator is, beyond its name, when it runs on a config written for another one: GRPO divides by
 # the group's std by definition; EPO and AEM sit on the base estimator of their shipped GPU configs.

@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from trainer.config import load_config
 
-from trainer.config import load_config  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BEGIN = "<!-- scripts/results.py output: begin (regenerated, do not edit by hand) -->"
 END = "<!-- scripts/results.py output: end -->"

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from algorithms import StepBatch, estimate  # noqa: E402
+from algorithms import StepBatch, estimate
 
 TARGET_S = 0.25
 

@@ -25,10 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-import envs  # noqa: E402,F401  (registers the turnrl env ids)
-from envs.pool import EnvPool  # noqa: E402
+import envs  # noqa: F401  (registers the turnrl env ids)
+from envs.pool import EnvPool
 
 ENV_IDS = {"alfworld": "turnrl/ALFWorld-v0", "toy": "turnrl/Toy-v0"}
 

@@ -24,10 +24,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from trainer.config import KLConfig, LearnerConfig  # noqa: E402
-from trainer.learner import Learner, LearnerSetup  # noqa: E402
+from trainer.config import KLConfig, LearnerConfig
+from trainer.learner import Learner, LearnerSetup
 
 QWEN25_15B = {  # Qwen/Qwen2.5-1.5B-Instruct config.json
     "vocab_size": 151936,

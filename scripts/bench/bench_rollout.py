@@ -21,13 +21,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 from envs import get_spec
-from envs.pool import EnvPool  # noqa: E402
-from rollout import EpisodeRunner, HFEngine, PromptConfig, RunnerConfig, SamplingParams  # noqa: E402
-from trainer.config import AlgorithmConfig, RolloutConfig  # noqa: E402
-from trainer.tiny_model import build_tiny_model, default_corpus  # noqa: E402
+from envs.pool import EnvPool
+from rollout import EpisodeRunner, HFEngine, PromptConfig, RunnerConfig, SamplingParams
+from trainer.config import AlgorithmConfig, RolloutConfig
+from trainer.tiny_model import build_tiny_model, default_corpus
 
 
 class RecordingEngine:

@@ -19,14 +19,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from envs.swe.bwrap import BwrapBackend  # noqa: E402
-from envs.swe.dataset import load_split  # noqa: E402
-from envs.swe.env import SWEEnv  # noqa: E402
-from envs.swe.grading import grade  # noqa: E402
-from envs.swe.repo_store import RepoStore  # noqa: E402
-from envs.swe.sandbox import WorkspaceSpec  # noqa: E402
+from envs.swe.bwrap import BwrapBackend
+from envs.swe.dataset import load_split
+from envs.swe.env import SWEEnv
+from envs.swe.grading import grade
+from envs.swe.repo_store import RepoStore
+from envs.swe.sandbox import WorkspaceSpec
 
 
 def spread(values: list[float]) -> str:

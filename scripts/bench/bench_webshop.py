@@ -22,15 +22,12 @@ import statistics
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from envs.webshop.catalog import builtin_catalog  # noqa: E402
-from envs.webshop.env import WebShopEnv  # noqa: E402
-from envs.webshop.expert import expert_query  # noqa: E402
-from envs.webshop.generation.generate import PRESETS, generate_catalog  # noqa: E402
-from envs.webshop.shop import ShopSession  # noqa: E402
+from envs.webshop.catalog import builtin_catalog
+from envs.webshop.env import WebShopEnv
+from envs.webshop.expert import expert_query
+from envs.webshop.generation.generate import PRESETS, generate_catalog
+from envs.webshop.shop import ShopSession
 
 
 def cpu_seconds() -> float:
