@@ -32,11 +32,10 @@ import torch
 from torch import Tensor
 
 from algorithms.batch import StepBatch
+from algorithms.choices import BASE_ESTIMATORS, UNCERTAINTIES
 from algorithms.registry import estimate_raw, register_estimator
 from algorithms.segments import segment_mean, segment_min_max
 
-UNCERTAINTIES = ("entropy", "surprisal", "relative_surprisal")
-BASE_ESTIMATORS = ("grpo", "gigpo")
 MIN_MAX_EPS = 1e-6
 
 

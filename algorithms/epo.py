@@ -29,11 +29,10 @@ import torch
 from torch import Tensor
 
 from algorithms.batch import StepBatch
+from algorithms.choices import BASE_ESTIMATORS, SMOOTHING_MODES
 from algorithms.losses import agg_loss
 from algorithms.registry import estimate_raw, register_estimator
 
-SMOOTHING_MODES = ("paper", "released")
-BASE_ESTIMATORS = ("grpo", "gigpo")
 RELEASED_MAX_EPOCHS = 150
 
 

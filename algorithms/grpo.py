@@ -15,11 +15,10 @@ from __future__ import annotations
 from torch import Tensor
 
 from algorithms.batch import StepBatch
+from algorithms.choices import NORMS
 from algorithms.registry import register_estimator
 from algorithms.rewards import episode_scores
 from algorithms.segments import first_rows, segment_stats
-
-NORMS = ("mean_std", "mean")
 
 
 def check_norm(norm: str) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trainer.config import ESTIMATORS, QUICKSTART, Config, ConfigError, Section, load_config, to_yaml
+from algorithms.choices import ESTIMATOR_NAMES
+from trainer.config import QUICKSTART, Config, ConfigError, Section, load_config, to_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # `turnrl config show` of the quickstart, reviewed. After a deliberate change to the schema or to
@@ -137,7 +138,7 @@ def test_estimator_and_env_names_match_the_registries():
     import algorithms
     import envs
 
-    assert set(ESTIMATORS) == set(algorithms.available_estimators())
+    assert set(ESTIMATOR_NAMES) == set(algorithms.available_estimators())
     assert set(Config().env.model_fields_set | set(type(Config().env).model_fields)) >= set(envs.env_specs())
 
 

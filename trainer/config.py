@@ -27,10 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from algorithms import choices
 from envs import EnvSpec, env_specs
 
-# Kept in step with the registry by tests/test_config.py, so validation needs no torch import.
-ESTIMATORS = ("grpo", "gigpo", "epo", "aem")
 
 def _configs_dir() -> Path:
     """The shipped experiment files: ``trainer/configs`` in an installed package (setup.py copies the
@@ -217,7 +216,7 @@ class EPOConfig(Section):
     """Upper edge of the entropy band."""
     decay: float = 1.0
     """gamma of beta_k = 1 + exp(-gamma k / floor(K/2))."""
-    smoothing: Literal["paper", "released"] = "paper"
+    smoothing: Literal[choices.SMOOTHING_MODES] = "paper"
     """``paper``: differentiable hinge; ``released``: the released code's gradient-free binary mask."""
 
 
@@ -226,7 +225,7 @@ class AEMConfig(Section):
 
     lam: float = 1.0
     """Strength of the exponential rescaling."""
-    uncertainty: Literal["entropy", "surprisal", "relative_surprisal"] = "entropy"
+    uncertainty: Literal[choices.UNCERTAINTIES] = "entropy"
     """Per-response uncertainty: mean token entropy, length-normalised surprisal, or surprisal minus entropy."""
     alpha_min: float = 0.0
     """Lower clamp of the scale."""
@@ -240,7 +239,7 @@ class KLConfig(Section):
     coef: float = Field(0.01, ge=0)
     """Weight; 0 skips the reference model entirely. 0.01 as verl-agent, which keeps the policy near the
     pretrained model it starts from."""
-    type: Literal["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"] = "low_var_kl"
+    type: Literal[choices.KL_KINDS] = "low_var_kl"
     """Estimator (verl naming)."""
     in_reward: bool = False
     """Subtract the KL from the token rewards instead of adding it to the loss."""
@@ -251,13 +250,13 @@ class AlgorithmConfig(Section):
 
     name: str = "gigpo"
     """One of: grpo, gigpo, epo, aem."""
-    base: Literal["grpo", "gigpo"] = "grpo"
+    base: Literal[choices.BASE_ESTIMATORS] = "grpo"
     """Base estimator under ``epo`` and ``aem``."""
     gamma: float = Field(0.95, ge=0, le=1)
     """GiGPO discount of step returns."""
     step_weight: float = 1.0
     """GiGPO weight of the step advantage."""
-    norm: Literal["mean_std", "mean"] | None = "mean_std"
+    norm: Literal[choices.NORMS] | None = "mean_std"
     """Group normalisation: ``mean_std`` subtracts the group mean and divides by its std (verl-agent's ALFWorld
     scripts, GRPO and GiGPO alike), ``mean`` only subtracts (its WebShop GiGPO script); empty: the estimator's
     own default (``algorithms/``: GRPO mean_std, GiGPO mean)."""
@@ -278,7 +277,7 @@ class AlgorithmConfig(Section):
     @field_validator("name")
     @classmethod
     def _known_estimator(cls, value: str) -> str:
-        return _choice(value, ESTIMATORS)
+        return _choice(value, choices.ESTIMATOR_NAMES)
 
 
 class LearnerConfig(Section):
@@ -344,9 +343,7 @@ class LearnerConfig(Section):
     """PPO clip range above 1; 0.2 as verl-agent (DAPO's clip-higher takes 0.28)."""
     clip_ratio_c: float = Field(3.0, gt=1)
     """Dual-clip bound for negative advantages."""
-    loss_agg_mode: Literal[
-        "token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"
-    ] = "token-mean"
+    loss_agg_mode: Literal[choices.LOSS_AGG_MODES] = "token-mean"
     """How token losses are averaged over the whole mini-batch (see ``algorithms.losses.agg_loss``)."""
     entropy_coeff: float = 0.001
     """Entropy bonus weight: loss -= entropy_coeff * agg(entropy); 0.001 as verl-agent (EPO adds its own terms)."""
