@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import Config, run_dir, to_yaml
+from trainer.notices import show_repeated_notices_once
 
 log = logging.getLogger("turnrl")
 
@@ -26,6 +27,7 @@ def _setup_logging(rank: int) -> None:
     )
     for noisy in ("httpx", "urllib3", "filelock", "DeepSpeed", "deepspeed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    show_repeated_notices_once()
 
 
 def _seed_everything(seed: int) -> None:

