@@ -30,16 +30,21 @@ FINISH_STOP = "stop"  # end-of-turn token or a stop string
 FINISH_LENGTH = "length"  # max_new_tokens reached
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SamplingParams:
-    """Per-call decoding settings; ``temperature == 0`` means greedy (top_p / top_k are then ignored)."""
+    """Per-call decoding settings; ``temperature == 0`` means greedy (top_p / top_k are then ignored).
 
+    The trainer fills every field from its config schema (``rollout.*``); the defaults here are the schema's
+    (a test keeps them equal), and the response length, which a caller always chooses, has none.
+    """
+
+    max_new_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = -1
-    max_new_tokens: int = 32
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    """None: unseeded sampling; the trainer passes ``trainer.seed``."""
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

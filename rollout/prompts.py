@@ -32,18 +32,21 @@ _FORMATS = {
 _CUT_MARK = " [...] "
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PromptConfig:
-    """How prompts are written; ``max_prompt_tokens`` is the budget after the chat template is applied."""
+    """How prompts are written. The trainer fills every field from its config schema (``rollout.*``) and the
+    env's spec; the defaults here are the schema's (a test keeps them equal). ``action_format`` and
+    ``max_prompt_tokens`` (the budget after the chat template is applied, derived from the model's context)
+    have none: a caller always chooses them."""
 
+    action_format: ActionFormat
+    max_prompt_tokens: int
     intro: str = ""
     """The env's opening paragraph (its ``EnvSpec.intro``), shown when ``instructions`` is on."""
     tool_calls: bool = False
     """Answers are tool-call blocks (the env's ``EnvSpec.tool_calls``), so the format line asks for one."""
-    action_format: ActionFormat = "action"
     history_window: int = 2
     full_history: bool = False
-    max_prompt_tokens: int = 1024
     instructions: bool = True
     """Open with the env's introduction and close with the answer-format line. A model that cannot read them
     (one trained from scratch) only pays for their tokens."""

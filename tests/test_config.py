@@ -242,3 +242,53 @@ def test_engine_settings_reach_the_vllm_engine(tmp_path):
     # one process cannot hold a tensor-parallel group here: refused before vLLM is even imported
     with pytest.raises(ValueError, match="one rank per GPU"):
         VLLMEngine(str(tmp_path), tensor_parallel_size=2)
+
+
+# Dataclass field -> the schema setting the trainer fills it from (``trainer.setup_parts.runner_config``).
+SCHEMA_SOURCE = {
+    "SamplingParams": {
+        "temperature": "rollout.temperature",
+        "top_p": "rollout.top_p",
+        "top_k": "rollout.top_k",
+        "max_new_tokens": "rollout.max_new_tokens",
+        "stop": "rollout.stop",
+    },
+    "PromptConfig": {
+        "action_format": "rollout.action_format",
+        "history_window": "rollout.history_window",
+        "full_history": "rollout.full_history",
+        "instructions": "rollout.instructions",
+        "restate_after_rejection": "rollout.restate_after_rejection",
+    },
+}
+# Defaults that are no schema setting, each with what fills it instead.
+NOT_IN_SCHEMA = {
+    ("SamplingParams", "seed"): "None is unseeded sampling; the trainer passes trainer.seed",
+    ("PromptConfig", "intro"): "the env's spec",
+    ("PromptConfig", "tool_calls"): "the env's spec",
+}
+
+
+def test_rollout_dataclass_defaults_are_the_schemas():
+    """A default in rollout/ is either the schema's own default or none: one default per setting."""
+    import dataclasses
+
+    from rollout import PromptConfig, RunnerConfig, SamplingParams
+
+    schema = flat(Config().model_dump(mode="json"))
+    for cls in (SamplingParams, PromptConfig, RunnerConfig):
+        for field in dataclasses.fields(cls):
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                continue
+            key = (cls.__name__, field.name)
+            if key in NOT_IN_SCHEMA:
+                continue
+            source = SCHEMA_SOURCE.get(cls.__name__, {}).get(field.name)
+            assert source is not None, f"{cls.__name__}.{field.name} has a default but no schema setting"
+            default = (
+                field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
+            )
+            expected = schema[source]
+            assert default == (tuple(expected) if isinstance(default, tuple) else expected), (
+                f"{cls.__name__}.{field.name} defaults to {default!r}, the schema's {source} to {expected!r}"
+            )

@@ -149,7 +149,7 @@ def test_hf_policy_logprobs_and_entropy_are_the_unfiltered_forward(
 
 
 def test_no_prompts_no_completions(engine):
-    assert engine.generate([], SamplingParams()) == []
+    assert engine.generate([], SamplingParams(max_new_tokens=32)) == []
 
 
 def test_greedy_is_deterministic_and_batch_independent(engine, prompts):
@@ -303,9 +303,9 @@ def test_vllm_cpu_refuses_a_partial_update(vllm_engine, prompts, reference):
 
 def test_hf_engine_rejects_bad_prompts(hf_engine):
     with pytest.raises(ValueError, match="empty"):
-        hf_engine.generate([[]], SamplingParams())
+        hf_engine.generate([[]], SamplingParams(max_new_tokens=32))
     with pytest.raises(ValueError, match="vocabulary"):
-        hf_engine.generate([[10**7]], SamplingParams())
+        hf_engine.generate([[10**7]], SamplingParams(max_new_tokens=32))
     with pytest.raises(KeyError, match="no weight named"):
         hf_engine.load_weights([("not.a.weight", torch.zeros(1))])
     with pytest.raises(ValueError, match="shape"):
@@ -323,23 +323,23 @@ def test_hf_engine_batches_larger_than_its_limit(model_dir, prompts):
 def test_sampling_params_validation():
     for bad in (dict(temperature=-1), dict(top_p=0), dict(top_k=0), dict(max_new_tokens=0), dict(stop=("",))):
         with pytest.raises(ValueError):
-            SamplingParams(**bad)
+            SamplingParams(**{"max_new_tokens": 32, **bad})
 
 
 def test_processed_logprobs_top_k_top_p_filtering():
     logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
-    top_k = processed_logprobs(logits, SamplingParams(temperature=1.0, top_k=2))
+    top_k = processed_logprobs(logits, SamplingParams(max_new_tokens=32, temperature=1.0, top_k=2))
     assert torch.isinf(top_k[0, 2:]).all() and torch.isfinite(top_k[0, :2]).all()
     assert top_k.exp().sum().item() == pytest.approx(1.0)
     probs = torch.softmax(logits, -1)[0]
-    top_p = processed_logprobs(logits, SamplingParams(temperature=1.0, top_p=0.8))
+    top_p = processed_logprobs(logits, SamplingParams(max_new_tokens=32, temperature=1.0, top_p=0.8))
     kept = torch.isfinite(top_p[0])
     # smallest prefix of the sorted distribution whose mass reaches p
     assert kept.tolist() == [True, True, True, False, False]
     assert probs[:2].sum() < 0.8 <= probs[:3].sum()
-    hot = processed_logprobs(logits, SamplingParams(temperature=0.5))
+    hot = processed_logprobs(logits, SamplingParams(max_new_tokens=32, temperature=0.5))
     assert torch.allclose(hot, torch.log_softmax(logits / 0.5, -1))
-    greedy = processed_logprobs(logits, SamplingParams(temperature=0.0, top_k=1))
+    greedy = processed_logprobs(logits, SamplingParams(max_new_tokens=32, temperature=0.0, top_k=1))
     assert torch.allclose(greedy, torch.log_softmax(logits, -1))
 
 
@@ -438,7 +438,7 @@ def test_vllm_adapter_gpu_path_uses_apply_model_and_adds_tied_head(reference):
     engine.sleep()
     assert fake.calls[-1] == "sleep(1)"
     with pytest.raises(RuntimeError, match="asleep"):
-        engine.generate([[1]], SamplingParams())
+        engine.generate([[1]], SamplingParams(max_new_tokens=32))
     with pytest.raises(RuntimeError, match="asleep"):
         engine.load_weights(weights)
     engine.wake_up()

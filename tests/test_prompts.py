@@ -14,6 +14,7 @@ from trainer.tiny_model import build_tiny_model, default_corpus
 def env_prompt(env: str, **fields) -> PromptConfig:
     """The prompt settings the trainer derives from an env's spec."""
     spec = get_spec(env)
+    fields = {"action_format": "action", "max_prompt_tokens": 1024, **fields}
     return PromptConfig(intro=spec.intro(), tool_calls=spec.tool_calls, **fields)
 
 
@@ -86,7 +87,9 @@ def test_every_env_has_an_intro_and_the_tool_env_asks_for_a_call(tokenizer):
 
 def test_history_window_shows_the_last_k_turns(tokenizer):
     memory = memory_with_turns(5)
-    prompt = PromptBuilder(tokenizer, PromptConfig(history_window=2)).build(memory)
+    prompt = PromptBuilder(
+        tokenizer, PromptConfig(action_format="action", max_prompt_tokens=1024, history_window=2)
+    ).build(memory)
     text = decoded(tokenizer, prompt)
     assert prompt.history_shown == 2 and not prompt.cut
     assert "action3" in text and "action4" in text and "action2" not in text
@@ -97,20 +100,29 @@ def test_history_window_shows_the_last_k_turns(tokenizer):
 
 def test_window_zero_and_full_history(tokenizer):
     memory = memory_with_turns(5)
-    none = decoded(tokenizer, PromptBuilder(tokenizer, PromptConfig(history_window=0)).build(memory))
+    none = decoded(
+        tokenizer,
+        PromptBuilder(
+            tokenizer, PromptConfig(action_format="action", max_prompt_tokens=1024, history_window=0)
+        ).build(memory),
+    )
     assert "action" not in none.split("Current observation")[0].split("Your task")[1]
-    full = PromptBuilder(tokenizer, PromptConfig(full_history=True)).build(memory)
+    full = PromptBuilder(
+        tokenizer, PromptConfig(action_format="action", max_prompt_tokens=1024, full_history=True)
+    ).build(memory)
     assert full.history_shown == 5
     assert all(f"action{i}" in decoded(tokenizer, full) for i in range(5))
 
 
 def test_prompt_over_limit_drops_the_oldest_history_first(tokenizer):
     memory = memory_with_turns(30, obs_words=20)
-    unlimited = PromptBuilder(tokenizer, PromptConfig(full_history=True, max_prompt_tokens=100_000)).build(
-        memory
-    )
+    unlimited = PromptBuilder(
+        tokenizer, PromptConfig(action_format="action", full_history=True, max_prompt_tokens=100_000)
+    ).build(memory)
     limit = len(unlimited.token_ids) // 2
-    prompt = PromptBuilder(tokenizer, PromptConfig(full_history=True, max_prompt_tokens=limit)).build(memory)
+    prompt = PromptBuilder(
+        tokenizer, PromptConfig(action_format="action", full_history=True, max_prompt_tokens=limit)
+    ).build(memory)
     text = decoded(tokenizer, prompt)
     assert len(prompt.token_ids) <= limit
     assert 0 < prompt.history_shown < 30 and not prompt.cut
@@ -119,7 +131,10 @@ def test_prompt_over_limit_drops_the_oldest_history_first(tokenizer):
     assert "obs30" in text  # the current observation is intact
     # as many turns as fit: one more would overflow
     more = PromptBuilder(
-        tokenizer, PromptConfig(history_window=prompt.history_shown + 1, max_prompt_tokens=10**6)
+        tokenizer,
+        PromptConfig(
+            action_format="action", history_window=prompt.history_shown + 1, max_prompt_tokens=10**6
+        ),
     )
     assert len(more.build(memory).token_ids) > limit
 
@@ -127,7 +142,9 @@ def test_prompt_over_limit_drops_the_oldest_history_first(tokenizer):
 def test_huge_observation_is_cut_in_the_middle(tokenizer):
     observation = "START " + "filler text " * 3000 + " END"
     memory = EpisodeMemory("task", observation, ["look"])
-    prompt = PromptBuilder(tokenizer, PromptConfig(max_prompt_tokens=200)).build(memory)
+    prompt = PromptBuilder(tokenizer, PromptConfig(action_format="action", max_prompt_tokens=200)).build(
+        memory
+    )
     text = decoded(tokenizer, prompt)
     assert len(prompt.token_ids) <= 200 and prompt.cut
     assert "START" in text and "END" in text and "[...]" in text
@@ -136,7 +153,9 @@ def test_huge_observation_is_cut_in_the_middle(tokenizer):
 
 def test_everything_too_long_still_returns_a_prompt_within_budget(tokenizer):
     memory = EpisodeMemory("task " * 2000, "obs " * 2000, [f"action {i}" for i in range(2000)])
-    prompt = PromptBuilder(tokenizer, PromptConfig(max_prompt_tokens=64)).build(memory)
+    prompt = PromptBuilder(tokenizer, PromptConfig(action_format="action", max_prompt_tokens=64)).build(
+        memory
+    )
     assert 0 < len(prompt.token_ids) <= 64
 
 
@@ -152,11 +171,13 @@ def test_build_never_raises_and_respects_the_budget(tokenizer, task, observation
     memory = EpisodeMemory(task, observation, actions)
     for i in range(turns):
         memory.record(f"act {i}", observation[: 50 * i], actions)
-    prompt = PromptBuilder(tokenizer, PromptConfig(max_prompt_tokens=budget, history_window=3)).build(memory)
+    prompt = PromptBuilder(
+        tokenizer, PromptConfig(action_format="action", max_prompt_tokens=budget, history_window=3)
+    ).build(memory)
     assert 0 < len(prompt.token_ids) <= budget
 
 
 def test_config_validation():
     for bad in (dict(action_format="json"), dict(history_window=-1), dict(max_prompt_tokens=4)):
         with pytest.raises(ValueError):
-            PromptConfig(**bad)
+            PromptConfig(**{"action_format": "action", "max_prompt_tokens": 1024, **bad})

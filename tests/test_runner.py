@@ -127,7 +127,7 @@ def make_runner(engine, tokenizer, pool, **overrides) -> EpisodeRunner:
         group_size=3,
         max_turns=6,
         sampling=SamplingParams(temperature=1.0, max_new_tokens=12, seed=0),
-        prompt=PromptConfig(intro=get_spec("toy").intro(), max_prompt_tokens=768),
+        prompt=PromptConfig(action_format="action", intro=get_spec("toy").intro(), max_prompt_tokens=768),
         invalid_penalty=0.1,
         invalid_turn="inadmissible",
         max_action_chars=300,
@@ -243,7 +243,12 @@ def test_a_rejected_action_restates_the_unchanged_state(tokenizer):
             LocalPool(num_envs=1, n_tasks=4, max_steps=10),
             group_size=1,
             max_turns=3,
-            prompt=PromptConfig(max_prompt_tokens=768, instructions=False, restate_after_rejection=restate),
+            prompt=PromptConfig(
+                action_format="action",
+                max_prompt_tokens=768,
+                instructions=False,
+                restate_after_rejection=restate,
+            ),
         )
         (traj,) = runner.run([0])
         start = traj.initial_observation
@@ -317,7 +322,9 @@ def test_prompts_over_the_limit_drop_the_oldest_history(tokenizer):
         pool,
         group_size=1,
         max_turns=12,
-        prompt=PromptConfig(intro=get_spec("toy").intro(), full_history=True, max_prompt_tokens=limit),
+        prompt=PromptConfig(
+            action_format="action", intro=get_spec("toy").intro(), full_history=True, max_prompt_tokens=limit
+        ),
     )
     (traj,) = runner.run([0])
     assert traj.num_turns == 12
@@ -379,8 +386,8 @@ def test_runner_config_validation():
     fields = dict(
         group_size=1,
         max_turns=1,
-        sampling=SamplingParams(),
-        prompt=PromptConfig(intro=get_spec("toy").intro()),
+        sampling=SamplingParams(max_new_tokens=32),
+        prompt=PromptConfig(action_format="action", max_prompt_tokens=1024, intro=get_spec("toy").intro()),
         invalid_penalty=0.1,
         invalid_turn="inadmissible",
         max_action_chars=300,

@@ -26,7 +26,9 @@ def test_a_demonstrated_answer_reuses_the_tokens_of_the_admissible_list():
         "observation": "You see an apple 1.",
         "actions": [action, "go to desk 1"],
     }
-    prompt = PromptBuilder(None, PromptConfig(intro=get_spec("alfworld").intro())).render_text(fields, [], 0)
+    prompt = PromptBuilder(
+        None, PromptConfig(action_format="action", max_prompt_tokens=1024, intro=get_spec("alfworld").intro())
+    ).render_text(fields, [], 0)
     answer = response_text(action, "action")
     tokenizer = train_tokenizer([prompt, answer] * 20, vocab_size=512)
     listed = tokenizer.encode(prompt, add_special_tokens=False)

@@ -77,7 +77,9 @@ def bench_engine(kind: str, args, model_dir: Path, pool: EnvPool, tokenizer) -> 
         max_turns=args.max_turns,
         sampling=sampling,
         prompt=PromptConfig(
-            intro=get_spec("toy").intro(), max_prompt_tokens=args.max_context - args.max_new_tokens
+            action_format="action",
+            intro=get_spec("toy").intro(),
+            max_prompt_tokens=args.max_context - args.max_new_tokens,
         ),
         invalid_penalty=AlgorithmConfig().invalid_penalty,
         invalid_turn=RolloutConfig().invalid_turn,
