@@ -12,6 +12,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
 # (file name, title, y-axis label, metric keys drawn on it)
 FIGURES = (
     (
@@ -120,12 +124,6 @@ def prepare_figure(records: list[dict], keys: tuple[str, ...]) -> FigureData:
 
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Draw every figure that has data; returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
     run_dir = Path(run_dir)
     records = read_metrics(run_dir)
     run_name = run_dir.resolve().name
@@ -134,8 +132,9 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         data = prepare_figure(records, keys)
         if not data.curves and not data.points:
             continue
-        fig, ax = plt.subplots(figsize=(7, 4))
-        colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+        fig = Figure(figsize=(7, 4))  # no pyplot: no global figure state, no display backend
+        ax = fig.subplots()
+        colors = iter(matplotlib.rcParams["axes.prop_cycle"].by_key()["color"])
         for key, curve in data.curves.items():
             color = next(colors)
             if curve.window > 1:
@@ -172,6 +171,5 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         fig.tight_layout()
         out = run_dir / file_name
         fig.savefig(out, dpi=110)
-        plt.close(fig)
         written.append(out)
     return written

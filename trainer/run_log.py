@@ -11,9 +11,12 @@ import json
 import logging
 import math
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import wandb
 
 log = logging.getLogger("turnrl")
 
@@ -76,8 +79,6 @@ class MetricsLogger:
         if settings.get("mode", "disabled") == "disabled":
             return None
         try:
-            import wandb
-
             return wandb.init(
                 project=settings.get("project"),
                 entity=settings.get("entity"),
@@ -108,8 +109,6 @@ class MetricsLogger:
             handle.write(json.dumps({"step": step, "columns": columns, "rows": rows}) + "\n")
         if self.wandb is not None:
             try:
-                import wandb
-
                 self.wandb.log({name: wandb.Table(columns=columns, data=rows)}, step=step)
             except Exception as exc:
                 log.warning("W&B table failed at step %d (%s)", step, exc)
@@ -127,8 +126,6 @@ def _wandb_run_id(run_dir: Path) -> str:
     """A stable id per run folder, so a resumed run continues the same W&B run."""
     id_file = run_dir / "wandb_run_id"
     if not id_file.exists():
-        import uuid
-
         id_file.write_text(uuid.uuid4().hex[:12])
     return id_file.read_text().strip()
 

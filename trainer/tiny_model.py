@@ -21,6 +21,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 # Format tags get one token each: a tiny model then learns the output format in a few SFT steps.
 FORMAT_TOKENS = ["<think>", "</think>", "<action>", "</action>"]
@@ -74,8 +78,6 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     too: otherwise ``<action>take`` trains the word ``>take``, and a ``take`` right after the tag splits
     into ``ta`` + ``ke``.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     model = Tokenizer(models.BPE())
     trainer = trainers.BpeTrainer(
@@ -117,8 +119,6 @@ def build_tiny_model(
     Rebuilds only when the spec or the corpus changed, writing into a temporary folder that is renamed into
     place, so an interrupted build never leaves a half-written model behind.
     """
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     spec = spec or TinyModelSpec()
     texts = [t for t in corpus if t]

@@ -13,14 +13,20 @@ from __future__ import annotations
 import copy
 import logging
 import random
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from rollout import EpisodeMemory, PromptBuilder
 from trainer.config import Config
 from trainer.setup_parts import env_pool, env_spec, max_turns, runner_config, splits
+from trainer.sft import supervised_finetune
 from trainer.tiny_model import TinyModelSpec, build_tiny_model
 
 log = logging.getLogger("turnrl")
@@ -147,13 +153,6 @@ def tiny_model_spec(config: Config) -> TinyModelSpec:
 
 
 def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> Path:
-    import shutil
-    import tempfile
-
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from trainer.sft import supervised_finetune
 
     torch.manual_seed(config.trainer.seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
