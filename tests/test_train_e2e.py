@@ -79,13 +79,19 @@ def _train(tmp_path: Path, *overrides: str, timeout: int = 600) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def shared_run(tmp_path_factory):
-    """``shared_run(name, *overrides) -> (folder, result)``: trains each distinct run once per module."""
+    """``shared_run(name, *overrides) -> (folder, result)``: trains each distinct run once per module. A run that
+    timed out fails every test that reads it (a second try would append to the killed run's folder)."""
     root = tmp_path_factory.mktemp("shared_runs")
-    done: dict[str, subprocess.CompletedProcess] = {}
+    done: dict[str, subprocess.CompletedProcess | subprocess.TimeoutExpired] = {}
 
     def run(name: str, *overrides: str) -> tuple[Path, subprocess.CompletedProcess]:
         if name not in done:
-            done[name] = _train(root, *overrides, f"trainer.run_name={name}")
+            try:
+                done[name] = _train(root, *overrides, f"trainer.run_name={name}")
+            except subprocess.TimeoutExpired as exc:
+                done[name] = exc
+        if isinstance(done[name], subprocess.TimeoutExpired):
+            raise done[name]
         return root, done[name]
 
     return run
