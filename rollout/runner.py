@@ -26,7 +26,6 @@ from rollout.trajectory import RolloutBatch, Trajectory, Turn
 log = logging.getLogger(__name__)
 
 
-
 def turn_seed(base: int, run_seed: int, turn: int) -> int:
     """The sampling seed of one generate call: a pure function of the configured seed, the run's seed and the
     call's index in the run, so a resumed training run draws exactly what the uninterrupted run drew (a counter

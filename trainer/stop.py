@@ -58,9 +58,7 @@ class Stopped(Exception):
             if self.checkpoint
             else "no checkpoint yet (the warm start runs again)"
         )
-        return (
-            f"stopped at step {self.step} by {self.signal_name}; {where}; run the same command to continue"
-        )
+        return f"stopped at step {self.step} by {self.signal_name}; {where}; run the same command to continue"
 
 
 class StopSignals:
@@ -86,10 +84,14 @@ class StopSignals:
             _stop_now(name)
         self.received = name
         if self._abortable:
-            self._abortable = False  # the raise below must leave the phase; a second raise would hit its cleanup
+            self._abortable = (
+                False  # the raise below must leave the phase; a second raise would hit its cleanup
+            )
             raise StopRequested(name)
 
-    def run_abortable(self, phase: str, step: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    def run_abortable(
+        self, phase: str, step: int, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T | None:
         """``fn(*args, **kwargs)``, or None when a signal (now or earlier) stopped it: its work is discarded."""
         _test_hook(phase, step)
         self._abortable = True

@@ -37,7 +37,6 @@ from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
 from trainer.metrics import merge_eval, mismatch_metrics, rollout_metrics, sample_table, train_metrics
 from trainer.run_log import MetricsLogger, PhaseTimer, console_line
-from trainer.stop import Stopped, StopSignals
 from trainer.setup_parts import (
     engine_kwargs,
     env_pool,
@@ -49,6 +48,7 @@ from trainer.setup_parts import (
     splits,
 )
 from trainer.stats import paired_gain, wilson_interval
+from trainer.stop import Stopped, StopSignals
 
 log = logging.getLogger("turnrl")
 
@@ -276,7 +276,9 @@ class Trainer:
                 episodes_per_task=per_task,
                 seed=self.config.trainer.seed + 7,
             )
-            if any(tdist.all_gather_objects(result is None)):  # every rank leaves before the merge's collective
+            if any(
+                tdist.all_gather_objects(result is None)
+            ):  # every rank leaves before the merge's collective
                 return None
             results["greedy" if greedy else "sampled"] = merge_eval(asdict(result))
         metrics = {}
@@ -321,7 +323,12 @@ class Trainer:
         at the point the resumed run continues from (a discarded phase may have drawn from them)."""
         name = self._agreed_signal()
         assert name is not None, "a phase was abandoned without a signal"
-        if rng is None and self._saved is not None and self._saved[0] == step and self.state["pending"] is None:
+        if (
+            rng is None
+            and self._saved is not None
+            and self._saved[0] == step
+            and self.state["pending"] is None
+        ):
             path = self._saved[1]
         else:
             path = self._save(step, rng)
@@ -350,7 +357,10 @@ class Trainer:
         if self.logger and records is not None:
             self.logger.rewind(records)
         self.state.update(state)
-        self.state["resumes"] = [*self.state["resumes"], {"checkpoint": str(path), "step": self.state["step"]}]
+        self.state["resumes"] = [
+            *self.state["resumes"],
+            {"checkpoint": str(path), "step": self.state["step"]},
+        ]
         self.learner.sync_to(self.engine)
         _set_rng_state(rng)
         log.info("resumed from %s at step %d", path, self.state["step"])
