@@ -77,7 +77,14 @@ def _env(**extra: str) -> dict:
 def train(out: Path, name: str, ranks: int, overrides: list[str], **env: str) -> subprocess.CompletedProcess:
     launcher = ["-m", "trainer"]
     if ranks > 1:
-        launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}", "-m", "trainer"]
+        launcher = [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={ranks}",
+            "-m",
+            "trainer",
+        ]
     command = [
         sys.executable,
         *launcher,
@@ -135,3 +142,45 @@ def test_killed_and_resumed_run_equals_the_straight_run(tmp_path, engine, zero, 
     assert summary["steps_before_resume"] == 2
     assert summary["resumed_from"].endswith("step_00000002")
     assert "resumed_from" not in json.loads((tmp_path / "straight" / "summary.json").read_text())
+
+
+def wandb_records(path: Path):
+    """The records of an offline run's ``.wandb`` file (LevelDB log blocks of 32 KiB after a 7-byte header)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pos, chunk = path.read_bytes(), 32768, 7, b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
+        if left < 7 or (length == 0 and kind == 0):  # block trailer or padding
+            pos += left
+            continue
+        chunk += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last piece of one
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(chunk)
+            chunk = b""
+            yield record
+
+
+def test_wandb_offline_continues_the_same_run_without_repeating_steps(tmp_path):
+    overrides = ["rollout.engine=hf", "learner.zero_stage=0", "logging.wandb.mode=offline"]
+    killed = train(tmp_path, "wandb", 1, overrides, WANDB_MODE="offline", TURNRL_SIGNAL_AT=KILL_AT)
+    assert killed.returncode != 0
+    resumed = train(tmp_path, "wandb", 1, overrides, WANDB_MODE="offline")
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+
+    run_id = (tmp_path / "wandb" / "wandb_run_id").read_text().strip()
+    runs = sorted((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(run.name.endswith(run_id) for run in runs)
+    steps = []
+    for run in runs:  # oldest first: the killed process, then the resumed one
+        records = list(wandb_records(run / f"run-{run_id}.wandb"))
+        assert {r.run.run_id for r in records if r.WhichOneof("record_type") == "run"} == {run_id}
+        steps.append({r.history.step.num for r in records if r.WhichOneof("record_type") == "history"})
+    assert steps[0] and steps[1]
+    assert not steps[0] & steps[1], "a step went to W&B twice"
+    assert min(steps[1]) == 4  # step 3, past the checkpoint, was sent by the killed run and not again

@@ -5,12 +5,15 @@ a checkpoint describes the run exactly. Work that is cheap to redo and changes n
 rollout, an evaluation, the warm start) is *abortable*: the signal raises ``StopRequested`` inside it and the
 work is discarded. Work that changes the learner (the update, the weight sync, a checkpoint being written) runs
 to its end. The trainer then writes a complete checkpoint, closes its env workers and engine, prints one line
-and exits 130 (SIGINT) or 143 (SIGTERM). A second signal stops at once: every child process is killed first,
-so nothing is left behind.
+and exits 130 (SIGINT) or 143 (SIGTERM). A second SIGINT (Ctrl-C again) stops at once: every child process is
+killed first, so nothing is left behind. A second SIGTERM is ignored: schedulers and launchers often deliver the
+same SIGTERM twice (to every process, and forwarded), and the stop is already under way; the scheduler's
+SIGKILL at the end of the grace period is what ends a stop that takes too long.
 
 Tests deliver a signal inside a named phase with one environment variable (read at each phase's start):
 ``TURNRL_SIGNAL_AT=<SIGNAL>:<phase>:<step>[:<delay_s>]``, e.g. ``SIGTERM:rollout:2:0.5`` sends SIGTERM to this
-process 0.5 s after the rollout of step 2 began. Phases: ``sft``, ``rollout``, ``update``, ``eval``.
+process 0.5 s after the rollout of step 2 began (the first time only). Phases: ``sft``, ``rollout``, ``update``,
+``eval`` (the step: 0 for the warm start and the evaluation before RL, the step just trained for the others).
 """
 
 from __future__ import annotations
@@ -81,7 +84,9 @@ class StopSignals:
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if self.received is not None:
-            _stop_now(name)
+            if name == "SIGINT":
+                _stop_now(name)
+            return  # a repeated SIGTERM (a launcher forwarding what the scheduler also sent) changes nothing
         self.received = name
         if self._abortable:
             self._abortable = (
@@ -112,15 +117,20 @@ class StopSignals:
         yield
 
 
+_hook_fired = False
+
+
 def _test_hook(phase: str, step: int) -> None:
+    global _hook_fired
     spec = os.environ.get(TEST_HOOK)
-    if not spec:
+    if not spec or _hook_fired:
         return
     name, at_phase, at_step, *delay = spec.split(":")
     if at_phase not in PHASES:
         raise ValueError(f"{TEST_HOOK}={spec!r}: the phase must be one of {PHASES}")
     if at_phase != phase or int(at_step) != step:
         return
+    _hook_fired = True  # once: an evaluation runs its greedy and sampled halves as two phases
     signum = signal.Signals[name].value
     seconds = float(delay[0]) if delay else 0.0
     if seconds <= 0:
