@@ -85,6 +85,8 @@ class Trainer:
                 peer_exchange=tdist.PeerGroup(tp) if tp > 1 else None,
             ),
         )
+        # Tensor-parallel peers generate in lock-step: a rank that left a rollout would leave them waiting.
+        self.generation_abortable = tp == 1
         self.runner_config = runner_config(config)
         train_split, eval_split = splits(config)
         self.pool = env_pool(
@@ -212,10 +214,17 @@ class Trainer:
         """The step's rollout; a signal during it discards it, and the run stops at the step before."""
         rng = _rng_state()
         seed = self.config.trainer.seed * 100_003 + step + self.rank * 10_000_019
-        batch = self.stop.run_abortable("rollout", step, self.runner.rollout, tasks, seed=seed)
+        batch = self._generation_phase("rollout", step, self.runner.rollout, tasks, seed=seed)
         if any(tdist.all_gather_objects(batch is None)):
             self._stop(step - 1, rng)
         return batch
+
+    def _generation_phase(self, phase: str, step: int, fn, *args, **kwargs):
+        """A rollout or an evaluation: abandoned by a signal (None), or run to its end under tensor parallelism."""
+        if self.generation_abortable:
+            return self.stop.run_abortable(phase, step, fn, *args, **kwargs)
+        with self.stop.phase(phase, step):
+            return fn(*args, **kwargs)
 
     def _refresh_engine(self) -> None:
         """Wake the sleeping engine the colocated way (vLLM's weights first, then the learner's weights in, then
@@ -266,7 +275,7 @@ class Trainer:
         results = {}
         modes = [True, False] if self.config.trainer.eval_sampled else [True]
         for greedy in modes:
-            result = self.stop.run_abortable(
+            result = self._generation_phase(
                 "eval",
                 self.state["step"],
                 evaluate,
