@@ -285,9 +285,8 @@ class Trainer:
                 episodes_per_task=per_task,
                 seed=self.config.trainer.seed + 7,
             )
-            if any(
-                tdist.all_gather_objects(result is None)
-            ):  # every rank leaves before the merge's collective
+            # a stop on any rank: every rank leaves here, before the merge's collective
+            if any(tdist.all_gather_objects(result is None)):
                 return None
             results["greedy" if greedy else "sampled"] = merge_eval(asdict(result))
         metrics = {}
