@@ -29,7 +29,7 @@ trap 'scripts/signal_ranks.sh INT "$LAUNCHER"' INT
 trap 'scripts/signal_ranks.sh TERM "$LAUNCHER"' TERM
 STATUS=0
 while :; do
-  wait "$LAUNCHER"; STATUS=$?
+  STATUS=0; wait "$LAUNCHER" || STATUS=$?  # (set -e must not end this script while the ranks stop)
   kill -0 "$LAUNCHER" 2>/dev/null || break  # wait returns early when a trapped signal arrives
 done
 exit "$STATUS"
