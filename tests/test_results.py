@@ -113,5 +113,5 @@ def test_a_killed_run_is_listed_with_its_last_step_and_a_resumed_one_says_so(tmp
     killed.mkdir()
     (killed / "metrics.jsonl").write_text('{"step": 0}\n{"step": 1}\n{"step": 2}\n{"step": 3, "rollout/su')
     section = results.results_section(runs)
-    assert "| 80 (resumed at 25) |" in section  # the defaults' 80 steps
+    assert "| 80 (resumed at 25) |" in section
     assert "Not finished (no `summary.json`; the last logged step): killed (step 2)." in section
