@@ -89,9 +89,8 @@ class StopSignals:
             return  # a repeated SIGTERM (a launcher forwarding what the scheduler also sent) changes nothing
         self.received = name
         if self._abortable:
-            self._abortable = (
-                False  # the raise below must leave the phase; a second raise would hit its cleanup
-            )
+            # once: the phase's cleanup on the way out must not be interrupted again
+            self._abortable = False
             raise StopRequested(name)
 
     def run_abortable(
@@ -103,7 +102,9 @@ class StopSignals:
         try:
             if self.received is not None:
                 return None
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            self._abortable = False  # a signal from here on is only recorded: the work is kept
+            return result
         except StopRequested:
             log.info("%s: %s of step %d abandoned", self.received, phase, step)
             return None
@@ -151,4 +152,4 @@ def _stop_now(name: str) -> None:
             pass
     psutil.wait_procs(children, timeout=5)
     os.write(2, f"stopped at once by a second {name}; no checkpoint written since the first\n".encode())
-    os._exit(EXIT_CODES.get(name, 128 + signal.Signals[name].value))
+    os._exit(EXIT_CODES[name])
