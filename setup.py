@@ -38,6 +38,7 @@ setup(
         "gymnasium>=1.0",
         "wandb>=0.18",
         "tqdm",
+        "psutil",
         "matplotlib",
         "numpy",
         "bm25s>=0.2",

@@ -8,6 +8,7 @@ episodes of one task, reset with the same task id and seed, so they share the in
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -24,7 +25,13 @@ from rollout.trajectory import RolloutBatch, Trajectory, Turn
 
 log = logging.getLogger(__name__)
 
-_SEED_STRIDE = 1_000_003  # distinct sampling seed per generate call when a base seed is fixed
+
+def turn_seed(base: int, run_seed: int, turn: int) -> int:
+    """The sampling seed of one generate call: a pure function of the configured seed, the run's seed and the
+    call's index in the run, so a resumed training run draws exactly what the uninterrupted run drew (a counter
+    over the process's calls restarts with the process). Below 2**30: the engines add a request's index."""
+    digest = hashlib.blake2b(f"{base}:{run_seed}:{turn}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") >> 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +78,6 @@ class EpisodeRunner:
         self.builder = PromptBuilder(tokenizer, self.config.prompt)
         self.num_slots = _pool_size(pool)
         self._run_counter = count()
-        self._generate_calls = count()
 
     def rollout(self, task_ids: Sequence[Any], **kwargs: Any) -> RolloutBatch:
         """``run`` flattened to one row per turn."""
@@ -101,6 +107,7 @@ class EpisodeRunner:
                 pending.append((traj, seed + group))
 
         live: dict[int, _Live] = {}
+        turns = count()
         free_slots = list(range(self.num_slots - 1, -1, -1))
         bar = tqdm(total=len(trajectories), desc=desc, disable=not self.config.progress, leave=False)
         try:
@@ -113,7 +120,10 @@ class EpisodeRunner:
                         free_slots.append(slot)
                         bar.update(1)
                 if live:
-                    for slot in self._play_turn(live, sampling):
+                    turn_sampling = sampling
+                    if sampling.seed is not None:
+                        turn_sampling = replace(sampling, seed=turn_seed(sampling.seed, seed, next(turns)))
+                    for slot in self._play_turn(live, turn_sampling):
                         free_slots.append(slot)
                         bar.update(1)
         finally:
@@ -146,8 +156,6 @@ class EpisodeRunner:
         """One generate call for every live episode, one pool step; returns the slots that finished."""
         slots = sorted(live)
         prompts = [self.builder.build(live[slot].memory).token_ids for slot in slots]
-        if sampling.seed is not None:
-            sampling = replace(sampling, seed=sampling.seed + next(self._generate_calls) * _SEED_STRIDE)
         completions = self.engine.generate(prompts, sampling)
         if len(completions) != len(prompts):
             raise RuntimeError(f"engine returned {len(completions)} completions for {len(prompts)} prompts")

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from trainer.config import load_config
+from trainer.run_files import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +102,8 @@ def run_row(run_dir: Path, config_files: list[Path]) -> list[str]:
         summary["env"],
         summary["algorithm"],
         str(config["trainer"]["seed"]),
-        str(summary["steps"]),
+        str(summary["steps"])
+        + (f" (resumed at {summary['steps_before_resume']})" if "steps_before_resume" in summary else ""),
         str(summary["eval_episodes"]),
         before_after(summary["success_before_rl"], summary["success_after_rl"]),
         before_after(summary.get("success_before_rl_sampled"), summary.get("success_after_rl_sampled")),
@@ -126,6 +128,11 @@ HEADER = [
 ]
 
 
+def last_step(run_dir: Path) -> int:
+    """The last step a run logged (a killed run's cut last line is left out)."""
+    return max((int(record["step"]) for record in read_jsonl(run_dir / "metrics.jsonl")), default=0)
+
+
 def results_section(runs: Path) -> str:
     """The generated markdown, markers included."""
     config_files = sorted((REPO / "configs").glob("*.yaml"))
@@ -135,6 +142,11 @@ def results_section(runs: Path) -> str:
             rows.append(run_row(run_dir, config_files))
         else:
             skipped.append(run_dir.name)
+    unfinished = [
+        f"{path.parent.name} (step {last_step(path.parent)})"
+        for path in sorted(runs.glob("*/metrics.jsonl"))
+        if not (path.parent / "summary.json").exists()
+    ]
     lines = [
         BEGIN,
         "",
@@ -149,6 +161,8 @@ def results_section(runs: Path) -> str:
         lines.append(f"No finished run (a folder with `summary.json`) under `{runs.as_posix()}/` yet.")
     if skipped:
         lines += ["", f"Left out, no `config.yaml`: {', '.join(skipped)}."]
+    if unfinished:
+        lines += ["", f"Not finished (no `summary.json`; the last logged step): {', '.join(unfinished)}."]
     return "\n".join([*lines, "", END])
 
 

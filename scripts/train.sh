@@ -20,4 +20,16 @@ RUN_DIR=$("$PY" -m trainer config run-dir "${ARGS[@]}")
 CMD=("$PY" -m deepspeed.launcher.runner --num_gpus "$GPUS" --no_local_rank --module trainer train "${ARGS[@]}")
 if [ "$DRY_RUN" = 1 ]; then printf '%q ' "${CMD[@]}"; echo; exit 0; fi
 mkdir -p "$RUN_DIR"
-"${CMD[@]}" 2>&1 | tee -a "$RUN_DIR/launcher.log"
+# Ctrl-C and SIGTERM reach the ranks once, from here (scripts/signal_ranks.sh): the launcher runs in its own
+# session, so neither the terminal nor a scheduler's SIGTERM to this script reaches it or the env workers.
+# The ranks checkpoint, print one line and exit 130 / 143; a second Ctrl-C stops them at once.
+setsid "${CMD[@]}" > >(trap '' INT TERM; exec tee -a "$RUN_DIR/launcher.log") 2>&1 &
+LAUNCHER=$!
+trap 'scripts/signal_ranks.sh INT "$LAUNCHER"' INT
+trap 'scripts/signal_ranks.sh TERM "$LAUNCHER"' TERM
+STATUS=0
+while :; do
+  STATUS=0; wait "$LAUNCHER" || STATUS=$?  # (set -e must not end this script while the ranks stop)
+  kill -0 "$LAUNCHER" 2>/dev/null || break  # wait returns early when a trapped signal arrives
+done
+exit "$STATUS"

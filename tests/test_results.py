@@ -102,3 +102,16 @@ def test_only_the_generated_section_is_replaced(tmp_path):
     assert text.startswith("# Results\n\nintro\n\n") and text.endswith("## Recorded earlier\n\nkept\n")
     assert "| alfworld-gigpo | alfworld | gigpo |" in text and "No finished run" not in text
     assert text.count(results.BEGIN) == 1 and text.count(results.END) == 1
+
+
+def test_a_killed_run_is_listed_with_its_last_step_and_a_resumed_one_says_so(tmp_path):
+    runs = tmp_path / "runs"
+    resumed = make_run(runs, "resumed", None, [], (0.4, 0.5))
+    summary = json.loads((resumed / "summary.json").read_text())
+    (resumed / "summary.json").write_text(json.dumps({**summary, "steps_before_resume": 25}))
+    killed = runs / "killed"
+    killed.mkdir()
+    (killed / "metrics.jsonl").write_text('{"step": 0}\n{"step": 1}\n{"step": 2}\n{"step": 3, "rollout/su')
+    section = results.results_section(runs)
+    assert "| 80 (resumed at 25) |" in section
+    assert "Not finished (no `summary.json`; the last logged step): killed (step 2)." in section

@@ -8,13 +8,14 @@ last step) are a few points on held-out tasks, drawn as markers.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from trainer.run_files import read_jsonl
 
 # (file name, title, y-axis label, metric keys drawn on it)
 FIGURES = (
@@ -68,11 +69,11 @@ class FigureData:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The run's metric records (a running or killed run's cut last line is left out)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"no metrics.jsonl in {run_dir}")
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return read_jsonl(path)
 
 
 def metric_series(records: list[dict], key: str) -> tuple[list[int], list[float]]:

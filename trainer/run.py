@@ -14,6 +14,7 @@ from typing import Any
 
 from trainer.config import Config, run_dir, to_yaml
 from trainer.notices import show_repeated_notices_once
+from trainer.run_files import write_text_atomic
 
 log = logging.getLogger("turnrl")
 
@@ -40,42 +41,61 @@ def _seed_everything(seed: int) -> None:
 
 
 def train(config: Config) -> dict[str, Any]:
-    """Run (or resume) the experiment described by ``config``; returns and writes ``summary.json``."""
+    """Run (or resume) the experiment described by ``config``; returns and writes ``summary.json``. After SIGINT
+    or SIGTERM it stops cleanly (``trainer.stop``): one line, and the process exits 130 or 143."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from trainer.dist import init_distributed, shutdown_distributed
+    from trainer.stop import Stopped, StopSignals
 
+    stop = StopSignals()
+    stop.install()
     info = init_distributed(timeout_s=config.trainer.collective_timeout_s)
     _setup_logging(info.rank)
     _seed_everything(config.trainer.seed + info.rank)
     out = run_dir(config)
     if info.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(to_yaml(config))
-    model_path = _shared_policy(config, out, info.rank)
-
-    from trainer.plots import plot_run
-    from trainer.trainer import Trainer
-
-    trainer = Trainer(config, model_path, out)
+        write_text_atomic(out / "config.yaml", to_yaml(config))
     try:
-        summary = trainer.fit()
-    finally:
-        trainer.close()
+        summary = _train_policy(config, out, info.rank, stop)
+    except Stopped as stopped:
+        if info.rank == 0:
+            print(stopped.line, flush=True)
+        shutdown_distributed()
+        raise SystemExit(stopped.exit_code) from None
     if info.rank == 0:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        from trainer.plots import plot_run
+
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
         figures = plot_run(out)
         print(_final_report(summary, out, figures), flush=True)
     shutdown_distributed()
     return summary
 
 
-def _shared_policy(config: Config, out: Path, rank: int) -> Path:
-    """Rank 0 prepares (builds + warm-starts) the start policy; the other ranks wait and reuse it."""
+def _train_policy(config: Config, out: Path, rank: int, stop) -> dict[str, Any]:
+    from trainer.trainer import Trainer
+
+    model_path = _shared_policy(config, out, rank, stop)
+    trainer = Trainer(config, model_path, out, stop)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()
+
+
+def _shared_policy(config: Config, out: Path, rank: int, stop) -> Path:
+    """Rank 0 prepares (builds + warm-starts) the start policy; the other ranks wait and reuse it. A signal
+    during the warm start abandons it (it is rebuilt from the seed on the next run)."""
     from trainer.dist import broadcast_object
+    from trainer.stop import Stopped
     from trainer.warm_start import prepare_policy
 
-    path = prepare_policy(config, out) if rank == 0 else None
-    return Path(broadcast_object(str(path) if path else None))
+    path = stop.run_abortable("sft", 0, prepare_policy, config, out) if rank == 0 else None
+    shared = broadcast_object((str(path) if path else None, stop.received))
+    if shared[0] is None:
+        raise Stopped(shared[1], 0, None)
+    return Path(shared[0])
 
 
 def _final_report(summary: dict[str, Any], out: Path, figures: list[Path]) -> str:

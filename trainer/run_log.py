@@ -3,6 +3,10 @@
 Metric names are grouped by prefix (``rollout/``, ``train/``, ``eval/``, ``timing/``, ``perf/``, ``env/``) so W&B
 draws one panel section per group. W&B is optional at every level: a failed ``wandb.init`` (no network,
 bad key, missing package) is logged once as a warning and training goes on with the JSONL file.
+
+A resumed run continues the same W&B run (its id is kept in the run folder) and the same JSONL files: they are
+cut back to the records its checkpoint had seen, and the records the stopped run had already sent to W&B after
+that are not sent again (a resumed run reproduces them exactly; W&B refuses a step twice).
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from typing import Any
 
 import wandb
 
+from trainer.run_files import count_records, keep_records, write_text_atomic
+
 log = logging.getLogger("turnrl")
+
+METRICS = "metrics.jsonl"
+SAMPLES = "samples.jsonl"
+"""The sample table's file (``log_table(step, "samples", ...)``)."""
 
 CONSOLE_KEYS = (
     ("rollout/success", "succ", "{:.2f}"),
@@ -72,8 +82,30 @@ class MetricsLogger:
     ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self.records = {name: count_records(self.run_dir / name) for name in (METRICS, SAMPLES)}
+        """Complete records in each JSONL file: what a checkpoint stores, and ``rewind`` restores."""
+        self._wandb_already_sent = dict.fromkeys(self.records, 0)
+        self.jsonl = open(self.run_dir / METRICS, "a", buffering=1)
         self.wandb = self._init_wandb(wandb_settings, run_config) if wandb_settings else None
+
+    def rewind(self, records: dict[str, int]) -> None:
+        """Cut the JSONL files back to the record counts a checkpoint stored; what the stopped run wrote after
+        its checkpoint (and had sent to W&B) is written again by the resumed run, and sent to W&B no more."""
+        self.jsonl.close()
+        for name, count in self.records.items():
+            keep = records.get(name, 0)
+            self._wandb_already_sent[name] = max(0, count - keep)
+            keep_records(self.run_dir / name, keep)
+            self.records[name] = min(count, keep)
+        self.jsonl = open(self.run_dir / METRICS, "a", buffering=1)
+
+    def _send_to_wandb(self, name: str) -> bool:
+        if self.wandb is None:
+            return False
+        if self._wandb_already_sent.get(name, 0) > 0:
+            self._wandb_already_sent[name] -= 1
+            return False
+        return True
 
     def _init_wandb(self, settings: dict[str, Any], run_config: dict[str, Any]):
         if settings.get("mode", "disabled") == "disabled":
@@ -97,7 +129,8 @@ class MetricsLogger:
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         record = {"step": step, "time": time.time(), **{k: _jsonable(v) for k, v in metrics.items()}}
         self.jsonl.write(json.dumps(record) + "\n")
-        if self.wandb is not None:
+        self.records[METRICS] += 1
+        if self._send_to_wandb(METRICS):
             try:
                 self.wandb.log(metrics, step=step)
             except Exception as exc:
@@ -107,7 +140,8 @@ class MetricsLogger:
         """Sample trajectories: a W&B table, and a JSONL file beside metrics.jsonl for those without W&B."""
         with open(self.run_dir / f"{name}.jsonl", "a") as handle:
             handle.write(json.dumps({"step": step, "columns": columns, "rows": rows}) + "\n")
-        if self.wandb is not None:
+        self.records[f"{name}.jsonl"] = self.records.get(f"{name}.jsonl", 0) + 1
+        if self._send_to_wandb(f"{name}.jsonl"):
             try:
                 self.wandb.log({name: wandb.Table(columns=columns, data=rows)}, step=step)
             except Exception as exc:
@@ -126,7 +160,7 @@ def _wandb_run_id(run_dir: Path) -> str:
     """A stable id per run folder, so a resumed run continues the same W&B run."""
     id_file = run_dir / "wandb_run_id"
     if not id_file.exists():
-        id_file.write_text(uuid.uuid4().hex[:12])
+        write_text_atomic(id_file, uuid.uuid4().hex[:12])
     return id_file.read_text().strip()
 
 

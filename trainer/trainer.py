@@ -8,6 +8,12 @@ The rollout engine shares the device with the learner and walks the same states 
 (``rollout.lifecycle``): awake for the rollout, asleep (level 2: its weights are about to be replaced) while
 the learner scores and updates, then woken weights-first, loaded, and its KV cache woken, so it is awake
 again for the next rollout or an evaluation.
+
+A resumed run is the run that was never stopped: everything a step consumes is in the checkpoint (weights,
+optimizer, LR schedule, EPO's running state, the global RNGs, the records the logs had) or a pure function of
+(seed, step, rank) (the step's tasks, the env seeds, the engine's per-request sampling seeds). A signal stops the
+run only where a checkpoint can say exactly where it is (``trainer.stop``): between steps, or between a step's
+update and its evaluation (the checkpoint then holds the step's metrics, and the resumed run evaluates).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from trainer.setup_parts import (
     splits,
 )
 from trainer.stats import paired_gain, wilson_interval
+from trainer.stop import Stopped, StopSignals
 
 log = logging.getLogger("turnrl")
 
@@ -52,8 +59,12 @@ _REUSE_TOLERANCE = 1e-3  # fp32 CPU kernels agree to ~1e-5; more means a real di
 class Trainer:
     """One RL run; ``fit()`` runs it to the end (resuming when a checkpoint exists)."""
 
-    def __init__(self, config: Config, model_path: Path, run_dir: Path) -> None:
+    def __init__(
+        self, config: Config, model_path: Path, run_dir: Path, stop: StopSignals | None = None
+    ) -> None:
+        """``stop``: the process's installed signal handler (``trainer.stop``); without one, nothing stops the run."""
         self.config = config
+        self.stop = stop or StopSignals()
         self.run_dir = run_dir
         self.learner = Learner(learner_setup(config, str(model_path), config.trainer.total_steps))
         self.rank, self.world = tdist.rank_and_world()
@@ -74,6 +85,8 @@ class Trainer:
                 peer_exchange=tdist.PeerGroup(tp) if tp > 1 else None,
             ),
         )
+        # Tensor-parallel peers generate in lock-step: a rank that left a rollout would leave them waiting.
+        self.generation_abortable = tp == 1
         self.runner_config = runner_config(config)
         train_split, eval_split = splits(config)
         self.pool = env_pool(
@@ -99,38 +112,60 @@ class Trainer:
             if self.rank == 0
             else None
         )
-        self.state: dict[str, Any] = {"step": 0, "wall_time_s": 0.0, "eval_before": None}
+        self.state: dict[str, Any] = {
+            "step": 0,
+            "wall_time_s": 0.0,
+            "eval_before": None,
+            "pending": None,  # a finished step's metrics while its evaluation is still to run
+            "eval_after": None,
+            "resumes": [],  # {"checkpoint", "step"} of every resume, oldest first
+        }
+        self._saved: tuple[int, Path] | None = None  # the last checkpoint this process wrote
 
     # ------------------------------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
-        started = time.perf_counter()
+        """Run to ``trainer.total_steps``; raises ``Stopped`` (after writing a checkpoint) when a signal came."""
+        self._started = time.perf_counter()
         self._maybe_resume()
         self._prior_wall_time = self.state["wall_time_s"]
         total = self.config.trainer.total_steps
         if self.state["eval_before"] is None:
-            self.state["eval_before"] = self.evaluate("before")
+            self.state["eval_before"] = self._evaluate_or_stop("before")
             self._log(self.state["step"], self.state["eval_before"]["metrics"])
+        if self.state["pending"] is not None:  # stopped after this step's update, before its evaluation
+            self._finish_step(self.state["step"], self.state["pending"])
         while self.state["step"] < total:
+            self._stop_if_requested()
             step = self.state["step"] + 1
             metrics = self.train_step(step)
-            if self.config.trainer.eval_every and step % self.config.trainer.eval_every == 0 and step < total:
-                metrics.update(self.evaluate("during")["metrics"])
             self.state["step"] = step
-            self._log(step, metrics)
-            if self.rank == 0:
-                print(console_line(step, total, metrics), flush=True)
-            if self.config.trainer.save_every and step % self.config.trainer.save_every == 0 and step < total:
-                self._save(step, started)
-        after = self.evaluate("after")
-        self._log(self.state["step"], after["metrics"])
-        self._save(self.state["step"], started)
-        return self._summary(after, self.state["wall_time_s"])
+            self._finish_step(step, metrics)
+        if self.state["eval_after"] is None:
+            self._stop_if_requested()
+            self.state["eval_after"] = self._evaluate_or_stop("after")
+            self._log(self.state["step"], self.state["eval_after"]["metrics"])
+            self._save(self.state["step"])
+        return self._summary(self.state["eval_after"], self.state["wall_time_s"])
+
+    def _finish_step(self, step: int, metrics: dict[str, Any]) -> None:
+        """A trained step's evaluation (when due), log line and checkpoint (when due)."""
+        total = self.config.trainer.total_steps
+        if self.config.trainer.eval_every and step % self.config.trainer.eval_every == 0 and step < total:
+            self.state["pending"] = metrics
+            self._stop_if_requested()
+            metrics = {**metrics, **self._evaluate_or_stop("during")["metrics"]}
+            self.state["pending"] = None
+        self._log(step, metrics)
+        if self.rank == 0:
+            print(console_line(step, total, metrics), flush=True)
+        if self.config.trainer.save_every and step % self.config.trainer.save_every == 0 and step < total:
+            self._save(step)
 
     def train_step(self, step: int) -> dict[str, float]:
         timer = PhaseTimer()
         tasks = self._tasks_for(step)
         with timer("rollout"):
-            batch = self.runner.rollout(tasks, seed=self.config.trainer.seed * 100_003 + step)
+            batch = self._rollout(step, tasks)
         with timer("sync"):  # the engine hand-over: its sleep here, its wake and the new weights below
             self.engine.sleep(level=2)  # the update replaces its weights: no point keeping the old ones
         prompts, responses = batch.prompt_ids, batch.response_ids
@@ -155,7 +190,7 @@ class Trainer:
                     step_batch, reward=step_batch.reward - self.config.algorithm.kl.coef * kl.sum(-1)
                 )
             advantages = estimate(self.estimator, step_batch, **self.estimator_params)
-        with timer("update"):
+        with timer("update"), self.stop.phase("update", step):
             update = self.learner.update(
                 prompts, responses, advantages, old_logprobs, ref_logprobs, extra_loss_fn=self.epo_loss
             )
@@ -174,6 +209,22 @@ class Trainer:
         if self.logger and every and step % every == 0:
             self.logger.log_table(step, "samples", *sample_table(batch))
         return metrics
+
+    def _rollout(self, step: int, tasks: list) -> Any:
+        """The step's rollout; a signal during it discards it, and the run stops at the step before."""
+        rng = _rng_state()
+        seed = self.config.trainer.seed * 100_003 + step + self.rank * 10_000_019
+        batch = self._generation_phase("rollout", step, self.runner.rollout, tasks, seed=seed)
+        if any(tdist.all_gather_objects(batch is None)):
+            self._stop(step - 1, rng)
+        return batch
+
+    def _generation_phase(self, phase: str, step: int, fn, *args, **kwargs):
+        """A rollout or an evaluation: abandoned by a signal (None), or run to its end under tensor parallelism."""
+        if self.generation_abortable:
+            return self.stop.run_abortable(phase, step, fn, *args, **kwargs)
+        with self.stop.phase(phase, step):
+            return fn(*args, **kwargs)
 
     def _refresh_engine(self) -> None:
         """Wake the sleeping engine the colocated way (vLLM's weights first, then the learner's weights in, then
@@ -214,8 +265,9 @@ class Trainer:
         return tasks[self.rank :: self.world]
 
     # ----------------------------------------------------------------------------------- evaluation
-    def evaluate(self, when: str) -> dict[str, Any]:
-        """Held-out success, greedy (the headline) and sampled, overall and per task type."""
+    def evaluate(self, when: str) -> dict[str, Any] | None:
+        """Held-out success, greedy (the headline) and sampled, overall and per task type; None when a signal
+        stopped it on any rank."""
         episodes = self.config.trainer.eval_episodes
         ids = self.eval_tasks
         per_task = -(-episodes // len(ids))
@@ -223,13 +275,19 @@ class Trainer:
         results = {}
         modes = [True, False] if self.config.trainer.eval_sampled else [True]
         for greedy in modes:
-            result = evaluate(
+            result = self._generation_phase(
+                "eval",
+                self.state["step"],
+                evaluate,
                 self.eval_runner,
                 tasks,
                 greedy=greedy,
                 episodes_per_task=per_task,
                 seed=self.config.trainer.seed + 7,
             )
+            # a stop on any rank: every rank leaves here, before the merge's collective
+            if any(tdist.all_gather_objects(result is None)):
+                return None
             results["greedy" if greedy else "sampled"] = merge_eval(asdict(result))
         metrics = {}
         for mode, result in results.items():
@@ -247,10 +305,49 @@ class Trainer:
         return {"results": results, "metrics": metrics}
 
     # ------------------------------------------------------------------------------------ checkpoints
-    def _save(self, step: int, started: float) -> None:
-        self.state["wall_time_s"] = self._prior_wall_time + time.perf_counter() - started
-        state = {**self.state, "rng": _rng_state(), "epo": self.epo.state_dict() if self.epo else None}
-        self.checkpoints.save(step, self.learner, state)
+    def _save(self, step: int, rng: dict[str, Any] | None = None) -> Path:
+        """Checkpoint ``step`` with the RNG states ``rng`` (default: now) and the log files' record counts."""
+        self.state["wall_time_s"] = self._prior_wall_time + time.perf_counter() - self._started
+        state = {
+            **self.state,
+            "rng": rng or _rng_state(),
+            "epo": self.epo.state_dict() if self.epo else None,
+            "records": dict(self.logger.records) if self.logger else None,
+        }
+        path = self.checkpoints.save(step, self.learner, state)
+        self._saved = (step, path)
+        return path
+
+    def _agreed_signal(self) -> str | None:
+        """The signal any rank received (collective: every rank stops, or none)."""
+        return next((name for name in tdist.all_gather_objects(self.stop.received) if name), None)
+
+    def _stop_if_requested(self) -> None:
+        if self._agreed_signal() is not None:
+            self._stop(self.state["step"])
+
+    def _stop(self, step: int, rng: dict[str, Any] | None = None) -> None:
+        """Checkpoint ``step`` (unless this process just wrote it) and raise ``Stopped``. ``rng``: the RNG states
+        at the point the resumed run continues from (a discarded phase may have drawn from them)."""
+        name = self._agreed_signal()
+        assert name is not None, "a phase was abandoned without a signal"
+        if (
+            rng is None
+            and self._saved is not None
+            and self._saved[0] == step
+            and self.state["pending"] is None
+        ):
+            path = self._saved[1]
+        else:
+            path = self._save(step, rng)
+        raise Stopped(name, step, str(path))
+
+    def _evaluate_or_stop(self, when: str) -> dict[str, Any]:
+        rng = _rng_state()
+        result = self.evaluate(when)
+        if result is None:
+            self._stop(self.state["step"], rng)
+        return result
 
     def _maybe_resume(self) -> None:
         resume = self.config.trainer.resume
@@ -260,12 +357,20 @@ class Trainer:
         if path is None:
             return
         state = self.checkpoints.load(path, self.learner)
-        _set_rng_state(state.pop("rng"))
+        rng = state.pop("rng")
         epo_state = state.pop("epo", None)
         if self.epo and epo_state:
             self.epo.load_state_dict(epo_state)
+        records = state.pop("records", None)
+        if self.logger and records is not None:
+            self.logger.rewind(records)
         self.state.update(state)
+        self.state["resumes"] = [
+            *self.state["resumes"],
+            {"checkpoint": str(path), "step": self.state["step"]},
+        ]
         self.learner.sync_to(self.engine)
+        _set_rng_state(rng)
         log.info("resumed from %s at step %d", path, self.state["step"])
 
     # ---------------------------------------------------------------------------------------- output
@@ -288,6 +393,9 @@ class Trainer:
         }
         if "sampled" in after_results:
             summary.update(_headline(before["sampled"], after_results["sampled"], "_sampled"))
+        if self.state["resumes"]:
+            summary["resumed_from"] = self.state["resumes"][-1]["checkpoint"]
+            summary["steps_before_resume"] = self.state["resumes"][-1]["step"]
         return summary
 
     def close(self) -> None:

@@ -37,17 +37,9 @@ from trainer.checkpoint_layout import (
     is_complete,
     latest_complete,
 )
+from trainer.run_files import write_text_atomic
 
 log = logging.getLogger("turnrl")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class CheckpointManager:
@@ -92,7 +84,7 @@ class CheckpointManager:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(staging, final)
-            _write_text_atomic(self.root / LATEST, final.name + "\n")
+            write_text_atomic(self.root / LATEST, final.name + "\n")
             self._prune()
         tdist.barrier()
         log.info("saved checkpoint %s in %.2f s", final, time.perf_counter() - start)
@@ -120,7 +112,7 @@ class CheckpointManager:
         return torch.load(state_file, map_location="cpu", weights_only=False)
 
     def _write_marker(self, staging: Path, info: dict[str, Any]) -> None:
-        _write_text_atomic(staging / MARKER, json.dumps(info))
+        write_text_atomic(staging / MARKER, json.dumps(info))
 
     def _prune(self) -> None:
         complete = self.complete_checkpoints()
