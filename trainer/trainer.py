@@ -71,7 +71,7 @@ class Trainer:
             **engine_kwargs(
                 config,
                 policy_logprobs=self.reuse_logprobs,
-                peer_exchange=tdist.PeerGroup(tp) if tp > 1 else None,
+                peer_exchange=tdist.PeerGroup(tp, config.trainer.collective_timeout_s) if tp > 1 else None,
             ),
         )
         self.runner_config = runner_config(config)
