@@ -8,7 +8,6 @@ Each rank writes ``OUT_DIR/rank<r>.json`` with what it saw; the test asserts on 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import traceback

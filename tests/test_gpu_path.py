@@ -237,7 +237,9 @@ def test_a_quantized_engine_is_refused_naming_the_key():
     """In-place weight loads bypass vLLM's load-time quantization: the combination is a config error."""
     from trainer.config import ConfigError, load_config
 
-    with pytest.raises(ConfigError, match=r"^rollout\.vllm\.engine_kwargs: quantization='fp8' cannot be used"):
+    with pytest.raises(
+        ConfigError, match=r"^rollout\.vllm\.engine_kwargs: quantization='fp8' cannot be used"
+    ):
         load_config(None, ["rollout.vllm.engine_kwargs={quantization: fp8}"])
     assert load_config(None, ["rollout.vllm.engine_kwargs={quantization: null}"])
 

@@ -30,7 +30,7 @@ from trainer import dist as tdist
 from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
 from trainer.metrics import merge_eval, mismatch_metrics, rollout_metrics, sample_table, train_metrics
-from trainer.run_log import MetricsLogger, PhaseTimer, console_line
+from trainer.run_log import MetricsLogger, PhaseTimer, console_line, device_memory
 from trainer.setup_parts import (
     engine_kwargs,
     env_pool,
@@ -127,7 +127,7 @@ class Trainer:
         return self._summary(after, self.state["wall_time_s"])
 
     def train_step(self, step: int) -> dict[str, float]:
-        timer = PhaseTimer()
+        timer = PhaseTimer(device_memory())
         tasks = self._tasks_for(step)
         with timer("rollout"):
             batch = self.runner.rollout(tasks, seed=self.config.trainer.seed * 100_003 + step)
