@@ -146,7 +146,9 @@ def score_sequences(
             lengths.extend(pack.sequence_lengths)
             # one device-to-host copy per pack (a copy per row would synchronise the GPU once per row)
             pack_logprobs = stats.logprobs.float().cpu()
-            pack_entropy = stats.entropy.float().cpu() if entropy is not None and stats.entropy is not None else None
+            pack_entropy = (
+                stats.entropy.float().cpu() if entropy is not None and stats.entropy is not None else None
+            )
             offset = 0
             for row, n in zip(pack.rows, pack.response_lengths):
                 logprobs[row, :n] = pack_logprobs[offset : offset + n]
