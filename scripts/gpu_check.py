@@ -174,6 +174,8 @@ def training_overrides(mode: str, out: Path, gpus: int) -> list[str]:
         f"trainer.eval_episodes={size['eval_episodes']}",
         "trainer.eval_sampled=false",
         "trainer.sft.enabled=false",
+        # the expert episodes whose text trains the tokenizer of the model built here (400 by default)
+        "trainer.sft.episodes=16",
         f"trainer.output_dir={out}",
         "trainer.run_name=train",
         "trainer.resume=never",
