@@ -13,9 +13,9 @@ docs/benchmarks.md).
 Nothing is downloaded: the policy is a random-init model built here with Qwen2.5-1.5B's transformer (28 layers,
 width 1536, 12 heads / 2 KV heads, MLP 8960) and the small vocabulary of a tokenizer trained on the env's text,
 about 1.3B parameters (Qwen2.5's 152k-row embedding is not built: a random model would sample ids the tokenizer
-cannot decode). The training run takes every GPU default of configs/alfworld_gpu.yaml (KL, EPO's place taken by
-the file's estimator, vLLM with sleep mode, DeepSpeed) except the sizes that set its length, cut so the whole
-check fits in 5 minutes on one H100 / H200.
+cannot decode). The training run takes every GPU default of configs/alfworld_gpu.yaml (KL 0.01 in the loss, vLLM
+with sleep mode, DeepSpeed, bf16, 4096-token context) with EPO as the estimator (its entropy term on top of the
+others), except the sizes that set its length, cut so the whole check fits in 5 minutes on one H100 / H200.
 
 Time budget, one GPU (an estimate: nothing here was run on a GPU yet). From the figures measured on an H100 with
 this stack (vLLM import 24 s, engine start with torch.compile and CUDA graphs 59-66 s, generation 35k-50k tok/s
