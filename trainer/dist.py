@@ -226,9 +226,15 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 
 class PeerGroup:
     """Consecutive ranks that serve one tensor-parallel vLLM engine (vLLM's own layout under
-    ``external_launcher``: ranks 0..k-1, k..2k-1, ...), with an object all-gather among them."""
+    ``external_launcher``: ranks 0..k-1, k..2k-1, ...), with an object all-gather among them.
 
-    def __init__(self, size: int) -> None:
+    The groups are gloo on every backend: they carry pickled prompts, which live on the CPU, and NCCL would copy
+    each one to the GPU and back. ``timeout_s`` is how long a rank waits in ``gather`` for its peers, who may be
+    stepping slow environments in between (``trainer.collective_timeout_s``); without it a group would get the
+    backend's default (10 minutes for NCCL, 30 for gloo) whatever the trainer was told.
+    """
+
+    def __init__(self, size: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         import torch.distributed as dist
 
         rank, world = rank_and_world()
@@ -236,8 +242,12 @@ class PeerGroup:
             raise ValueError(f"a group of {size} ranks does not divide the world of {world}")
         self.size = size
         self.rank = rank % size
+        timeout = datetime.timedelta(seconds=timeout_s)
         # every rank must create every group, in the same order
-        groups = [dist.new_group(list(range(start, start + size))) for start in range(0, world, size)]
+        groups = [
+            dist.new_group(list(range(start, start + size)), timeout=timeout, backend="gloo")
+            for start in range(0, world, size)
+        ]
         self._group = groups[rank // size]
 
     def gather(self, obj: Any) -> list[Any]:

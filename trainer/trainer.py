@@ -36,7 +36,7 @@ from trainer import dist as tdist
 from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
 from trainer.metrics import merge_eval, mismatch_metrics, rollout_metrics, sample_table, train_metrics
-from trainer.run_log import MetricsLogger, PhaseTimer, console_line
+from trainer.run_log import MetricsLogger, PhaseTimer, console_line, device_memory
 from trainer.setup_parts import (
     engine_kwargs,
     env_pool,
@@ -82,7 +82,7 @@ class Trainer:
             **engine_kwargs(
                 config,
                 policy_logprobs=self.reuse_logprobs,
-                peer_exchange=tdist.PeerGroup(tp) if tp > 1 else None,
+                peer_exchange=tdist.PeerGroup(tp, config.trainer.collective_timeout_s) if tp > 1 else None,
             ),
         )
         # Tensor-parallel peers generate in lock-step: a rank that left a rollout would leave them waiting.
@@ -162,7 +162,7 @@ class Trainer:
             self._save(step)
 
     def train_step(self, step: int) -> dict[str, float]:
-        timer = PhaseTimer()
+        timer = PhaseTimer(device_memory())
         tasks = self._tasks_for(step)
         with timer("rollout"):
             batch = self._rollout(step, tasks)

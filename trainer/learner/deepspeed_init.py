@@ -8,7 +8,9 @@ Choices that matter on a CPU machine (measured with DeepSpeed 0.19.8, torch 2.13
   pick FusedAdam/CPUAdam JIT-compiles a C++ op for ~2 minutes; only optimizer offload needs DeepSpeedCPUAdam;
 - ZeRO-3 models are built under ``HfDeepSpeedConfig`` (transformers' own ``zero.Init``), never inside a manual
   ``zero.Init``; the global HF config is unset right after loading so later rank-0-only loads do not deadlock;
-- ``torch._dynamo`` is imported before DeepSpeed patches ``Tensor.__new__``.
+- ``torch._dynamo`` is imported before DeepSpeed patches ``Tensor.__new__``;
+- ZeRO-3 runs without ``memory_efficient_linear``, which would replace ``torch.nn.functional.linear``
+  process-wide (the vLLM engine in the same process included) and never restore it.
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def build_ds_config(
         # has no streams to overlap on.
         zero.update({"contiguous_gradients": True, "overlap_comm": on_gpu and zero["stage"] >= 2})
     if zero["stage"] == 3:
-        zero.update({"stage3_gather_16bit_weights_on_model_save": False})
+        # memory_efficient_linear (DeepSpeed's default) makes zero.Init replace torch.nn.functional.linear for
+        # the whole process and never put it back, so the colocated vLLM engine's GEMMs would run through
+        # DeepSpeed's autograd wrapper too; ZeRO-3 gathers and releases parameters with its module hooks either way.
+        zero.update({"stage3_gather_16bit_weights_on_model_save": False, "memory_efficient_linear": False})
         offload = learner.reference_offload if for_reference else learner.offload_params
         if offload:
             zero["offload_param"] = {"device": "cpu", "pin_memory": on_gpu}

@@ -144,10 +144,15 @@ def score_sequences(
             if pack.is_dummy:
                 continue
             lengths.extend(pack.sequence_lengths)
+            # one device-to-host copy per pack (a copy per row would synchronise the GPU once per row)
+            pack_logprobs = stats.logprobs.float().cpu()
+            pack_entropy = (
+                stats.entropy.float().cpu() if entropy is not None and stats.entropy is not None else None
+            )
             offset = 0
             for row, n in zip(pack.rows, pack.response_lengths):
-                logprobs[row, :n] = stats.logprobs[offset : offset + n].float().cpu()
-                if entropy is not None and stats.entropy is not None:
-                    entropy[row, :n] = stats.entropy[offset : offset + n].float().cpu()
+                logprobs[row, :n] = pack_logprobs[offset : offset + n]
+                if pack_entropy is not None:
+                    entropy[row, :n] = pack_entropy[offset : offset + n]
                 offset += n
     return logprobs, entropy, lengths

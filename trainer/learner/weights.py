@@ -20,7 +20,11 @@ NameMap = Callable[[str], str | None]
 
 
 def gather_units(module: torch.nn.Module) -> list[list[tuple[str, torch.nn.Parameter]]]:
-    """Parameter groups gathered together: each element of a ModuleList whole, else a module's own params."""
+    """Parameter groups gathered together: each element of a ModuleList whole, else a module's own params.
+
+    A parameter shared by several modules (a tied LM head) belongs to the first unit that holds it, under all
+    its names, so ZeRO-3 gathers it once (Qwen2.5-1.5B's embedding is 0.47 GB in bf16).
+    """
     units: list[list[tuple[str, torch.nn.Parameter]]] = []
 
     def visit(prefix: str, mod: torch.nn.Module) -> None:
@@ -37,7 +41,16 @@ def gather_units(module: torch.nn.Module) -> list[list[tuple[str, torch.nn.Param
                 visit(child_prefix, child)
 
     visit("", module)
-    return units
+    owner: dict[int, list[tuple[str, torch.nn.Parameter]]] = {}
+    merged: list[list[tuple[str, torch.nn.Parameter]]] = []
+    for unit in units:
+        kept = []
+        for name, param in unit:
+            first = owner.setdefault(id(param), kept)
+            first.append((name, param))
+        if kept:
+            merged.append(kept)
+    return merged
 
 
 def iter_full_weights(
@@ -46,7 +59,8 @@ def iter_full_weights(
     """Yield every parameter under its HF name (mapped by ``name_map``), tied names included.
 
     ZeRO-3: a collective, every rank must iterate to the end (each gets the full tensors, as clones that
-    survive the re-partitioning). Stages 0-2: the tensors alias the live parameters; copy what you keep.
+    survive the re-partitioning; a tied parameter is gathered and cloned once and yielded under each name).
+    Stages 0-2: the tensors alias the live parameters; copy what you keep.
     """
     for unit in gather_units(module):
         if zero3:
@@ -54,7 +68,8 @@ def iter_full_weights(
 
             unique = list({id(p): p for _, p in unit}.values())
             with deepspeed.zero.GatheredParameters(unique, modifier_rank=None):
-                tensors = [(name, p.data.detach().clone()) for name, p in unit]
+                copies = {id(p): p.data.detach().clone() for p in unique}
+            tensors = [(name, copies[id(p)]) for name, p in unit]
         else:
             tensors = [(name, p.detach()) for name, p in unit]
         for name, tensor in tensors:
