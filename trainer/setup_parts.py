@@ -196,24 +196,22 @@ def engine_memory_kwargs(
     vllm = config.rollout.vllm
     _, ranks = tdist.rank_and_world()
     bf16 = _bf16(config)
-    cpu_kv = (
-        int(vllm.cpu_kvcache_space_gib * GIB)
-        if vllm.cpu_kvcache_space_gib is not None
-        else rollout_kv_cache_bytes(config, ranks, 2 if bf16 else 4)
-    )
+    if gpu_total_bytes is None and not _cuda():
+        if vllm.cpu_kvcache_space_gib is not None:
+            return {"cpu_kv_cache_bytes": int(vllm.cpu_kvcache_space_gib * GIB)}
+        return {"cpu_kv_cache_bytes": rollout_kv_cache_bytes(config, ranks, 2 if bf16 else 4)}
     if vllm.gpu_memory_utilization is not None:
-        return {"gpu_memory_utilization": vllm.gpu_memory_utilization, "cpu_kv_cache_bytes": cpu_kv}
+        return {"gpu_memory_utilization": vllm.gpu_memory_utilization}
     if gpu_total_bytes is None:
-        if not _cuda():
-            return {"cpu_kv_cache_bytes": cpu_kv}
         import torch
 
         gpu_total_bytes = torch.cuda.mem_get_info()[1]
-    memory_plan = plan(plan_inputs(config, ranks, gpu_total_bytes, bf16=bf16, trainable_params=trainable_params))
+    memory_plan = plan(
+        plan_inputs(config, ranks, gpu_total_bytes, bf16=bf16, trainable_params=trainable_params)
+    )
     return {
         "engine_budget_bytes": memory_plan.engine_bytes,
         "learner_growth_bytes": memory_plan.learner_lazy_bytes,
-        "cpu_kv_cache_bytes": cpu_kv,
     }
 
 
