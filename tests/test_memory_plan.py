@@ -190,6 +190,7 @@ def test_the_plan_command_imports_no_torch():
     assert "memory plan per GPU" in done.stdout
 
 
+@pytest.mark.slow  # six interpreter starts
 def test_train_sh_refuses_a_config_that_does_not_fit_unless_told(tmp_path):
     swe = REPO / "configs" / "swe_gpu.yaml"
     env = {**os.environ, "GPU_MEMORY_MIB": "81920", "PYTHONPATH": str(REPO)}
