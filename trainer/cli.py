@@ -34,6 +34,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0 (got {value})")
+    return value
+
+
+def _plan(config, args: argparse.Namespace) -> int:
+    """``turnrl plan``: the table (or JSON) and the verdict as the exit code."""
+    import json
+
+    from trainer.memory_plan import format_plan, plan_config, plan_json
+
+    memory_plan = plan_config(config, args.gpus, args.gpu_memory_gib)
+    print(json.dumps(plan_json(memory_plan)) if args.json else format_plan(memory_plan))
+    return 0 if memory_plan.fits else 1
+
+
 def _checkpoint(text: str) -> Path:
     """The Hugging Face folder behind ``--checkpoint``, found before anything heavy is imported."""
     from trainer.checkpoint_layout import model_folder
@@ -89,6 +110,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(where)
 
+    plan = commands.add_parser(
+        "plan",
+        help="per-GPU memory of a config (from model.path/config.json, no weights); exit 0 fits, 1 does not",
+    )
+    plan.add_argument("--gpus", type=_positive_int, required=True, help="GPUs (one rank each)")
+    plan.add_argument("--gpu-memory-gib", type=_positive_float, required=True, help="memory of one GPU, GiB")
+    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    _add_config_args(plan)
+
     commands.add_parser("doctor", help="versions, GPU presence, and which engines and envs work here")
 
     plot = commands.add_parser("plot", help="draw PNG curves of a run's metrics.jsonl")
@@ -121,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(to_yaml(config), end="")
             return 0
+        if args.command == "plan":
+            return _plan(config, args)
         check_paths(config)
     except ConfigError as exc:
         print(f"turnrl: config error: {exc}", file=sys.stderr)

