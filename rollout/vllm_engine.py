@@ -51,7 +51,7 @@ def release_cached_device_memory() -> None:
     GPU: PyTorch's caching allocator keeps the blocks the update freed (the fp32 logits of a 152k vocabulary
     among them) reserved for the process, and vLLM's wake_up allocates through its own pool, so without this
     the wake can run out of memory while gigabytes sit cached. CPU: nothing is cached; ``gc.collect`` still runs
-    so both paths drop the same dead tensors (tests/test_vllm_lifecycle.py checks the GPU call with a stand-in).
+    so both paths drop the same dead tensors (tests/test_engine.py checks the GPU call with a stand-in).
     """
     gc.collect()
     if torch.cuda.is_available():
