@@ -243,8 +243,8 @@ def memory_plan(overrides: list[str], gpus: int, gpu_memory_gib: float | None) -
     """The memory plan's prediction for this run, shown beside the measured peaks: the one place it is read.
 
     Asks ``turnrl plan --config configs/alfworld_gpu.yaml OVERRIDES --gpus N --gpu-memory-gib G --json`` and
-    keeps its answer (``fits``, ``total_gib``, ``kv_cache_gib``, ``per_gpu_gib`` by part). Where this checkout
-    has no plan command yet, the answer says so and the measured side stands alone.
+    keeps its answer (``fits``, ``total_gib``, ``kv_cache_gib``, ``per_gpu_gib`` by part). When the plan cannot
+    answer (bad input, exit 2), the report says why and the measured side stands alone.
     """
     if gpu_memory_gib is None:
         return {"available": False, "reason": "no GPU: nothing to plan"}
