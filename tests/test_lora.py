@@ -1,0 +1,167 @@
+"""LoRA learner on the tiny model (one DeepSpeed rank, CPU fp32): schema, adapter-only training, the reference
+with adapters off, merged weights and export, the peft adapter folder, checkpoint resume, ZeRO stages 0-2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from learner_worker import learner_setup, make_batch
+
+from trainer.config import ConfigError, KLConfig, LearnerConfig, LoRAConfig, load_config
+from trainer.learner import CheckpointManager, Learner
+from trainer.learner.checkpoint import ADAPTER_DIR
+from trainer.learner.lora import hf_parameter_name, lora_parameter_count
+
+LORA = {"rank": 4, "alpha": 8.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory):
+    from trainer.tiny_model import build_tiny_model, default_corpus
+
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "tiny_lora_model", default_corpus())
+
+
+def lora_learner(path, stage=1, kl=None, **fields):
+    return Learner(
+        learner_setup(
+            path,
+            zero_stage=stage,
+            lr=1e-2,
+            lora=LoRAConfig(**LORA),
+            kl=kl,
+            total_optimizer_steps=8,
+            **fields,
+        )
+    )
+
+
+def train_steps(learner, steps, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    metrics = []
+    for _ in range(steps):
+        prompts, responses, advantages, _ = make_batch(generator, 6)
+        old, _ = learner.score(prompts, responses, with_entropy=False)
+        ref = learner.reference_logprobs(prompts, responses)
+        metrics.append(learner.update(prompts, responses, advantages, old, ref))
+    return metrics
+
+
+def hf_logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0]
+
+
+PROMPT = list(range(20, 44))
+
+
+# ------------------------------------------------------------------------------------------------- schema
+def test_lora_off_by_default_and_zero3_is_a_config_error_naming_the_key():
+    assert not LearnerConfig().lora.enabled
+    assert LearnerConfig(zero_stage=2, lora=LoRAConfig(rank=8)).lora.enabled
+    with pytest.raises(ConfigError, match=r"learner.*lora\.rank.*zero_stage"):
+        load_config(overrides=["learner.lora.rank=8", "learner.zero_stage=3"])
+    with pytest.raises(ConfigError, match="learner.lora.sync"):
+        load_config(overrides=["learner.lora.rank=8", "learner.lora.sync=both"])
+
+
+def test_hf_parameter_name_strips_peft_wrapping():
+    assert hf_parameter_name("base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight") == (
+        "model.layers.0.self_attn.q_proj.weight"
+    )
+    assert hf_parameter_name("base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight") is None
+    assert hf_parameter_name("model.norm.weight") == "model.norm.weight"
+
+
+# ------------------------------------------------------------------------------------------------ learner
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_only_adapters_train_base_weights_bit_identical(tiny_model_path, stage):
+    """Under ZeRO 0, 1 and 2 only adapter parameters get gradients and optimizer states; after training the
+    base weights are bit-identical to the start model's, the adapters moved, and the merged policy changed."""
+    from transformers import AutoModelForCausalLM
+
+    learner = lora_learner(tiny_model_path, stage=stage)
+    module = learner.ds_engine.module
+    trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+    assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
+    config = json.loads((tiny_model_path / "config.json").read_text())
+    assert learner.trainable_parameters == lora_parameter_count(config, learner.setup.learner.lora)
+    start_adapters = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+    start_merged = learner.state_dict()
+
+    train_steps(learner, 2)
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32).state_dict()
+    for name, param in module.named_parameters():
+        hf = hf_parameter_name(name)
+        if hf is not None:
+            assert torch.equal(param.detach(), base[hf]), name
+    assert any(not torch.equal(start_adapters[n], p) for n, p in module.named_parameters() if n in start_adapters)
+    optimizer_params = {id(p) for group in learner.ds_engine.optimizer.param_groups for p in group["params"]}
+    assert optimizer_params  # states exist for the adapters only (fp32 on CPU: the live parameters)
+    if stage == 0:
+        assert optimizer_params == {id(p) for n, p in module.named_parameters() if p.requires_grad}
+    changed = learner.state_dict()
+    assert set(changed) == set(start_merged) and "lm_head.weight" in changed
+    assert any(not torch.equal(changed[n], start_merged[n]) for n in changed)
+
+
+def test_reference_is_the_base_model_with_adapters_off(tiny_model_path):
+    from transformers import AutoModelForCausalLM
+
+    from trainer.learner.deepspeed_init import AdapterOffReference
+
+    learner = lora_learner(tiny_model_path, kl=KLConfig(coef=0.01))
+    assert isinstance(learner.reference, AdapterOffReference)  # no second model is loaded
+    train_steps(learner, 1)
+    prompts, responses, _, mask = make_batch(torch.Generator().manual_seed(5), 4)
+    ref = learner.reference_logprobs(prompts, responses)
+    policy, _ = learner.score(prompts, responses, with_entropy=False)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+    from learner_worker import padded_logprobs
+
+    expected = padded_logprobs(base, prompts, responses, mask.shape[1]) * mask
+    torch.testing.assert_close(ref * mask, expected, atol=1e-5, rtol=0)
+    assert (policy - ref).abs().max() > 1e-3  # the adapter is back on for the policy
+
+
+def test_exports_merged_folder_and_peft_adapter_giving_the_learners_logits(tiny_model_path, tmp_path):
+    """Checkpoint: hf/ (merged, plain transformers) and adapter/ (peft on the base) both give the policy."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    learner = lora_learner(tiny_model_path)
+    train_steps(learner, 2)
+    with torch.no_grad():
+        learner.ds_engine.eval()
+        expected = learner.ds_engine(input_ids=torch.tensor([PROMPT])).logits[0]
+    checkpoint = CheckpointManager(tmp_path / "ckpt").save(2, learner, {"step": 2})
+    adapter = checkpoint / ADAPTER_DIR
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        tiny_model_path
+    )
+    merged = AutoModelForCausalLM.from_pretrained(checkpoint / "hf", dtype=torch.float32)
+    torch.testing.assert_close(hf_logits(merged, PROMPT), expected, atol=1e-4, rtol=0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+    with_adapter = PeftModel.from_pretrained(base, adapter)
+    torch.testing.assert_close(hf_logits(with_adapter, PROMPT), expected, atol=1e-5, rtol=0)
+
+
+def test_resume_continues_exactly(tiny_model_path, tmp_path):
+    """Two steps, checkpoint, a third step; a fresh learner loading the checkpoint gives the same third step."""
+    first = lora_learner(tiny_model_path)
+    train_steps(first, 2)
+    checkpoint = CheckpointManager(tmp_path / "ckpt").save(2, first, {"step": 2})
+    expected = train_steps(first, 1, seed=7)[0]
+    expected_weights = first.state_dict()
+
+    second = lora_learner(tiny_model_path)
+    CheckpointManager(tmp_path / "ckpt").load(checkpoint, second)
+    got = train_steps(second, 1, seed=7)[0]
+    for key in ("actor/pg_loss", "actor/grad_norm", "actor/ppo_kl"):
+        assert got[key] == expected[key], key
+    weights = second.state_dict()
+    assert all(torch.equal(weights[n], expected_weights[n]) for n in weights)
