@@ -360,7 +360,9 @@ class VLLMEngine:
                 requests.append({"prompt_token_ids": [int(t) for t in prompt]})
                 owners.append(number)
         outputs = (
-            self.llm.generate(requests, params, use_tqdm=False, lora_request=self.lora_request) if requests else []
+            self.llm.generate(requests, params, use_tqdm=False, lora_request=self.lora_request)
+            if requests
+            else []
         )
         results: list[list[Completion]] = [[] for _ in parts]
         for owner, output in zip(owners, outputs):
@@ -436,7 +438,9 @@ class VLLMEngine:
             self.llm.llm_engine.remove_lora(previous.lora_int_id)
         self.lora_request = request
         if not self.llm.reset_prefix_cache():
-            raise RuntimeError("VLLMEngine: reset_prefix_cache failed after an adapter update (KV blocks in use)")
+            raise RuntimeError(
+                "VLLMEngine: reset_prefix_cache failed after an adapter update (KV blocks in use)"
+            )
         self.lifecycle.loaded()
 
     def _check_complete(self, names: set[str]) -> None:

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.config import KLConfig, LearnerConfig  # noqa: E402
+from trainer.config import KLConfig, LearnerConfig, LoRAConfig  # noqa: E402
 from trainer.dist import shutdown_distributed  # noqa: E402
 from trainer.learner import CheckpointManager, Learner, LearnerSetup  # noqa: E402
 from trainer.learner import checkpoint as checkpoint_module  # noqa: E402
@@ -109,6 +109,7 @@ def setup_from(args) -> LearnerSetup:
         loss_agg_mode=args.agg,
         clip_ratio_low=0.2,
         extra_ds_config=extra,
+        lora=LoRAConfig(rank=args.lora_rank, alpha=2.0 * args.lora_rank or 32.0),
     )
 
 
@@ -215,6 +216,7 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=2)
     parser.add_argument("--kill-at-save", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--lora-rank", type=int, default=0)
     args = parser.parse_args()
     {"train": run_train, "resume": run_resume}[args.mode](args)
     shutdown_distributed()

@@ -9,10 +9,11 @@ import pytest
 import torch
 from learner_worker import learner_setup, make_batch
 
+from trainer.checkpoint_layout import model_folder
 from trainer.config import ConfigError, KLConfig, LearnerConfig, LoRAConfig, load_config
 from trainer.learner import CheckpointManager, Learner
 from trainer.learner.checkpoint import ADAPTER_DIR
-from trainer.learner.lora import hf_parameter_name, lora_parameter_count
+from trainer.learner.lora import hf_parameter_name, lora_parameter_count, merge_adapter
 
 LORA = {"rank": 4, "alpha": 8.0}
 
@@ -98,7 +99,9 @@ def test_only_adapters_train_base_weights_bit_identical(tiny_model_path, stage):
         hf = hf_parameter_name(name)
         if hf is not None:
             assert torch.equal(param.detach(), base[hf]), name
-    assert any(not torch.equal(start_adapters[n], p) for n, p in module.named_parameters() if n in start_adapters)
+    assert any(
+        not torch.equal(start_adapters[n], p) for n, p in module.named_parameters() if n in start_adapters
+    )
     optimizer_params = {id(p) for group in learner.ds_engine.optimizer.param_groups for p in group["params"]}
     assert optimizer_params  # states exist for the adapters only (fp32 on CPU: the live parameters)
     if stage == 0:
@@ -148,6 +151,12 @@ def test_exports_merged_folder_and_peft_adapter_giving_the_learners_logits(tiny_
     base = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
     with_adapter = PeftModel.from_pretrained(base, adapter)
     torch.testing.assert_close(hf_logits(with_adapter, PROMPT), expected, atol=1e-5, rtol=0)
+    # turnrl eval --checkpoint <adapter folder>: merged into its base model, then played like hf/
+    assert model_folder(adapter) == adapter
+    merged_again = AutoModelForCausalLM.from_pretrained(
+        merge_adapter(adapter, tmp_path / "m"), dtype=torch.float32
+    )
+    torch.testing.assert_close(hf_logits(merged_again, PROMPT), expected, atol=1e-4, rtol=0)
 
 
 def test_resume_continues_exactly(tiny_model_path, tmp_path):
@@ -165,3 +174,90 @@ def test_resume_continues_exactly(tiny_model_path, tmp_path):
         assert got[key] == expected[key], key
     weights = second.state_dict()
     assert all(torch.equal(weights[n], expected_weights[n]) for n in weights)
+
+
+# ------------------------------------------------------------------------------------------- whole trainer
+@pytest.mark.slow
+def test_train_with_lora_resumes_exactly_and_checkpoints_the_adapter(tmp_path):
+    """``turnrl train learner.lora.rank=4`` with KL on the toy env (HF engine fed the merged weights): the
+    engine's log-probs are the learner's, every checkpoint holds hf/ and adapter/, and a run resumed from
+    step 2's checkpoint logs the same step 3 as the uninterrupted run."""
+    import subprocess
+    import sys
+
+    from test_train_e2e import ENV_LIMITS, REPO, TINY, _env
+
+    def train(name, *extra):
+        args = [
+            sys.executable,
+            "-m",
+            "trainer",
+            "train",
+            *TINY,
+            f"trainer.output_dir={tmp_path}",
+            "env.name=toy",
+        ]
+        args += [*ENV_LIMITS["toy"], "learner.lora.rank=4", "learner.lora.alpha=8", "algorithm.kl.coef=0.01"]
+        args += [
+            "trainer.total_steps=3",
+            "trainer.save_every=1",
+            "trainer.keep_last=5",
+            f"trainer.run_name={name}",
+        ]
+        result = subprocess.run(
+            [*args, *extra], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        return {line["step"]: line for line in map(json.loads, lines) if "train/pg_loss" in line}
+
+    whole = train("whole")
+    checkpoint = tmp_path / "whole" / "checkpoints" / "step_00000002"
+    assert (checkpoint / "hf" / "config.json").is_file()
+    assert (checkpoint / ADAPTER_DIR / "adapter_model.safetensors").is_file()
+    assert all(line["rollout/logprob_diff_max"] < 1e-3 for line in whole.values())
+    resumed = train("resumed", f"trainer.resume={checkpoint}")
+    assert list(resumed) == [3]
+    compared = [key for key in whole[3] if key.startswith("train/")]
+    assert {"train/pg_loss", "train/kl_loss"} <= set(compared)
+    assert {key: resumed[3][key] for key in compared} == {key: whole[3][key] for key in compared}
+
+
+@pytest.mark.slow
+def test_zero2_on_two_ranks_trains_the_adapter_like_plain_data_parallel(tiny_model_path, tmp_path):
+    """Two ranks with uneven rows: ZeRO-2 (adapter gradients and optimizer states partitioned) takes the same
+    steps as stage 0 (plain data parallel), and the merged weights it gathers agree."""
+    from test_learner_dist import assert_same_adam_path, torchrun
+
+    results = {}
+    for stage in (0, 2):
+        out = tmp_path / f"stage{stage}"
+        out.mkdir()
+        torchrun(
+            "train",
+            "--model",
+            str(tiny_model_path),
+            "--out",
+            str(out),
+            "--stage",
+            str(stage),
+            "--lora-rank",
+            "4",
+            "--lr",
+            "1e-2",
+            "--steps",
+            "4",
+            "--compare-step",
+            "4",
+        )
+        results[stage] = (json.loads((out / "result.json").read_text()), torch.load(out / "weights.pt"))
+    (plain, plain_weights), (zero2, zero2_weights) = results[0], results[2]
+    assert plain["world"] == zero2["world"] == 2
+    for got, want in zip(zero2["losses"], plain["losses"]):
+        assert abs(got - want) < 1e-4, (zero2["losses"], plain["losses"])
+    assert not torch.equal(
+        zero2_weights["compare"]["model.layers.0.mlp.up_proj.weight"],
+        zero2_weights["start"]["model.layers.0.mlp.up_proj.weight"],
+    )
+    for name, want in plain_weights["compare"].items():
+        assert_same_adam_path(zero2_weights["compare"][name], want, name, lr=1e-2)

@@ -62,7 +62,11 @@ def test_7b_lora_config_matches_verl_agent_lora_recipe():
     for key, expected in wanted.items():
         assert value(config, key) == expected, f"alfworld_7b_lora.yaml: {key}"
     assert max_turns(config) == PER_ENV["alfworld"]["max_turns"]
-    assert (config.algorithm.name, config.algorithm.norm, config.algorithm.step_weight) == ("gigpo", "mean_std", 1.0)
+    assert (config.algorithm.name, config.algorithm.norm, config.algorithm.step_weight) == (
+        "gigpo",
+        "mean_std",
+        1.0,
+    )
     lora = config.learner.lora
     assert (lora.rank, lora.alpha, lora.target_modules) == (64, 64.0, "all-linear")
     assert config.model.path.endswith("Qwen2.5-7B-Instruct")

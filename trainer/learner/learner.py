@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,8 +27,8 @@ from trainer.learner.deepspeed_init import (
     resolve_dtype,
 )
 from trainer.learner.export import export_hf_folder
-from trainer.learner.lora import merged_weights, save_adapter, trainable_parameter_count
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops
+from trainer.learner.lora import merged_weights, save_adapter, trainable_parameter_count
 from trainer.learner.scoring import score_sequences
 from trainer.learner.setup import LearnerSetup
 from trainer.learner.update import ExtraLossFn, ModelFacts, PPOUpdater, prepare_batch, summarize_steps
@@ -70,14 +72,17 @@ class Learner:
         self.lora = setup.learner.lora.enabled
         self.reference: ReferenceModel | AdapterOffReference | None = None
         if setup.uses_reference:
-            self.reference = AdapterOffReference(self.ds_engine) if self.lora else ReferenceModel(setup, self.device)
+            self.reference = (
+                AdapterOffReference(self.ds_engine) if self.lora else ReferenceModel(setup, self.device)
+            )
         self.update_calls = 0
         self.facts = self._model_facts()
         self.peak_flops = peak_flops(torch.cuda.get_device_name() if torch.cuda.is_available() else None)
         stage0_manual = stage == 0 and not self.ds_engine.bfloat16_enabled()
         self.updater = PPOUpdater(self.ds_engine, setup, self.filler_token, stage0_manual_skip=stage0_manual)
         self._tokenizer = None
-        self._engine_adapter_dir: str | None = None
+        self._engine_adapters: tempfile.TemporaryDirectory | None = None  # removed with the learner
+        self._engine_adapter_syncs = 0
         self.last_scoring: dict[str, float] = {}
 
     # ----------------------------------------------------------------------------------------- scoring
@@ -222,14 +227,14 @@ class Learner:
 
     def _adapter_for_engine(self) -> str:
         """A fresh folder per sync (the engine tells adapters apart by folder and id), the previous one removed."""
-        import shutil
-        import tempfile
-
-        if self._engine_adapter_dir is not None:
-            shutil.rmtree(self._engine_adapter_dir, ignore_errors=True)
-        self._engine_adapter_dir = tempfile.mkdtemp(prefix="turnrl-adapter-")
-        save_adapter(self.ds_engine.module, self._engine_adapter_dir, self.setup.model_path)
-        return self._engine_adapter_dir
+        if self._engine_adapters is None:
+            self._engine_adapters = tempfile.TemporaryDirectory(prefix="turnrl-adapter-")
+        root = Path(self._engine_adapters.name)
+        shutil.rmtree(root / f"sync-{self._engine_adapter_syncs}", ignore_errors=True)
+        self._engine_adapter_syncs += 1
+        folder = root / f"sync-{self._engine_adapter_syncs}"
+        save_adapter(self.ds_engine.module, folder, self.setup.model_path)
+        return str(folder)
 
     def _score_kwargs(self, with_entropy: bool) -> dict[str, Any]:
         s = self.setup

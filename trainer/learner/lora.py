@@ -21,7 +21,13 @@ ADAPTER_NAME = "default"
 """peft's name of the one adapter a policy carries."""
 _PEFT_PREFIX = "base_model.model."
 _BASE_LAYER = ".base_layer"
-_ADAPTER_PARTS = (".lora_A.", ".lora_B.", ".lora_embedding_A.", ".lora_embedding_B.", ".lora_magnitude_vector.")
+_ADAPTER_PARTS = (
+    ".lora_A.",
+    ".lora_B.",
+    ".lora_embedding_A.",
+    ".lora_embedding_B.",
+    ".lora_magnitude_vector.",
+)
 
 
 def wrap_with_lora(model: torch.nn.Module, lora: LoRAConfig) -> torch.nn.Module:
@@ -74,7 +80,9 @@ def lora_parameter_count(model_config: Mapping[str, Any], lora: LoRAConfig) -> i
     targets = list(shapes) if lora.target_modules == "all-linear" else lora.target_modules
     unknown = [name for name in targets if name not in shapes]
     if unknown:
-        raise ValueError(f"lora_parameter_count knows the decoder projections {sorted(shapes)}, not {unknown}")
+        raise ValueError(
+            f"lora_parameter_count knows the decoder projections {sorted(shapes)}, not {unknown}"
+        )
     per_layer = sum(lora.rank * (shapes[name][0] + shapes[name][1]) for name in targets)
     return per_layer * int(model_config["num_hidden_layers"])
 
@@ -117,3 +125,21 @@ def save_adapter(peft_model: torch.nn.Module, directory: str | Path, base_model_
     folder it applies to; ``PeftModel.from_pretrained(base, directory)`` loads it."""
     peft_model.peft_config[ADAPTER_NAME].base_model_name_or_path = str(base_model_path)
     peft_model.save_pretrained(str(directory), selected_adapters=[ADAPTER_NAME], safe_serialization=True)
+
+
+def merge_adapter(adapter: str | Path, out: str | Path) -> Path:
+    """Write base model + adapter as one plain Hugging Face folder (weights, config, the base's tokenizer) in
+    ``out``; the base is the folder named in the adapter's ``adapter_config.json``."""
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base_path = PeftConfig.from_pretrained(str(adapter)).base_model_name_or_path
+    if not base_path or not Path(base_path).is_dir():
+        raise FileNotFoundError(
+            f"the adapter in {adapter} names the base model {base_path!r}, which is not a local folder"
+        )
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto", local_files_only=True)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(base_path).save_pretrained(str(out))
+    return Path(out)
