@@ -118,6 +118,13 @@ def run_train(args) -> None:
     rank, world = learner.dist.rank, learner.dist.world_size
     prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(args.seed), args.rows)
     start_weights = learner.state_dict()
+    start_adapter = (
+        {  # LoRA: the adapters' start values (the merged start weights are the base model's)
+            n: p.detach().clone() for n, p in learner.ds_engine.module.named_parameters() if p.requires_grad
+        }
+        if args.lora_rank
+        else None
+    )
     rows = rank_rows(args.rows, rank, world)
     mine_p = [prompts[i] for i in rows]
     mine_r = [responses[i] for i in rows]
@@ -136,6 +143,7 @@ def run_train(args) -> None:
         torch.save(
             {
                 "start": start_weights,
+                "start_adapter": start_adapter,
                 "compare": weights_at_compare,
                 "old_logprobs_rank0": old,
                 "rows_rank0": rows,

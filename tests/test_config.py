@@ -26,6 +26,7 @@ ADDED_SINCE = {
         "reference_offload": False,
         "tokenizer_path": None,
         "extra_ds_config": {},
+        "lora": {"rank": 0, "alpha": 32.0, "dropout": 0.0, "target_modules": "all-linear", "sync": "merged"},
     },
 }
 
