@@ -32,6 +32,7 @@ setup(
         "safetensors",
         "accelerate>=1.0",
         "deepspeed>=0.17",
+        "peft>=0.17",
         "pydantic>=2.6",
         "omegaconf>=2.3",
         "pyyaml>=6",

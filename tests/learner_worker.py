@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.config import KLConfig, LearnerConfig  # noqa: E402
+from trainer.config import KLConfig, LearnerConfig, LoRAConfig  # noqa: E402
 from trainer.dist import shutdown_distributed  # noqa: E402
 from trainer.learner import CheckpointManager, Learner, LearnerSetup  # noqa: E402
 from trainer.learner import checkpoint as checkpoint_module  # noqa: E402
@@ -109,6 +109,7 @@ def setup_from(args) -> LearnerSetup:
         loss_agg_mode=args.agg,
         clip_ratio_low=0.2,
         extra_ds_config=extra,
+        lora=LoRAConfig(rank=args.lora_rank, alpha=2.0 * args.lora_rank or 32.0),
     )
 
 
@@ -117,6 +118,13 @@ def run_train(args) -> None:
     rank, world = learner.dist.rank, learner.dist.world_size
     prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(args.seed), args.rows)
     start_weights = learner.state_dict()
+    start_adapter = (
+        {  # LoRA: the adapters' start values (the merged start weights are the base model's)
+            n: p.detach().clone() for n, p in learner.ds_engine.module.named_parameters() if p.requires_grad
+        }
+        if args.lora_rank
+        else None
+    )
     rows = rank_rows(args.rows, rank, world)
     mine_p = [prompts[i] for i in rows]
     mine_r = [responses[i] for i in rows]
@@ -135,6 +143,7 @@ def run_train(args) -> None:
         torch.save(
             {
                 "start": start_weights,
+                "start_adapter": start_adapter,
                 "compare": weights_at_compare,
                 "old_logprobs_rank0": old,
                 "rows_rank0": rows,
@@ -215,6 +224,7 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=2)
     parser.add_argument("--kill-at-save", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--lora-rank", type=int, default=0)
     args = parser.parse_args()
     {"train": run_train, "resume": run_resume}[args.mode](args)
     shutdown_distributed()

@@ -17,6 +17,8 @@ from trainer.learner import CheckpointManager, Learner
 class FakeLearner:
     """Stands in for the learner: records what it was asked to write and read."""
 
+    lora = False
+
     def __init__(self, fail_in_export: bool = False) -> None:
         self.fail_in_export = fail_in_export
         self.loaded_from = None

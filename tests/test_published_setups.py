@@ -52,3 +52,22 @@ def test_gpu_config_matches_verl_agent(env, estimator):
     assert config.algorithm.norm == PER_ENV[env]["norm"][family], f"{env}_{estimator}.yaml: algorithm.norm"
     if estimator == "gigpo":
         assert config.algorithm.step_weight == 1.0  # step_advantage_w
+
+
+def test_7b_lora_config_matches_verl_agent_lora_recipe():
+    """configs/alfworld_7b_lora.yaml: verl-agent's run_alfworld_lora.sh (7B) = its full fine-tuning GiGPO setup
+    with lora_rank 64, lora_alpha 64, lr 3e-6 and no KL; adapters on every linear layer (verl's all-linear)."""
+    config = load_config(CONFIGS / "alfworld_7b_lora.yaml")
+    wanted = {**SHARED, "learner.lr": 3e-6, "algorithm.kl.coef": 0.0}
+    for key, expected in wanted.items():
+        assert value(config, key) == expected, f"alfworld_7b_lora.yaml: {key}"
+    assert max_turns(config) == PER_ENV["alfworld"]["max_turns"]
+    assert (config.algorithm.name, config.algorithm.norm, config.algorithm.step_weight) == (
+        "gigpo",
+        "mean_std",
+        1.0,
+    )
+    lora = config.learner.lora
+    assert (lora.rank, lora.alpha, lora.target_modules) == (64, 64.0, "all-linear")
+    assert config.model.path.endswith("Qwen2.5-7B-Instruct")
+    assert config.learner.zero_stage in (0, 1, 2)  # one GPU, and LoRA refuses ZeRO-3

@@ -21,6 +21,8 @@ COMPLETE_CHECKPOINT = (
     f"and the {MARKER} marker, written last"
 )
 """One line for error messages: what a complete checkpoint folder holds."""
+ADAPTER_CONFIG = "adapter_config.json"
+"""What marks a peft adapter folder (a LoRA run's checkpoint holds one in ``adapter/``)."""
 
 
 def is_complete(path: str | os.PathLike) -> bool:
@@ -75,14 +77,15 @@ def why_incomplete(path: str | os.PathLike) -> str | None:
 
 def model_folder(path: str | os.PathLike) -> Path:
     """The Hugging Face folder ``turnrl eval --checkpoint PATH`` loads: PATH itself when it holds
-    ``config.json``, a complete checkpoint's ``hf/``, or the ``hf/`` of the newest complete checkpoint of a
-    checkpoints folder or a run folder. FileNotFoundError with one line otherwise."""
+    ``config.json`` or is a peft adapter folder (``adapter_config.json``: the caller merges it into its base
+    model), a complete checkpoint's ``hf/``, or the ``hf/`` of the newest complete checkpoint of a checkpoints
+    folder or a run folder. FileNotFoundError with one line otherwise."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a folder")
-    if (path / "config.json").is_file():
+    if (path / "config.json").is_file() or (path / ADAPTER_CONFIG).is_file():
         return path
     if (path / "hf").exists():  # a checkpoint folder: only a complete one
         reason = why_incomplete(path)

@@ -291,6 +291,31 @@ class AlgorithmConfig(Section):
         return _choice(value, choices.ESTIMATOR_NAMES)
 
 
+class LoRAConfig(Section):
+    """Low-rank adapters (peft's LoRA) trained in place of the whole model; rank 0 is full fine-tuning."""
+
+    rank: int = Field(0, ge=0)
+    """Adapter rank r; 0 (the default) trains every weight (full fine-tuning). Only the adapters get
+    gradients and optimizer states; the KL reference is the same model with its adapters switched off."""
+    alpha: float = Field(32.0, gt=0)
+    """Scale numerator: an adapter's update is multiplied by ``alpha / rank``; 32, verl's default."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the adapter's input while training; 0: with dropout the update's forward differs from the
+    scoring pass that gave the old log-probs, so the first PPO ratio is not 1."""
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Module names (suffixes, e.g. ``[q_proj, v_proj]``) that get adapters; ``all-linear`` (the default, as verl):
+    every linear layer of the decoder, not the output head."""
+    sync: Literal["merged", "adapter"] = "merged"
+    """How the rollout engine gets the policy. ``merged``: base + adapter delta per tensor, streamed through the
+    same in-place weight update as full fine-tuning (works with any engine, tensor parallelism and sleep mode).
+    ``adapter``: only the adapter is written to a folder and vLLM serves it with its LoRA kernels
+    (``enable_lora``); needs ``rollout.engine`` vllm."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.rank > 0
+
+
 class LearnerConfig(Section):
     """DeepSpeed ZeRO learner. The learner reads this section itself (``trainer.learner.LearnerSetup``)."""
 
@@ -372,6 +397,8 @@ class LearnerConfig(Section):
     """Folder of the tokenizer written into exported checkpoints; empty: the policy's own folder."""
     extra_ds_config: dict[str, Any] = {}
     """Merged last into the generated DeepSpeed config (an expert's escape hatch, e.g. ZeRO-3 bucket sizes)."""
+    lora: LoRAConfig = LoRAConfig()
+    """LoRA adapters; ``rank`` 0 (the default) is full fine-tuning."""
 
     @model_validator(mode="after")
     def _offload_needs_zero(self) -> LearnerConfig:
@@ -382,6 +409,11 @@ class LearnerConfig(Section):
             )
         if self.offload_optimizer and self.zero_stage == 0:
             raise ValueError("offload_optimizer needs zero_stage >= 1 (zero_stage is 0)")
+        if self.lora.enabled and self.zero_stage == 3:
+            raise ValueError(
+                "lora.rank > 0 needs zero_stage 0, 1 or 2 (zero_stage is 3): the adapters are small enough that "
+                "ZeRO-3's parameter partitioning saves little, and the merged-weight sync reads full base weights"
+            )
         return self
 
 

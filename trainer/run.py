@@ -170,7 +170,19 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
 
 
 def _export_folder(path: Path) -> Path:
-    """Accept an HF folder, a complete checkpoint folder (its ``hf/``) or a run folder (its latest checkpoint)."""
-    from trainer.checkpoint_layout import model_folder
+    """Accept an HF folder, a complete checkpoint folder (its ``hf/``), a run folder (its latest checkpoint) or
+    a peft adapter folder (merged into its base model in a temporary folder, removed at exit)."""
+    from trainer.checkpoint_layout import ADAPTER_CONFIG, model_folder
 
-    return model_folder(path)
+    folder = model_folder(path)
+    if not (folder / ADAPTER_CONFIG).is_file():
+        return folder
+    import atexit
+    import shutil
+    import tempfile
+
+    from trainer.learner.lora import merge_adapter
+
+    merged = Path(tempfile.mkdtemp(prefix="turnrl-merged-"))
+    atexit.register(shutil.rmtree, merged, ignore_errors=True)
+    return merge_adapter(folder, merged)

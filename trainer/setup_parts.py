@@ -163,7 +163,14 @@ def engine_kwargs(
 
     kind = resolve_engine_kind(config.rollout.engine)
     dtype = "bfloat16" if _bf16(config) else "float32"
+    lora = config.learner.lora
+    serves_adapters = lora.enabled and lora.sync == "adapter"
     if kind != "vllm":
+        if serves_adapters:
+            raise ValueError(
+                f"learner.lora.sync=adapter needs the vllm engine (rollout.engine resolves to {kind}); "
+                "set learner.lora.sync=merged"
+            )
         return {"device": "cuda" if _cuda() else "cpu", "dtype": dtype}
     vllm = config.rollout.vllm
     return {
@@ -178,6 +185,7 @@ def engine_kwargs(
         "max_model_len": config.model.max_context_tokens,
         "policy_logprobs": policy_logprobs,
         "peer_exchange": peer_exchange,
+        "max_lora_rank": lora.rank if serves_adapters else 0,
         "llm_kwargs": dict(vllm.engine_kwargs),
     }
 

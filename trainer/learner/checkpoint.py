@@ -7,7 +7,8 @@ Layout of a finished checkpoint::
 
     step_00000010/
       deepspeed/            engine.save_checkpoint (model, optimizer, LR scheduler; one shard file per rank)
-      hf/                   save_pretrained + tokenizer: loads in transformers and vLLM as is
+      hf/                   save_pretrained + tokenizer: loads in transformers and vLLM as is (LoRA: merged)
+      adapter/              LoRA runs only: peft's adapter folder (adapter_config.json, adapter_model.safetensors)
       trainer_state_rank<r>.pt   the dict the caller passed, per rank (RNG states differ between ranks)
       COMPLETE              JSON: step, world size, time
 
@@ -40,6 +41,9 @@ from trainer.checkpoint_layout import (
 from trainer.run_files import write_text_atomic
 
 log = logging.getLogger("turnrl")
+
+ADAPTER_DIR = "adapter"
+"""A LoRA run's adapter in a checkpoint, in peft's folder format, beside the merged ``hf/``."""
 
 
 class CheckpointManager:
@@ -77,6 +81,8 @@ class CheckpointManager:
         tdist.barrier()
         learner.save_checkpoint(staging / "deepspeed")
         learner.export_hf(staging / "hf")
+        if learner.lora:
+            learner.export_adapter(staging / ADAPTER_DIR)
         torch.save(trainer_state, staging / f"trainer_state_rank{rank}.pt")
         tdist.barrier()
         if rank == 0:

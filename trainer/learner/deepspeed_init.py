@@ -25,6 +25,7 @@ import torch
 import torch._dynamo  # noqa: F401  (must precede deepspeed's zero.Init patching, see module docstring)
 
 from trainer.config import LearnerConfig
+from trainer.learner.lora import wrap_with_lora
 from trainer.learner.setup import LearnerSetup
 
 log = logging.getLogger("turnrl")
@@ -176,6 +177,8 @@ def init_policy(setup: LearnerSetup) -> DeepSpeedPolicy:
     model.config.use_cache = False
     if learner.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if learner.lora.enabled:
+        model = wrap_with_lora(model, learner.lora)
     optimizer = None
     if not learner.offload_optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -236,3 +239,21 @@ class ReferenceModel:
             self.module.to("cpu")
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+class AdapterOffReference:
+    """The KL reference of a LoRA policy: the policy's own model with its adapters switched off (peft's
+    ``disable_adapter``), so the base weights are held once. Scores through the DeepSpeed engine like the policy."""
+
+    def __init__(self, ds_engine: Any) -> None:
+        self.ds_engine = ds_engine
+        self._disabled: Any = None
+
+    def __enter__(self) -> Any:
+        self._disabled = self.ds_engine.module.disable_adapter()
+        self._disabled.__enter__()
+        return self.ds_engine
+
+    def __exit__(self, *exc: object) -> None:
+        disabled, self._disabled = self._disabled, None
+        disabled.__exit__(*exc)

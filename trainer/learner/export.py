@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from trainer.learner.lora import hf_parameter_name
+
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 
@@ -88,8 +90,9 @@ def export_hf_folder(
         for _ in weights:  # take part in each gather, keep nothing
             pass
         return
-    # named_parameters() lists a tied tensor once, under the name save_pretrained keeps
-    kept = {name for name, _ in module.named_parameters()}
+    # named_parameters() lists a tied tensor once, under the name save_pretrained keeps (a LoRA policy's base
+    # model: under its plain HF name, its adapters left out, as the merged stream names them)
+    kept = {hf for name, _ in module.named_parameters() if (hf := hf_parameter_name(name)) is not None}
     write_safetensors_shards(weights, directory, shard_bytes, keep=kept)
     module.config.save_pretrained(directory)
     generation = getattr(module, "generation_config", None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,9 +19,16 @@ import torch
 
 from algorithms.losses import kl_penalty
 from trainer import dist as tdist
-from trainer.learner.deepspeed_init import ReferenceModel, effective_zero_stage, init_policy, resolve_dtype
+from trainer.learner.deepspeed_init import (
+    AdapterOffReference,
+    ReferenceModel,
+    effective_zero_stage,
+    init_policy,
+    resolve_dtype,
+)
 from trainer.learner.export import export_hf_folder
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops
+from trainer.learner.lora import merged_weights, save_adapter, trainable_parameter_count
 from trainer.learner.scoring import score_sequences
 from trainer.learner.setup import LearnerSetup
 from trainer.learner.update import ExtraLossFn, ModelFacts, PPOUpdater, prepare_batch, summarize_steps
@@ -60,13 +69,20 @@ class Learner:
         config = self.ds_engine.module.config
         self.model_config = config
         self.filler_token = int(config.pad_token_id if config.pad_token_id is not None else 0)
-        self.reference = ReferenceModel(setup, self.device) if setup.uses_reference else None
+        self.lora = setup.learner.lora.enabled
+        self.reference: ReferenceModel | AdapterOffReference | None = None
+        if setup.uses_reference:
+            self.reference = (
+                AdapterOffReference(self.ds_engine) if self.lora else ReferenceModel(setup, self.device)
+            )
         self.update_calls = 0
         self.facts = self._model_facts()
         self.peak_flops = peak_flops(torch.cuda.get_device_name() if torch.cuda.is_available() else None)
         stage0_manual = stage == 0 and not self.ds_engine.bfloat16_enabled()
         self.updater = PPOUpdater(self.ds_engine, setup, self.filler_token, stage0_manual_skip=stage0_manual)
         self._tokenizer = None
+        self._engine_adapters: tempfile.TemporaryDirectory | None = None  # removed with the learner
+        self._engine_adapter_syncs = 0
         self.last_scoring: dict[str, float] = {}
 
     # ----------------------------------------------------------------------------------------- scoring
@@ -131,19 +147,27 @@ class Learner:
 
     # ----------------------------------------------------------------------------------------- weights
     def named_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """Full (name, tensor) pairs of the policy incl. tied ``lm_head.weight``; collective under ZeRO-3."""
-        return iter_full_weights(self.ds_engine.module, self.policy.zero_stage == 3, self.weight_name_map)
+        """Full (name, tensor) pairs of the policy incl. tied ``lm_head.weight``; collective under ZeRO-3.
+        Under LoRA: the merged weights (base + adapter delta) under the base model's names."""
+        return self._hf_weights(self.weight_name_map)
 
     def sync_to(self, engine: Any) -> float:
-        """Push the current weights into an inference engine in place; returns the seconds it took."""
+        """Push the current policy into an inference engine; returns the seconds it took. In place from memory,
+        except LoRA's ``sync: adapter``, which writes the adapter folder the engine's LoRA kernels load."""
+        if self.lora and self.setup.learner.lora.sync == "adapter":
+            start = time.perf_counter()
+            engine.load_adapter(self._adapter_for_engine())
+            return time.perf_counter() - start
         return sync_weights(self.named_weights(), engine)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The full HF state dict (unmapped names, CPU copies) on every rank; collective under ZeRO-3."""
-        return {
-            name: t.detach().cpu().clone()
-            for name, t in iter_full_weights(self.ds_engine.module, self.policy.zero_stage == 3)
-        }
+        """The full HF state dict (unmapped names, CPU copies; LoRA merged) on every rank; collective under ZeRO-3."""
+        return {name: t.detach().cpu().clone() for name, t in self._hf_weights(None)}
+
+    @property
+    def trainable_parameters(self) -> int:
+        """Parameters with gradients and optimizer states (the adapters under LoRA)."""
+        return trainable_parameter_count(self.ds_engine.module)
 
     # -------------------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self, directory: str | os.PathLike) -> None:
@@ -166,12 +190,20 @@ class Learner:
         streams_everywhere = self.policy.zero_stage == 3
         if streams_everywhere or tdist.is_main_process():
             export_hf_folder(
-                self.ds_engine.module,
-                iter_full_weights(self.ds_engine.module, streams_everywhere),
+                self.ds_engine.module.get_base_model() if self.lora else self.ds_engine.module,
+                self._hf_weights(None),
                 self.tokenizer,
                 Path(directory),
                 is_main=tdist.is_main_process(),
             )
+        tdist.barrier()
+
+    def export_adapter(self, directory: str | os.PathLike) -> None:
+        """Write the LoRA adapter in peft's folder format (rank 0; ZeRO 0-2 hold it whole); collective."""
+        if not self.lora:
+            raise RuntimeError("export_adapter needs learner.lora.rank > 0")
+        if tdist.is_main_process():
+            save_adapter(self.ds_engine.module, directory, self.setup.model_path)
         tdist.barrier()
 
     @property
@@ -185,6 +217,25 @@ class Learner:
         return self._tokenizer
 
     # ---------------------------------------------------------------------------------------- internals
+    def _hf_weights(self, name_map: NameMap | None) -> Iterator[tuple[str, torch.Tensor]]:
+        if not self.lora:
+            return iter_full_weights(self.ds_engine.module, self.policy.zero_stage == 3, name_map)
+        merged = merged_weights(self.ds_engine.module)
+        if name_map is None:
+            return merged
+        return ((mapped, t) for name, t in merged if (mapped := name_map(name)) is not None)
+
+    def _adapter_for_engine(self) -> str:
+        """A fresh folder per sync (the engine tells adapters apart by folder and id), the previous one removed."""
+        if self._engine_adapters is None:
+            self._engine_adapters = tempfile.TemporaryDirectory(prefix="turnrl-adapter-")
+        root = Path(self._engine_adapters.name)
+        shutil.rmtree(root / f"sync-{self._engine_adapter_syncs}", ignore_errors=True)
+        self._engine_adapter_syncs += 1
+        folder = root / f"sync-{self._engine_adapter_syncs}"
+        save_adapter(self.ds_engine.module, folder, self.setup.model_path)
+        return str(folder)
+
     def _score_kwargs(self, with_entropy: bool) -> dict[str, Any]:
         s = self.setup
         return {
