@@ -23,6 +23,7 @@ from trainer.memory_plan import (
     GIB,
     LEARNER_RESIDENT,
     PlanError,
+    lora_parameter_count,
     plan,
     plan_config,
     plan_inputs,
@@ -31,7 +32,8 @@ from trainer.memory_plan import (
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = REPO / "tests" / "data" / "model_shapes"
-GPU_CONFIGS = sorted((REPO / "configs").glob("*_gpu.yaml"))
+# every config for a GPU machine names it in a "# machine: N x G GiB" line
+GPU_CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if "# machine:" in p.read_text())
 
 
 def shape_override(config_file: Path) -> str:
@@ -116,6 +118,32 @@ def test_every_shipped_gpu_config_fits_the_machine_it_names(config_file):
     gpus, gib = machine(config_file)
     memory_plan = plan_config(load_config(config_file, [shape_override(config_file)]), gpus, gib)
     assert memory_plan.fits, memory_plan.problems
+
+
+def test_the_gpu_configs_are_the_ones_checked():
+    assert {p.name for p in GPU_CONFIGS} >= {
+        "alfworld_gpu.yaml",
+        "webshop_gpu.yaml",
+        "swe_gpu.yaml",
+        "alfworld_7b_lora.yaml",
+    }
+
+
+def test_lora_plans_only_the_adapters_optimizer_and_no_reference():
+    """learner.lora: the optimizer holds the adapters (counted from config.json), the KL reference is the same
+    model with adapters off (no second copy): a 7B model that cannot train in full on one 80 GiB GPU fits."""
+    lora_file = REPO / "configs" / "alfworld_7b_lora.yaml"
+    overrides = [shape_override(lora_file), "algorithm.kl.coef=0.01"]
+    lora = plan_config(load_config(lora_file, overrides), 1, 80)
+    full = plan_config(load_config(lora_file, [*overrides, "learner.lora.rank=0"]), 1, 80)
+    config = load_config(lora_file, overrides)
+    adapters = lora_parameter_count(read_model_shape(config.model.path), config.learner.lora)
+    assert (
+        lora.inputs.trainable_params == adapters == 161_480_704
+    )  # rank 64, all seven projections, 28 layers
+    assert lora.parts["optimizer_states"] == 8 * adapters and lora.parts["reference_model"] == 0
+    assert full.parts["reference_model"] > 0
+    assert lora.fits and not full.fits
 
 
 def test_plan_cli_says_which_part_does_not_fit_and_what_would(capsys):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from trainer.config import Config, ConfigError
+from trainer.config import Config, ConfigError, LoRAConfig
 
 GIB = 2**30
 ANCHOR_PEAK_GIB = 38.2
@@ -131,6 +131,36 @@ def config_model_shape(config: Config) -> ModelShape:
     )
 
 
+def lora_parameter_count(shape: ModelShape, lora: LoRAConfig) -> int:
+    """Adapter parameters of a Llama/Qwen2-shaped decoder (no weights needed): the optimizer's share under LoRA.
+    Each adapted linear layer of shape in -> out adds ``rank * (in + out)``; ``all-linear`` adapts the seven
+    projections of every decoder layer."""
+    if not lora.enabled:
+        raise ValueError("lora_parameter_count needs lora.rank > 0 (rank 0 trains the whole model)")
+    h, q, kv, inner = (
+        shape.hidden_size,
+        shape.num_heads * shape.head_dim,
+        shape.num_kv_heads * shape.head_dim,
+        shape.intermediate_size,
+    )
+    shapes = {
+        "q_proj": (h, q),
+        "k_proj": (h, kv),
+        "v_proj": (h, kv),
+        "o_proj": (q, h),
+        "gate_proj": (h, inner),
+        "up_proj": (h, inner),
+        "down_proj": (inner, h),
+    }
+    targets = list(shapes) if lora.target_modules == "all-linear" else lora.target_modules
+    unknown = [name for name in targets if name not in shapes]
+    if unknown:
+        raise ValueError(
+            f"lora_parameter_count knows the decoder projections {sorted(shapes)}, not {unknown}"
+        )
+    return shape.num_layers * sum(lora.rank * (shapes[name][0] + shapes[name][1]) for name in targets)
+
+
 @dataclass(frozen=True)
 class PlanInputs:
     """Everything the plan reads: the model's shape and the settings of the config that change memory."""
@@ -156,7 +186,7 @@ class PlanInputs:
     sequences_at_once: int
     gpu_memory_utilization: float | None
     trainable_params: int | None = None
-    """Parameters the optimizer updates; empty: all of them (a LoRA learner passes its adapter's size)."""
+    """Parameters the optimizer updates; empty: all of them (``learner.lora``: its adapters' count)."""
 
 
 def plan_inputs(
@@ -175,15 +205,19 @@ def plan_inputs(
     if gpus % tp:
         raise PlanError(f"rollout.vllm.tensor_parallel_size={tp} must divide the number of GPUs ({gpus})")
     micro = learner.max_tokens_per_micro_batch
+    shape = config_model_shape(config)
+    if trainable_params is None and learner.lora.enabled:
+        trainable_params = lora_parameter_count(shape, learner.lora)
     return PlanInputs(
-        shape=config_model_shape(config),
+        shape=shape,
         gpus=gpus,
         gpu_memory_bytes=gpu_memory_bytes,
         bf16=bf16,
         zero_stage=learner.zero_stage,
         offload_optimizer=learner.offload_optimizer,
         offload_params=learner.offload_params,
-        uses_reference=config.algorithm.kl.coef > 0,
+        # under LoRA the reference is the same model with its adapters off
+        uses_reference=config.algorithm.kl.coef > 0 and not learner.lora.enabled,
         reference_offload=learner.reference_offload,
         gradient_checkpointing=learner.gradient_checkpointing,
         # a sequence longer than the budget runs alone

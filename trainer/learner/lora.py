@@ -9,9 +9,8 @@ path serves LoRA exactly as it serves full fine-tuning.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -55,36 +54,6 @@ def is_peft(module: torch.nn.Module) -> bool:
 def trainable_parameter_count(module: torch.nn.Module) -> int:
     """Parameters that get gradients and optimizer states: the adapters under LoRA, everything otherwise."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def lora_parameter_count(model_config: Mapping[str, Any], lora: LoRAConfig) -> int:
-    """Adapter parameters of a Llama/Qwen2-shaped decoder, from its ``config.json`` alone (no weights): the
-    memory plan's trainable-parameter count under LoRA. Each adapted linear layer of shape in -> out adds
-    ``rank * (in + out)``; ``all-linear`` adapts the seven projections of every decoder layer."""
-    if not lora.enabled:
-        raise ValueError("lora_parameter_count needs lora.rank > 0 (rank 0 trains the whole model)")
-    hidden = int(model_config["hidden_size"])
-    heads = int(model_config["num_attention_heads"])
-    head_dim = int(model_config.get("head_dim") or hidden // heads)
-    kv_heads = int(model_config.get("num_key_value_heads") or heads)
-    inner = int(model_config["intermediate_size"])
-    shapes = {
-        "q_proj": (hidden, heads * head_dim),
-        "k_proj": (hidden, kv_heads * head_dim),
-        "v_proj": (hidden, kv_heads * head_dim),
-        "o_proj": (heads * head_dim, hidden),
-        "gate_proj": (hidden, inner),
-        "up_proj": (hidden, inner),
-        "down_proj": (inner, hidden),
-    }
-    targets = list(shapes) if lora.target_modules == "all-linear" else lora.target_modules
-    unknown = [name for name in targets if name not in shapes]
-    if unknown:
-        raise ValueError(
-            f"lora_parameter_count knows the decoder projections {sorted(shapes)}, not {unknown}"
-        )
-    per_layer = sum(lora.rank * (shapes[name][0] + shapes[name][1]) for name in targets)
-    return per_layer * int(model_config["num_hidden_layers"])
 
 
 def hf_parameter_name(name: str) -> str | None:
