@@ -281,6 +281,26 @@ class AlgorithmConfig(Section):
         return _choice(value, ESTIMATORS)
 
 
+class RolloutCorrectionConfig(Section):
+    """Importance correction between the engine's and the learner's policy in the loss
+    (``algorithms.rollout_correction``)."""
+
+    mode: Literal["none", "token_truncate", "token_mask", "sequence_mask"] = "none"
+    """Each token's policy-gradient loss is weighted by rho = exp(learner's old log-prob - engine's log-prob)
+    of the sampled token: ``token_truncate`` by min(rho, ``cap``) (truncated importance sampling);
+    ``token_mask`` by 0 where rho leaves [``low``, ``high``], else 1; ``sequence_mask`` by 0 for every token
+    of a turn whose geometric-mean rho leaves that band; ``none`` by 1. ``none`` by default: where the engine
+    and the learner compute the same numbers (float32 on CPU, gap ~1e-5) rho is 1 up to float noise and a
+    correction only costs. The GPU configs take ``token_truncate``: bf16 engine kernels sample from a policy
+    measurably off the learner's, and truncation corrects for it without dropping tokens."""
+    cap: float = Field(2.0, gt=0)
+    """``token_truncate``: the largest weight (the truncation C of truncated importance sampling)."""
+    low: float = Field(0.5, ge=0, le=1)
+    """``token_mask`` / ``sequence_mask``: the band's lower edge on rho."""
+    high: float = Field(2.0, ge=1)
+    """``token_mask`` / ``sequence_mask``: the band's upper edge on rho."""
+
+
 class LearnerConfig(Section):
     """DeepSpeed ZeRO learner. The learner reads this section itself (``trainer.learner.LearnerSetup``)."""
 
@@ -356,13 +376,15 @@ class LearnerConfig(Section):
     batch (verl's default; needed whenever the engine computes differently from the learner: vLLM kernels,
     bf16). ``rollout``: the hf engine's own forward while it sampled: the same fp32 weights, the full
     distribution (before top-p), so the learner's pass is skipped. The trainer still runs that pass on step 1 and
-    every 10th step and logs the largest gap (``rollout/reuse_logprob_diff_max``), which should stay at float
-    noise (~1e-5). ``auto``: rollout for the hf engine in float32, where it saves about a tenth of a CPU step
+    every step on a sample of rows (an eighth) for the policy guard (``trainer.max_policy_gap``) and logs the
+    largest gap there (``rollout/reuse_logprob_diff_max``), which should stay at float noise (~1e-5). ``auto``: rollout for the hf engine in float32, where it saves about a tenth of a CPU step
     (docs/benchmarks.md), recompute otherwise."""
     tokenizer_path: str | None = None
     """Folder of the tokenizer written into exported checkpoints; empty: the policy's own folder."""
     extra_ds_config: dict[str, Any] = {}
     """Merged last into the generated DeepSpeed config (an expert's escape hatch, e.g. ZeRO-3 bucket sizes)."""
+    rollout_correction: RolloutCorrectionConfig = RolloutCorrectionConfig()
+    """Importance correction between the engine's sampling policy and the learner's."""
 
     @model_validator(mode="after")
     def _offload_needs_zero(self) -> LearnerConfig:
@@ -425,6 +447,15 @@ class TrainerConfig(Section):
     rank's rollout (long SWE episodes, a restarted env worker), which the other ranks wait for."""
     resume: str = "auto"
     """``auto``: continue from the newest complete checkpoint of this run; ``never``; or a checkpoint path."""
+    max_policy_gap: float | None = Field(None, gt=0)
+    """Policy guard: the largest mean, over a step's sampled tokens, of |engine log-prob - learner log-prob|
+    (``rollout/policy_gap``, checked before every update); above it the run stops with one line naming the
+    step, the gap and the likely causes. Empty: 1e-3 in float32, 0.1 in bfloat16. float32 engines and learner
+    agree to 1.8e-5 per token at most on CPU (docs/benchmarks.md), far below 1e-3, while engine weights one
+    update stale already measure above it (docs/policy_guard.md). bfloat16 keeps 8 significant bits: a logit
+    of size 10-20 rounds by up to 0.04-0.08, so two healthy bf16 stacks' log-prob of a token differ by a few
+    hundredths on average; 0.1 sits above that. It is the mean, not the max: a wrong policy moves most tokens,
+    while the max over a batch of healthy bf16 tokens grows with the batch."""
     sft: SFTConfig = SFTConfig()
     """Supervised warm start."""
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from algorithms.losses import kl_penalty
+from rollout.policy_version import MODEL_FOLDER, PolicyVersion
 from trainer import dist as tdist
 from trainer.learner.deepspeed_init import ReferenceModel, effective_zero_stage, init_policy, resolve_dtype
 from trainer.learner.export import export_hf_folder
@@ -23,7 +24,7 @@ from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flop
 from trainer.learner.scoring import score_sequences
 from trainer.learner.setup import LearnerSetup
 from trainer.learner.update import ExtraLossFn, ModelFacts, PPOUpdater, prepare_batch, summarize_steps
-from trainer.learner.weights import NameMap, iter_full_weights, sync_weights
+from trainer.learner.weights import NameMap, WeightFingerprint, iter_full_weights, sync_weights
 
 log = logging.getLogger("turnrl")
 
@@ -62,6 +63,7 @@ class Learner:
         self.filler_token = int(config.pad_token_id if config.pad_token_id is not None else 0)
         self.reference = ReferenceModel(setup, self.device) if setup.uses_reference else None
         self.update_calls = 0
+        self.policy_version = MODEL_FOLDER  # the stamp of the last sync (rollout.policy_version)
         self.facts = self._model_facts()
         self.peak_flops = peak_flops(torch.cuda.get_device_name() if torch.cuda.is_available() else None)
         stage0_manual = stage == 0 and not self.ds_engine.bfloat16_enabled()
@@ -113,8 +115,11 @@ class Learner:
         old_logprobs: torch.Tensor,
         ref_logprobs: torch.Tensor | None = None,
         extra_loss_fn: ExtraLossFn | None = None,
+        pg_weights: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """PPO-clip update on this rank's rows: ``ppo_epochs`` x ``mini_batches`` optimizer steps.
+
+        ``pg_weights`` [N, T] multiply each token's policy-gradient loss (the rollout correction's weights).
 
         ``extra_loss_fn(entropy[R, T] with grad, mask[R, T]) -> (loss, metrics)`` is added to every
         micro-batch's loss (EPO's entropy terms) and must aggregate with ``loss_agg_mode``: the learner
@@ -122,7 +127,7 @@ class Learner:
         (``actor/...``) and throughput (``perf/...``); a step with a non-finite loss or gradient is skipped,
         counted in ``actor/skipped_steps`` and logged.
         """
-        batch = prepare_batch(prompts, responses, advantages, old_logprobs, ref_logprobs)
+        batch = prepare_batch(prompts, responses, advantages, old_logprobs, ref_logprobs, pg_weights)
         start = time.perf_counter()
         steps, seq_lengths = self.updater.run(batch, self.update_calls, extra_loss_fn)
         seconds = time.perf_counter() - start
@@ -135,8 +140,13 @@ class Learner:
         return iter_full_weights(self.ds_engine.module, self.policy.zero_stage == 3, self.weight_name_map)
 
     def sync_to(self, engine: Any) -> float:
-        """Push the current weights into an inference engine in place; returns the seconds it took."""
-        return sync_weights(self.named_weights(), engine)
+        """Push the current weights into an inference engine in place and stamp both with their version
+        (updates so far, fingerprint of what was streamed); returns the seconds it took."""
+        stream = WeightFingerprint(self.named_weights())
+        seconds = sync_weights(iter(stream), engine)
+        self.policy_version = PolicyVersion(self.update_calls, stream.digest())
+        engine.policy_version = self.policy_version
+        return seconds
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The full HF state dict (unmapped names, CPU copies) on every rank; collective under ZeRO-3."""
