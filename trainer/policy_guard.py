@@ -32,7 +32,7 @@ LIKELY_CAUSES = (
     "likely causes: the weight sync (stale or partial weights in the engine), an adapter not applied or "
     "applied twice, a prompt or tokenizer rendered differently for the engine and the learner"
 )
-FP32_MAX_GAP = 1e-3
+FP32_MAX_GAP = 1e-4
 BF16_MAX_GAP = 0.1
 """The defaults of ``trainer.max_policy_gap`` (its field doc gives the reasons)."""
 REUSE_SAMPLE_SHARE = 1 / 8
@@ -46,13 +46,17 @@ class PolicyMismatchError(RuntimeError):
 
 
 def check_version(step: int, batch: RolloutBatch, current: PolicyVersion) -> None:
-    """Raise unless every trajectory of ``batch`` was played with the learner's current weights."""
+    """Raise, on every rank together, unless every trajectory of every rank's batch was played with the
+    learner's current weights."""
     served = batch.policy_versions()
-    if served != {current}:
-        names = ", ".join(sorted(str(v) for v in served))
+    verdicts = tdist.all_gather_objects(None if served == {current} else sorted(str(v) for v in served))
+    bad = [(rank, names) for rank, names in enumerate(verdicts) if names is not None]
+    if bad:
+        rank, names = bad[0]
+        where = f" on rank {rank}" if len(verdicts) > 1 else ""
         raise PolicyMismatchError(
-            f"policy guard: step {step}: the rollout was played with weights {names}, the learner's are "
-            f"{current}; stopped before the update, nothing of step {step} saved; {LIKELY_CAUSES}"
+            f"policy guard: step {step}: the rollout{where} was played with weights {', '.join(names)}, the "
+            f"learner's are {current}; stopped before the update, nothing of step {step} saved; {LIKELY_CAUSES}"
         )
 
 
