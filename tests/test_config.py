@@ -26,7 +26,9 @@ ADDED_SINCE = {
         "reference_offload": False,
         "tokenizer_path": None,
         "extra_ds_config": {},
+        "rollout_correction": {"mode": "none", "cap": 2.0, "low": 0.5, "high": 2.0},
     },
+    "trainer": {"max_policy_gap": None},
 }
 
 # Settings that moved to the env that reads them (an env's options live in its own section).
