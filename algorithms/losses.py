@@ -62,8 +62,12 @@ def policy_loss(
     cliprange_high: float | None = None,
     clip_ratio_c: float = 3.0,
     loss_agg_mode: str = "token-mean",
+    token_weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """PPO clipped surrogate with dual clip; returns (pg_loss, pg_clipfrac, ppo_kl, pg_clipfrac_lower).
+
+    ``token_weights`` [B, T] multiply each token's clipped loss before aggregation (the rollout correction's
+    importance weights, ``algorithms.rollout_correction``; treated as constants).
 
     Asymmetric ranges (`cliprange_low/high`, DAPO's clip-higher) default to `cliprange`. The dual
     clip caps the loss of a negative-advantage token at -A * clip_ratio_c, so a token whose ratio
@@ -88,6 +92,8 @@ def policy_loss(
     negative = advantages < 0
     pg_clipfrac_lower = masked_mean((torch.gt(clip_loss, dual_bound) & negative).to(mask.dtype), mask)
     pg_losses = torch.where(negative, torch.minimum(dual_bound, clip_loss), clip_loss)
+    if token_weights is not None:
+        pg_losses = pg_losses * token_weights.detach().to(pg_losses.dtype)
 
     pg_loss = agg_loss(pg_losses, mask, loss_agg_mode)
     return pg_loss, pg_clipfrac.detach(), ppo_kl.detach(), pg_clipfrac_lower.detach()

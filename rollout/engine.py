@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from rollout.policy_version import PolicyVersion
+
 log = logging.getLogger(__name__)
 
 FINISH_STOP = "stop"  # end-of-turn token or a stop string
@@ -81,7 +83,11 @@ class Completion:
 class Engine(Protocol):
     """What the runner and the trainer need from a generation back end.
 
-    ``sleep`` / ``wake_up`` follow ``rollout.lifecycle`` (the same states and errors on every engine)."""
+    ``sleep`` / ``wake_up`` follow ``rollout.lifecycle`` (the same states and errors on every engine).
+    ``policy_version`` is the stamp of the weights it serves: ``MODEL_FOLDER`` when built, then what the
+    learner's sync sets (``rollout.policy_version``)."""
+
+    policy_version: PolicyVersion
 
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Completion]: ...
 

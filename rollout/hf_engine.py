@@ -16,6 +16,7 @@ import torch
 
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
 from rollout.lifecycle import EngineLifecycle
+from rollout.policy_version import MODEL_FOLDER
 from rollout.sampling import completion_text, policy_stats, sample_tokens, stop_token_ids_of
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class HFEngine:
         self.pad_token_id = int(pad if pad is not None else next(iter(self.stop_token_ids)))
         self.vocab_size = int(model.config.vocab_size)
         self.lifecycle = EngineLifecycle("HFEngine")
+        self.policy_version = MODEL_FOLDER
 
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Completion]:
         """One completion per prompt, in order. Prompts are token ids (already chat-rendered)."""

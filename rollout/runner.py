@@ -101,7 +101,10 @@ class EpisodeRunner:
         for group, task_id in enumerate(task_ids):
             for member in range(group_size):
                 traj = Trajectory(
-                    group_id=f"r{run}g{group}", traj_id=f"r{run}g{group}t{member}", task_id=task_id
+                    group_id=f"r{run}g{group}",
+                    traj_id=f"r{run}g{group}t{member}",
+                    task_id=task_id,
+                    policy_version=self.engine.policy_version,
                 )
                 trajectories.append(traj)
                 pending.append((traj, seed + group))

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from rollout.policy_version import PolicyVersion
+
 
 @dataclass
 class Turn:
@@ -47,6 +49,7 @@ class Trajectory:
     won: bool = False
     env_error: str | None = None  # set when the env worker crashed or hung; the episode is kept, flagged
     hit_turn_limit: bool = False
+    policy_version: PolicyVersion | None = None  # the stamp of the engine's weights that played it
 
     @property
     def episode_return(self) -> float:
@@ -104,6 +107,10 @@ class RolloutBatch:
 
     def __len__(self) -> int:
         return len(self.response_ids)
+
+    def policy_versions(self) -> set[PolicyVersion | None]:
+        """The weight stamps the batch was played with (one, unless a sync ran in the middle of a rollout)."""
+        return {traj.policy_version for traj in self.trajectories}
 
     @property
     def max_response_length(self) -> int:

@@ -28,6 +28,7 @@ import torch
 
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
 from rollout.lifecycle import EngineLifecycle, EngineStateError
+from rollout.policy_version import MODEL_FOLDER
 from rollout.sampling import completion_text, stop_token_ids_of
 from rollout.vllm_weights import (
     RELOAD_WEIGHTS,
@@ -327,6 +328,7 @@ class VLLMEngine:
         # with enable_sleep_mode (without it vLLM has no memory pool to release). The lifecycle runs either way.
         self.sleep_enabled = sleep_enabled
         self.lifecycle = EngineLifecycle("VLLMEngine")
+        self.policy_version = MODEL_FOLDER
         self.weight_sync = choose_weight_sync(on_cpu, weight_sync)
         self.policy_logprobs = policy_logprobs
         self.sync_chunk_bytes = DEFAULT_SYNC_CHUNK_MIB * 2**20

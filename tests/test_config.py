@@ -39,7 +39,8 @@ def test_quickstart_resolves_to_the_reviewed_file():
 
 
 def test_schema_defaults_are_the_alfworld_gpu_setup():
-    """alfworld_gpu.yaml differs from the defaults only by the model and the engine (and its W&B tag)."""
+    """alfworld_gpu.yaml differs from the defaults only by the model, the engine and its bf16 rollout correction
+    (and its W&B tag)."""
     gpu = flat(load_config(REPO / "configs" / "alfworld_gpu.yaml").model_dump(mode="json"))
     defaults = flat(Config().model_dump(mode="json"))
     assert set(gpu) == set(defaults)
@@ -47,6 +48,7 @@ def test_schema_defaults_are_the_alfworld_gpu_setup():
         "model.path",
         "model.dtype",
         "rollout.engine",
+        "learner.rollout_correction.mode",
         "logging.wandb.tags",
     }
 

@@ -224,11 +224,6 @@ def test_train_with_lora_checkpoints_the_adapter_and_resumes(trained_and_resumed
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the trainer's resume does not yet replay step 3's rollout exactly; full fine-tuning differs the "
-    "same way (the learner's own resume is exact: test_resume_continues_exactly)",
-    strict=True,
-)
 def test_train_with_lora_resumed_step_equals_the_uninterrupted_one(trained_and_resumed):
     _, whole, resumed = trained_and_resumed
     compared = [key for key in whole[3] if key.startswith(("train/", "rollout/"))]

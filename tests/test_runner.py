@@ -12,6 +12,7 @@ from envs.pool import EnvPool, StepResult, error_info
 from envs.toy.env import ToyEnv
 from rollout.engine import FINISH_LENGTH, FINISH_STOP, Completion, SamplingParams
 from rollout.hf_engine import HFEngine
+from rollout.policy_version import MODEL_FOLDER
 from rollout.prompts import PromptConfig
 from rollout.runner import EpisodeRunner, RunnerConfig, evaluate
 from rollout.trajectory import RolloutBatch
@@ -71,6 +72,7 @@ class ScriptedEngine:
         self.respond = respond
         self.calls = 0
         self.prompts_seen: list[list[list[int]]] = []
+        self.policy_version = MODEL_FOLDER
 
     def generate(self, prompts, sampling):
         self.prompts_seen.append(prompts)

@@ -316,6 +316,26 @@ class LoRAConfig(Section):
         return self.rank > 0
 
 
+class RolloutCorrectionConfig(Section):
+    """Importance correction between the engine's and the learner's policy in the loss
+    (``algorithms.rollout_correction``)."""
+
+    mode: Literal["none", "token_truncate", "token_mask", "sequence_mask"] = "none"
+    """Each token's policy-gradient loss is weighted by rho = exp(learner's old log-prob - engine's log-prob)
+    of the sampled token: ``token_truncate`` by min(rho, ``cap``) (truncated importance sampling);
+    ``token_mask`` by 0 where rho leaves [``low``, ``high``], else 1; ``sequence_mask`` by 0 for every token
+    of a turn whose geometric-mean rho leaves that band; ``none`` by 1. ``none`` by default: where the engine
+    and the learner compute the same numbers (float32 on CPU, gap ~1e-5) rho is 1 up to float noise and a
+    correction only costs. The GPU configs take ``token_truncate``: bf16 engine kernels sample from a policy
+    measurably off the learner's, and truncation corrects for it without dropping tokens."""
+    cap: float = Field(2.0, gt=0)
+    """``token_truncate``: the largest weight (the truncation C of truncated importance sampling)."""
+    low: float = Field(0.5, ge=0, le=1)
+    """``token_mask`` / ``sequence_mask``: the band's lower edge on rho."""
+    high: float = Field(2.0, ge=1)
+    """``token_mask`` / ``sequence_mask``: the band's upper edge on rho."""
+
+
 class LearnerConfig(Section):
     """DeepSpeed ZeRO learner. The learner reads this section itself (``trainer.learner.LearnerSetup``)."""
 
@@ -389,16 +409,18 @@ class LearnerConfig(Section):
     ``rollout``: the log-probs the engine computed while it sampled, under the full distribution (before top-p),
     so the learner's pass is skipped: the HF engine reports them with the entropies; the vLLM engine reports them
     at temperature 1 without entropies (so not for EPO and AEM, which read them). Float32 only. The trainer
-    still runs the learner's pass on step 1 and every 10th step and logs the largest gap
-    (``rollout/reuse_logprob_diff_max``), which should stay at float noise (~1e-5 with either engine).
-    ``auto``: rollout wherever it is exact (float32; for vLLM also temperature 1 and an estimator that reads no
-    entropies), recompute otherwise."""
+    still scores a sample of the rows (an eighth) on every step for the policy guard (``trainer.max_policy_gap``)
+    and logs the largest gap there (``rollout/reuse_logprob_diff_max``), which should stay at float noise (~1e-5
+    with either engine). ``auto``: rollout wherever it is exact (float32; for vLLM also temperature 1 and an
+    estimator that reads no entropies), recompute otherwise."""
     tokenizer_path: str | None = None
     """Folder of the tokenizer written into exported checkpoints; empty: the policy's own folder."""
     extra_ds_config: dict[str, Any] = {}
     """Merged last into the generated DeepSpeed config (an expert's escape hatch, e.g. ZeRO-3 bucket sizes)."""
     lora: LoRAConfig = LoRAConfig()
     """LoRA adapters; ``rank`` 0 (the default) is full fine-tuning."""
+    rollout_correction: RolloutCorrectionConfig = RolloutCorrectionConfig()
+    """Importance correction between the engine's sampling policy and the learner's."""
 
     @model_validator(mode="after")
     def _offload_needs_zero(self) -> LearnerConfig:
@@ -464,6 +486,16 @@ class TrainerConfig(Section):
     rank's rollout (long SWE episodes, a restarted env worker), which the other ranks wait for."""
     resume: str = "auto"
     """``auto``: continue from the newest complete checkpoint of this run; ``never``; or a checkpoint path."""
+    max_policy_gap: float | None = Field(None, gt=0)
+    """Policy guard: the largest mean, over a step's sampled tokens, of |engine log-prob - learner log-prob|
+    (``rollout/policy_gap``, checked before every update); above it the run stops with one line naming the
+    step, the gap and the likely causes. Empty: 1e-4 in float32, 0.1 in bfloat16. float32 engines and learner
+    agree to 1.8e-5 per token at most on CPU (docs/benchmarks.md; the mean is ~2e-7), while weights one update
+    stale, or a prompt with one token more, measure above 1e-4 even on a near-uniform tiny model
+    (docs/policy_guard.md). bfloat16 keeps 8 significant bits: a logit
+    of size 10-20 rounds by up to 0.04-0.08, so two healthy bf16 stacks' log-prob of a token differ by a few
+    hundredths on average; 0.1 sits above that. It is the mean, not the max: a wrong policy moves most tokens,
+    while the max over a batch of healthy bf16 tokens grows with the batch."""
     sft: SFTConfig = SFTConfig()
     """Supervised warm start."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from algorithms.rollout_correction import RolloutCorrection
 from rollout import RolloutBatch
 from trainer import dist as tdist
 
@@ -96,6 +97,28 @@ def mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torc
         mask.bool()
     ]
     return {"rollout/logprob_diff_mean": float(diff.mean()), "rollout/logprob_diff_max": float(diff.max())}
+
+
+def correction_metrics(correction: RolloutCorrection, mask: torch.Tensor) -> dict[str, float]:
+    """What ``learner.rollout_correction`` did, over every rank's response tokens: the mean weight, and the
+    shares of tokens truncated (rho above the cap) and masked (weight 0)."""
+    on = mask.bool()
+    local = torch.tensor(
+        [
+            float(correction.weights[on].sum()),
+            float(correction.truncated[on].sum()),
+            float(correction.masked[on].sum()),
+            float(on.sum()),
+        ],
+        dtype=torch.float64,
+    )
+    weights, truncated, masked, tokens = tdist.all_reduce(local).tolist()
+    tokens = max(tokens, 1.0)
+    return {
+        "rollout/is_weight_mean": weights / tokens,
+        "rollout/is_truncated_frac": truncated / tokens,
+        "rollout/masked_frac": masked / tokens,
+    }
 
 
 def train_metrics(update: dict[str, float], advantages: torch.Tensor, batch) -> dict[str, float]:

@@ -252,6 +252,15 @@ def reuse_rollout_logprobs(config: Config) -> bool:
     return mode == "rollout" or (mode == "auto" and not reasons)
 
 
+def max_policy_gap(config: Config) -> float:
+    """``trainer.max_policy_gap``, or its default for the run's dtype (the field's doc says why)."""
+    from trainer.policy_guard import BF16_MAX_GAP, FP32_MAX_GAP
+
+    if config.trainer.max_policy_gap is not None:
+        return config.trainer.max_policy_gap
+    return BF16_MAX_GAP if _bf16(config) else FP32_MAX_GAP
+
+
 def _cuda() -> bool:
     import torch
 

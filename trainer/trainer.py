@@ -30,12 +30,21 @@ import numpy as np
 import torch
 
 from algorithms import EPOState, epo_entropy_loss, estimate
+from algorithms.rollout_correction import RolloutCorrection, rollout_correction
 from rollout import EpisodeRunner, create_engine, evaluate
 from rollout.lifecycle import KV_CACHE, WEIGHTS
 from trainer import dist as tdist
 from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
-from trainer.metrics import merge_eval, mismatch_metrics, rollout_metrics, sample_table, train_metrics
+from trainer.metrics import (
+    correction_metrics,
+    merge_eval,
+    mismatch_metrics,
+    rollout_metrics,
+    sample_table,
+    train_metrics,
+)
+from trainer.policy_guard import PolicyGuard, check_version, comparable_engine_logprobs, reuse_sample
 from trainer.run_log import MetricsLogger, PhaseTimer, console_line, device_memory
 from trainer.setup_parts import (
     engine_kwargs,
@@ -43,6 +52,7 @@ from trainer.setup_parts import (
     estimator_call,
     eval_runner_config,
     learner_setup,
+    max_policy_gap,
     reuse_rollout_logprobs,
     runner_config,
     splits,
@@ -51,9 +61,6 @@ from trainer.stats import paired_gain, wilson_interval
 from trainer.stop import Stopped, StopSignals
 
 log = logging.getLogger("turnrl")
-
-_REUSE_CHECK_EVERY = 10  # steps between checks of engine-reported old log-probs against the learner's pass
-_REUSE_TOLERANCE = 1e-3  # fp32 CPU kernels agree to ~1e-5; more means a real disagreement
 
 
 class Trainer:
@@ -75,6 +82,7 @@ class Trainer:
             )
         self.tokenizer = self.learner.tokenizer
         self.reuse_logprobs = reuse_rollout_logprobs(config)
+        self.guard = PolicyGuard(max_policy_gap(config))
         tp = config.rollout.vllm.tensor_parallel_size
         self.engine = create_engine(
             config.rollout.engine,
@@ -166,19 +174,29 @@ class Trainer:
         tasks = self._tasks_for(step)
         with timer("rollout"):
             batch = self._rollout(step, tasks)
+        check_version(step, batch, self.learner.policy_version)
         with timer("sync"):  # the engine hand-over: its sleep here, its wake and the new weights below
             self.engine.sleep(level=2)  # the update replaces its weights: no point keeping the old ones
         prompts, responses = batch.prompt_ids, batch.response_ids
-        reuse_check = {}
         with timer("old_logprobs"):
             if not self.reuse_logprobs:
                 old_logprobs, entropy = self.learner.score(prompts, responses, with_entropy=True)
+                engine_logprobs, slack = comparable_engine_logprobs(
+                    batch, old_logprobs.shape[1], self.config.rollout.top_p, self.config.rollout.top_k
+                )
+                guard = self.guard.check_gap(
+                    step, old_logprobs, engine_logprobs, batch.response_mask(old_logprobs.shape[1]), slack
+                )
             else:
                 old_logprobs, entropy = batch.policy_tensors()
-                if step == 1 or step % _REUSE_CHECK_EVERY == 0:
-                    reuse_check = self._check_reused_logprobs(
-                        prompts, responses, old_logprobs, entropy, batch.response_mask(old_logprobs.shape[1])
-                    )
+                guard = self._check_reused_logprobs(
+                    step,
+                    prompts,
+                    responses,
+                    old_logprobs,
+                    entropy,
+                    batch.response_mask(old_logprobs.shape[1]),
+                )
         with timer("ref_logprobs"):
             ref_logprobs = self.learner.reference_logprobs(prompts, responses)
         step_batch = batch.to_step_batch(old_logprobs, entropy, ref_logprobs)
@@ -190,9 +208,16 @@ class Trainer:
                     step_batch, reward=step_batch.reward - self.config.algorithm.kl.coef * kl.sum(-1)
                 )
             advantages = estimate(self.estimator, step_batch, **self.estimator_params)
+        correction = self._rollout_correction(batch, old_logprobs, step_batch.response_mask)
         with timer("update"), self.stop.phase("update", step):
             update = self.learner.update(
-                prompts, responses, advantages, old_logprobs, ref_logprobs, extra_loss_fn=self.epo_loss
+                prompts,
+                responses,
+                advantages,
+                old_logprobs,
+                ref_logprobs,
+                extra_loss_fn=self.epo_loss,
+                pg_weights=correction.weights if correction else None,
             )
         if self.epo:
             self.epo.update(tdist.masked_mean(entropy, step_batch.response_mask))
@@ -202,7 +227,8 @@ class Trainer:
             **rollout_metrics(batch),
             **train_metrics(update, advantages, step_batch),
             **mismatch_metrics(batch, old_logprobs, step_batch.response_mask),
-            **reuse_check,
+            **guard,
+            **(correction_metrics(correction, step_batch.response_mask) if correction else {}),
             **timer.metrics(),
         }
         every = self.config.logging.sample_table_every
@@ -233,25 +259,43 @@ class Trainer:
         self.learner.sync_to(self.engine)
         self.engine.wake_up([KV_CACHE])
 
-    def _check_reused_logprobs(self, prompts, responses, old_logprobs, entropy, mask) -> dict[str, float]:
-        """The learner's own pass on a step whose old log-probs came from the engine: any gap beyond float noise
-        means the engine and the learner no longer compute the same policy, and every ratio is off by as much."""
-        learner_logprobs, learner_entropy = self.learner.score(prompts, responses, with_entropy=True)
+    def _check_reused_logprobs(
+        self, step, prompts, responses, old_logprobs, entropy, mask
+    ) -> dict[str, float]:
+        """The policy guard on a step whose old log-probs came from the engine: the learner scores a sample of the
+        rows (``policy_guard.reuse_sample``) and the guard compares; the largest gaps there are logged too."""
+        rows = reuse_sample(len(prompts), step, self.config.trainer.seed)
+        learner_logprobs, learner_entropy = self.learner.score(
+            [prompts[i] for i in rows], [responses[i] for i in rows], with_entropy=True
+        )
+        width = learner_logprobs.shape[1]
+        engine_logprobs, mask = old_logprobs[rows, :width], mask[rows, :width]
+        metrics = self.guard.check_gap(step, learner_logprobs, engine_logprobs, mask)
         keep = mask.bool()
-        if not keep.any():
-            return {"rollout/reuse_logprob_diff_max": 0.0, "rollout/reuse_entropy_diff_max": 0.0}
-        gap = float((learner_logprobs - old_logprobs).abs()[keep].max())
-        if gap > _REUSE_TOLERANCE:
-            log.warning(
-                "engine and learner log-probs differ by up to %.2e (tolerance %.0e): the reused old "
-                "log-probs are off; set learner.old_logprobs=recompute",
-                gap,
-                _REUSE_TOLERANCE,
+        if keep.any():
+            metrics["rollout/reuse_logprob_diff_max"] = float(
+                (learner_logprobs - engine_logprobs).abs()[keep].max()
             )
-        metrics = {"rollout/reuse_logprob_diff_max": gap}
-        if entropy is not None:
-            metrics["rollout/reuse_entropy_diff_max"] = float((learner_entropy - entropy).abs()[keep].max())
+            if entropy is not None:
+                metrics["rollout/reuse_entropy_diff_max"] = float(
+                    (learner_entropy - entropy[rows, :width]).abs()[keep].max()
+                )
         return metrics
+
+    def _rollout_correction(self, batch, old_logprobs, mask) -> RolloutCorrection | None:
+        """``learner.rollout_correction``'s weights from the learner's old and the engine's sampling log-probs."""
+        settings = self.config.learner.rollout_correction
+        if settings.mode == "none":
+            return None
+        return rollout_correction(
+            old_logprobs,
+            batch.sampling_logprobs_tensor(old_logprobs.shape[1]),
+            mask,
+            settings.mode,
+            cap=settings.cap,
+            low=settings.low,
+            high=settings.high,
+        )
 
     def _tasks_for(self, step: int) -> list:
         """This rank's task ids for ``step``: a seeded draw, so a resumed run sees the same tasks."""

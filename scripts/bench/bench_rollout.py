@@ -35,6 +35,7 @@ class RecordingEngine:
         self.engine = engine
         self.batches: list[list[list[int]]] = []
         self.generate_s = 0.0
+        self.policy_version = engine.policy_version
 
     def generate(self, prompts, sampling):
         self.batches.append(prompts)

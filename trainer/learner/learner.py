@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from algorithms.losses import kl_penalty
+from rollout.policy_version import MODEL_FOLDER, PolicyVersion
 from trainer import dist as tdist
 from trainer.learner.deepspeed_init import (
     AdapterOffReference,
@@ -32,7 +33,7 @@ from trainer.learner.lora import merged_weights, save_adapter, trainable_paramet
 from trainer.learner.scoring import score_sequences
 from trainer.learner.setup import LearnerSetup
 from trainer.learner.update import ExtraLossFn, ModelFacts, PPOUpdater, prepare_batch, summarize_steps
-from trainer.learner.weights import NameMap, iter_full_weights, sync_weights
+from trainer.learner.weights import NameMap, WeightFingerprint, iter_full_weights, sync_weights
 
 log = logging.getLogger("turnrl")
 
@@ -76,6 +77,7 @@ class Learner:
                 AdapterOffReference(self.ds_engine) if self.lora else ReferenceModel(setup, self.device)
             )
         self.update_calls = 0
+        self.policy_version = MODEL_FOLDER  # the stamp of the last sync (rollout.policy_version)
         self.facts = self._model_facts()
         self.peak_flops = peak_flops(torch.cuda.get_device_name() if torch.cuda.is_available() else None)
         stage0_manual = stage == 0 and not self.ds_engine.bfloat16_enabled()
@@ -129,8 +131,11 @@ class Learner:
         old_logprobs: torch.Tensor,
         ref_logprobs: torch.Tensor | None = None,
         extra_loss_fn: ExtraLossFn | None = None,
+        pg_weights: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """PPO-clip update on this rank's rows: ``ppo_epochs`` x ``mini_batches`` optimizer steps.
+
+        ``pg_weights`` [N, T] multiply each token's policy-gradient loss (the rollout correction's weights).
 
         ``extra_loss_fn(entropy[R, T] with grad, mask[R, T]) -> (loss, metrics)`` is added to every
         micro-batch's loss (EPO's entropy terms) and must aggregate with ``loss_agg_mode``: the learner
@@ -138,7 +143,7 @@ class Learner:
         (``actor/...``) and throughput (``perf/...``); a step with a non-finite loss or gradient is skipped,
         counted in ``actor/skipped_steps`` and logged.
         """
-        batch = prepare_batch(prompts, responses, advantages, old_logprobs, ref_logprobs)
+        batch = prepare_batch(prompts, responses, advantages, old_logprobs, ref_logprobs, pg_weights)
         start = time.perf_counter()
         steps, seq_lengths = self.updater.run(batch, self.update_calls, extra_loss_fn)
         seconds = time.perf_counter() - start
@@ -152,13 +157,24 @@ class Learner:
         return self._hf_weights(self.weight_name_map)
 
     def sync_to(self, engine: Any) -> float:
-        """Push the current policy into an inference engine; returns the seconds it took. In place from memory,
-        except LoRA's ``sync: adapter``, which writes the adapter folder the engine's LoRA kernels load."""
+        """Push the current policy into an inference engine and stamp both with its version (updates so far,
+        fingerprint of what was sent); returns the seconds it took. In place from memory, except LoRA's
+        ``sync: adapter``, which writes the adapter folder the engine's LoRA kernels load (the fingerprint is then
+        the adapters')."""
+        start = time.perf_counter()
         if self.lora and self.setup.learner.lora.sync == "adapter":
-            start = time.perf_counter()
+            stream = WeightFingerprint(
+                (name, p) for name, p in self.ds_engine.module.named_parameters() if p.requires_grad
+            )
+            for _ in stream:  # digest the adapters the folder holds
+                pass
             engine.load_adapter(self._adapter_for_engine())
-            return time.perf_counter() - start
-        return sync_weights(self.named_weights(), engine)
+        else:
+            stream = WeightFingerprint(self.named_weights())
+            sync_weights(iter(stream), engine)
+        self.policy_version = PolicyVersion(self.update_calls, stream.digest())
+        engine.policy_version = self.policy_version
+        return time.perf_counter() - start
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The full HF state dict (unmapped names, CPU copies; LoRA merged) on every rank; collective under ZeRO-3."""

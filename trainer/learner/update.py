@@ -54,6 +54,7 @@ class UpdateBatch:
     old_logprobs: torch.Tensor
     ref_logprobs: torch.Tensor | None
     lengths: list[int] = field(default_factory=list)
+    pg_weights: torch.Tensor | None = None  # per-token policy-gradient weights (the rollout correction)
 
     @property
     def width(self) -> int:
@@ -66,6 +67,7 @@ def prepare_batch(
     advantages: torch.Tensor,
     old_logprobs: torch.Tensor,
     ref_logprobs: torch.Tensor | None,
+    pg_weights: torch.Tensor | None = None,
 ) -> UpdateBatch:
     """Check shapes against the StepBatch layout and pad every [N, T] tensor to the widest rank's T."""
     n = len(responses)
@@ -75,13 +77,14 @@ def prepare_batch(
         ("advantages", advantages),
         ("old_logprobs", old_logprobs),
         ("ref_logprobs", ref_logprobs),
+        ("pg_weights", pg_weights),
     ):
         if tensor is not None and (tensor.dim() != 2 or tensor.shape[0] != n):
             raise ValueError(f"{name} must be [N={n}, T], got {tuple(tensor.shape)}")
-    if old_logprobs.shape != advantages.shape or (
-        ref_logprobs is not None and ref_logprobs.shape != advantages.shape
-    ):
-        raise ValueError("advantages, old_logprobs and ref_logprobs must have the same [N, T] shape")
+    if any(t is not None and t.shape != advantages.shape for t in (old_logprobs, ref_logprobs, pg_weights)):
+        raise ValueError(
+            "advantages, old_logprobs, ref_logprobs and pg_weights must have the same [N, T] shape"
+        )
     lengths = [len(r) for r in responses]
     if lengths and max(lengths) > advantages.shape[1]:
         raise ValueError(
@@ -96,7 +99,13 @@ def prepare_batch(
         return torch.nn.functional.pad(t, (0, width - t.shape[1])) if t.shape[1] < width else t
 
     return UpdateBatch(
-        prompts, responses, widen(advantages), widen(old_logprobs), widen(ref_logprobs), lengths
+        prompts,
+        responses,
+        widen(advantages),
+        widen(old_logprobs),
+        widen(ref_logprobs),
+        lengths,
+        widen(pg_weights),
     )
 
 
@@ -246,6 +255,7 @@ class PPOUpdater:
             cliprange_high=s.clip_ratio_high,
             clip_ratio_c=s.clip_ratio_c,
             loss_agg_mode=s.loss_agg_mode,
+            token_weights=batch.pg_weights[idx].to(device) if batch.pg_weights is not None else None,
         )
         loss = pg_loss
         kl_loss = torch.zeros((), device=device)
