@@ -163,9 +163,7 @@ def test_small_wheelhouse_installs_offline(tmp_path):
     lost.unlink()
     sums = house / "SHA256SUMS"
     sums.write_text("".join(line + "\n" for line in sums.read_text().splitlines() if lost.name not in line))
-    line = refused(
-        run_script(INSTALL, "--offline", house, env={"VENV": str(tmp_path / "venv2")}, timeout=600)
-    )
+    line = refused(run_script(INSTALL, "--offline", house, env={"VENV": str(venv)}, timeout=600))
     assert "has no wheel for 'antlr4-python3-runtime" in line
 
 
