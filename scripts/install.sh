@@ -52,6 +52,11 @@ if not folder.is_dir():
 sums, info = folder / "SHA256SUMS", folder / "wheelhouse.txt"
 if not sums.is_file() or not info.is_file():
     sys.exit(f"{where}: not a wheelhouse (SHA256SUMS or wheelhouse.txt missing; make one with scripts/wheelhouse.sh)")
+def sha256(path):
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 missing, corrupt = [], []
 for line in sums.read_text().splitlines():
     if not line.strip():
@@ -60,7 +65,7 @@ for line in sums.read_text().splitlines():
     path = folder / name.lstrip("*")
     if not path.is_file():
         missing.append(path.name)
-    elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+    elif sha256(path) != digest:
         corrupt.append(path.name)
 if missing or corrupt:
     parts = [f"{len(missing)} missing ({', '.join(missing)})"] if missing else []
