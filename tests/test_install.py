@@ -171,12 +171,18 @@ def test_small_wheelhouse_installs_offline(tmp_path):
 
 
 def python312():
-    found = shutil.which("python3.12") or next(
-        iter(sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12.*/bin/python3.12")))), None
-    )
-    if not found:
-        pytest.skip("no CPython 3.12 here to resolve the GPU images' Python")
-    return found
+    """A working CPython 3.12 (a pyenv shim of an inactive version is found on PATH but does not run)."""
+    candidates = [
+        shutil.which("python3.12"),
+        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12.*/bin/python3.12"))),
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if probe.stdout.strip() == "(3, 12)":
+            return candidate
+    pytest.skip("no CPython 3.12 here to resolve the GPU images' Python")
 
 
 @pytest.mark.slow
