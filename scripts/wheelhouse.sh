@@ -73,6 +73,8 @@ START=$SECONDS
 echo "wheelhouse: $MODE install for Python $PYVER (${TARGET_PY}), platform ${PLATFORM:-of this machine} -> $DIR"
 "$TARGET_PY" -m venv "$WORK/venv"
 VPIP=("$WORK/venv/bin/python" -m pip)
+# A current pip resolves from the wheels' metadata alone (PEP 658/714); an older one downloads every wheel twice.
+"${VPIP[@]}" install -q -U pip
 
 # 1. What to carry: the install's requirement lines (or the given ones), plus pip, setuptools and wheel,
 # which the offline install upgrades first and which build this checkout's editable install.

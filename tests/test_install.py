@@ -191,6 +191,8 @@ def test_gpu_extra_resolves_with_its_pins_for_python_312(tmp_path):
     with it on the GPU images' Python 3.12 (x86_64 Linux, this machine's platform)."""
     subprocess.run([python312(), "-m", "venv", tmp_path / "venv"], check=True)
     pip = [str(tmp_path / "venv" / "bin" / "python"), "-m", "pip"]
+    # A current pip reads the wheels' metadata alone (PEP 658/714); an older one downloads torch and CUDA (GBs).
+    subprocess.run([*pip, "install", "-q", "-U", "pip"], check=True, timeout=600)
     report = tmp_path / "report.json"
     resolved = subprocess.run(
         [*pip, "install", "-q", "--dry-run", "--ignore-installed", "--report", report, f"{ROOT}[gpu]"],
