@@ -37,7 +37,7 @@ def turn_seed(base: int, run_seed: int, turn: int) -> int:
 @dataclass(frozen=True, kw_only=True)
 class RunnerConfig:
     """How the runner plays episodes. No field has a default: the trainer fills every one from its config schema
-    (``trainer.setup_parts.runner_config``), which holds each setting's one default and documentation; rollout/
+    (``trainer.build.runner_config``), which holds each setting's one default and documentation; rollout/
     does not import trainer/, so the schema cannot be the type here."""
 
     group_size: int

@@ -74,8 +74,8 @@ def main() -> None:
         parser.error(str(exc))
 
     from rollout import play
+    from trainer.build import splits
     from trainer.run import model_on_split
-    from trainer.setup_parts import splits
 
     split = splits(config)[0 if args.split == "train" else 1]
     with model_on_split(config, args.model, split, args.episodes, min(16, args.episodes)) as (runner, tasks):

@@ -280,9 +280,9 @@ def engine_checks(model_dir: Path, overrides: list[str], mode: str) -> dict:
 
     from rollout import EpisodeRunner, HFEngine, SamplingParams, create_engine
     from rollout.lifecycle import KV_CACHE, WEIGHTS
+    from trainer.build import engine_kwargs, env_pool, runner_config
     from trainer.config import load_config
     from trainer.run_log import PhaseTimer, device_memory
-    from trainer.setup_parts import engine_kwargs, env_pool, runner_config
 
     config = load_config(GPU_CONFIG, overrides)
     size = SIZES[mode]

@@ -236,11 +236,11 @@ def install() -> None:
     sys.modules["vllm"] = _fake_vllm_module()
     torch.cuda.mem_get_info = LEDGER.mem_get_info
     import rollout.vllm_engine as vllm_engine
-    import trainer.setup_parts as setup_parts
+    import trainer.build as build
 
     vllm_engine.torch = _TorchWithCuda()
-    setup_parts._cuda = lambda: True
-    setup_parts._bf16 = lambda config: True  # the GPU run's dtype; the tiny learner itself runs float32
+    build._cuda = lambda: True
+    build._bf16 = lambda config: True  # the GPU run's dtype; the tiny learner itself runs float32
     try:
         import trainer.memory_plan as memory_plan
     except ImportError:  # a tree without the memory plan (the trainer before it)

@@ -5,7 +5,7 @@ real bug would sit between the learner's sync and the engine's forward. Run a tr
 
     python tests/policy_probes.py <probe> train [overrides...]
 
-which is ``turnrl train`` with ``trainer.trainer.create_engine`` wrapped. Probes:
+which is ``turnrl train`` with ``trainer.loop.create_engine`` wrapped. Probes:
 
 - ``stale``: every sync delivers the weights of the first sync (a stale copy);
 - ``base``: every sync delivers the model folder's weights (an adapter that is never applied: the update's
@@ -88,8 +88,8 @@ class ProbeEngine:
 
 
 def install(probe: str) -> None:
-    """Wrap every engine ``trainer.trainer`` builds from now on with ``probe``."""
-    import trainer.trainer as trainer_module
+    """Wrap every engine ``trainer.loop`` builds from now on with ``probe``."""
+    import trainer.loop as trainer_module
 
     build = trainer_module.create_engine
 

@@ -184,7 +184,7 @@ def test_cli_config_show_prints_resolved_yaml(tmp_path):
 
 
 def test_only_demonstration_pools_pay_for_the_alfworld_expert():
-    from trainer.setup_parts import env_kwargs
+    from trainer.build import env_kwargs
 
     config = load_config(None, ["env.alfworld.expert=search"])
     assert env_kwargs(config, "train")["expert"] is None
@@ -192,7 +192,7 @@ def test_only_demonstration_pools_pay_for_the_alfworld_expert():
 
 
 def test_sampled_evaluation_temperature_is_its_own_setting():
-    from trainer.setup_parts import eval_runner_config, runner_config
+    from trainer.build import eval_runner_config, runner_config
 
     default = load_config(None, ["rollout.temperature=0.9"])
     assert eval_runner_config(default).sampling.temperature == 0.9
@@ -202,7 +202,7 @@ def test_sampled_evaluation_temperature_is_its_own_setting():
 
 
 def test_old_logprobs_from_the_engine_only_where_it_computes_like_the_learner():
-    from trainer.setup_parts import reuse_rollout_logprobs
+    from trainer.build import reuse_rollout_logprobs
 
     assert reuse_rollout_logprobs(load_config(None, ["rollout.engine=hf"]))  # CPU, float32
     assert not reuse_rollout_logprobs(load_config(None, ["model.dtype=bfloat16"]))
@@ -226,8 +226,8 @@ def test_old_logprobs_from_the_engine_only_where_it_computes_like_the_learner():
 
 def test_engine_settings_reach_the_vllm_engine(tmp_path):
     from rollout.vllm_engine import VLLMEngine
+    from trainer.build import engine_kwargs
     from trainer.config import load_config
-    from trainer.setup_parts import engine_kwargs
 
     config = load_config(
         None,
@@ -246,7 +246,7 @@ def test_engine_settings_reach_the_vllm_engine(tmp_path):
         VLLMEngine(str(tmp_path), tensor_parallel_size=2)
 
 
-# Dataclass field -> the schema setting the trainer fills it from (``trainer.setup_parts.runner_config``).
+# Dataclass field -> the schema setting the trainer fills it from (``trainer.build.runner_config``).
 SCHEMA_SOURCE = {
     "SamplingParams": {
         "temperature": "rollout.temperature",

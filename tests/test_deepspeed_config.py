@@ -39,8 +39,8 @@ def test_effective_zero_stage():
 
 
 def test_attention_kernel_and_micro_batch_layout_come_from_the_config():
+    from trainer.build import learner_setup
     from trainer.config import load_config
-    from trainer.setup_parts import learner_setup
 
     def setup(*overrides: str):
         return learner_setup(load_config(None, list(overrides)), "unused", total_steps=10)

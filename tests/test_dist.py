@@ -128,7 +128,7 @@ def test_all_reduce_reduces_on_the_backend_device_and_copies_back(monkeypatch):
     values = torch.tensor([1.0, 3.0], dtype=torch.float64)
     assert tdist.all_reduce(values) is values
     assert values.tolist() == [2.0, 6.0] and seen[0].device == torch.device("cpu")
-    assert tdist.masked_mean(torch.tensor([1.0, 5.0]), torch.tensor([1.0, 1.0])) == 3.0  # (2*6)/(2*2)
+    assert tdist.global_masked_mean(torch.tensor([1.0, 5.0]), torch.tensor([1.0, 1.0])) == 3.0  # (2*6)/(2*2)
 
 
 def test_the_collective_timeout_reaches_the_process_group(monkeypatch):

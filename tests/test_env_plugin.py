@@ -42,8 +42,8 @@ def test_the_schema_takes_the_new_section(counter):
 
 def test_the_parts_come_from_the_spec_and_episodes_play(counter, tmp_path):
     from rollout import EpisodeRunner, HFEngine
+    from trainer.build import env_kwargs, env_pool, max_turns, runner_config, splits
     from trainer.config import load_config
-    from trainer.setup_parts import env_kwargs, env_pool, max_turns, runner_config, splits
     from trainer.tiny_model import build_tiny_model, default_corpus
     from trainer.warm_start import collect_demonstrations
 

@@ -167,7 +167,7 @@ def test_epo_term_aggregates_with_the_learners_mode(mode):
     from algorithms import EPOState
     from trainer.config import load_config
     from trainer.learner.update import aggregation_units
-    from trainer.trainer import epo_loss_fn
+    from trainer.loop import epo_loss_fn
 
     config = load_config(None, ["algorithm.name=epo", f"learner.loss_agg_mode={mode}"])
     loss_fn = epo_loss_fn(config, EPOState(total_steps=10))

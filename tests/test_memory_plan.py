@@ -242,7 +242,7 @@ def test_train_sh_refuses_a_config_that_does_not_fit_unless_told(tmp_path):
 
 
 def test_vllm_cpu_kv_cache_is_what_the_rollout_runs_at_once():
-    from trainer.setup_parts import engine_memory_kwargs
+    from trainer.build import engine_memory_kwargs
 
     quickstart = load_config()
     # 8 tasks x 8 trajectories, or 64 evaluation slots; 1,024 tokens; K and V of 2 layers x 2 heads x 32 in fp32
@@ -252,7 +252,7 @@ def test_vllm_cpu_kv_cache_is_what_the_rollout_runs_at_once():
 
 
 def test_engine_gets_the_plans_share_and_the_learners_growth_on_gpu():
-    from trainer.setup_parts import engine_memory_kwargs
+    from trainer.build import engine_memory_kwargs
 
     config = load_config(
         REPO / "configs" / "alfworld_gpu.yaml", [f"model.path={SHAPES / 'Qwen2.5-1.5B-Instruct'}"]

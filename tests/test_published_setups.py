@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from trainer.build import max_turns
 from trainer.config import load_config
-from trainer.setup_parts import max_turns
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

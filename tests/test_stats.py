@@ -27,7 +27,7 @@ def test_paired_gain_uses_the_per_episode_differences():
 
 
 def test_summary_headline_carries_the_intervals():
-    from trainer.trainer import _headline
+    from trainer.loop import _headline
 
     before = {"episodes": 4, "success_rate": 0.5, "outcomes": [False, False, True, True]}
     after = {"episodes": 4, "success_rate": 0.75, "outcomes": [True, False, True, True]}

@@ -258,7 +258,7 @@ class PeerGroup:
         return out
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
+def global_masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean of ``values`` where ``mask`` is set, over the rows of every rank (each token weighs the same)."""
     total = torch.stack([(values * mask).sum(), mask.sum()]).double()
     all_reduce(total)

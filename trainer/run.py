@@ -74,7 +74,7 @@ def train(config: Config) -> dict[str, Any]:
 
 
 def _train_policy(config: Config, out: Path, rank: int, stop) -> dict[str, Any]:
-    from trainer.trainer import Trainer
+    from trainer.loop import Trainer
 
     model_path = _shared_policy(config, out, rank, stop)
     trainer = Trainer(config, model_path, out, stop)
@@ -136,7 +136,7 @@ def model_on_split(
     from transformers import AutoTokenizer
 
     from rollout import EpisodeRunner, create_engine
-    from trainer.setup_parts import engine_kwargs, env_pool, eval_runner_config
+    from trainer.build import engine_kwargs, env_pool, eval_runner_config
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     engine = create_engine(config.rollout.engine, str(model_dir), **engine_kwargs(config))
@@ -154,7 +154,7 @@ def evaluate_checkpoint(config: Config, checkpoint: str, episodes: int | None = 
     from dataclasses import asdict
 
     from rollout import evaluate
-    from trainer.setup_parts import splits
+    from trainer.build import splits
 
     _setup_logging(0)
     model_dir = _export_folder(Path(checkpoint))

@@ -24,8 +24,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rollout import EpisodeMemory, PromptBuilder
+from trainer.build import env_pool, env_spec, max_turns, runner_config, splits
 from trainer.config import Config
-from trainer.setup_parts import env_pool, env_spec, max_turns, runner_config, splits
 from trainer.sft import supervised_finetune
 from trainer.tiny_model import TinyModelSpec, build_tiny_model
 

@@ -2,6 +2,6 @@
 
 from trainer.learner.checkpoint import CheckpointManager
 from trainer.learner.learner import Learner
-from trainer.learner.setup import LearnerSetup
+from trainer.learner.learner_setup import LearnerSetup
 
 __all__ = ["CheckpointManager", "Learner", "LearnerSetup"]

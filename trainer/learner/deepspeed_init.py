@@ -25,8 +25,8 @@ import torch
 import torch._dynamo  # noqa: F401  (must precede deepspeed's zero.Init patching, see module docstring)
 
 from trainer.config import LearnerConfig
+from trainer.learner.learner_setup import LearnerSetup
 from trainer.learner.lora import wrap_with_lora
-from trainer.learner.setup import LearnerSetup
 
 log = logging.getLogger("turnrl")
 

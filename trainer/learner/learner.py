@@ -29,9 +29,9 @@ from trainer.learner.deepspeed_init import (
 )
 from trainer.learner.export import export_hf_folder
 from trainer.learner.flops import inference_flops, matmul_params, mfu, peak_flops
+from trainer.learner.learner_setup import LearnerSetup
 from trainer.learner.lora import merged_weights, save_adapter, trainable_parameter_count
 from trainer.learner.scoring import score_sequences
-from trainer.learner.setup import LearnerSetup
 from trainer.learner.update import ExtraLossFn, ModelFacts, PPOUpdater, prepare_batch, summarize_steps
 from trainer.learner.weights import NameMap, WeightFingerprint, iter_full_weights, sync_weights
 

@@ -22,9 +22,9 @@ import torch
 from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, policy_loss
 from trainer import dist as tdist
 from trainer.learner.flops import training_flops
+from trainer.learner.learner_setup import LearnerSetup
 from trainer.learner.packing import PackedMicroBatch, response_mask, to_rows
 from trainer.learner.scoring import forward_pack, plan_micro_batches
-from trainer.learner.setup import LearnerSetup
 
 log = logging.getLogger("turnrl")
 

@@ -34,6 +34,17 @@ from algorithms.rollout_correction import RolloutCorrection, rollout_correction
 from rollout import EpisodeRunner, create_engine, evaluate
 from rollout.lifecycle import KV_CACHE, WEIGHTS
 from trainer import dist as tdist
+from trainer.build import (
+    engine_kwargs,
+    env_pool,
+    estimator_call,
+    eval_runner_config,
+    learner_setup,
+    max_policy_gap,
+    reuse_rollout_logprobs,
+    runner_config,
+    splits,
+)
 from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
 from trainer.metrics import (
@@ -46,17 +57,6 @@ from trainer.metrics import (
 )
 from trainer.policy_guard import PolicyGuard, check_version, comparable_engine_logprobs, reuse_sample
 from trainer.run_log import MetricsLogger, PhaseTimer, console_line, device_memory
-from trainer.setup_parts import (
-    engine_kwargs,
-    env_pool,
-    estimator_call,
-    eval_runner_config,
-    learner_setup,
-    max_policy_gap,
-    reuse_rollout_logprobs,
-    runner_config,
-    splits,
-)
 from trainer.stats import paired_gain, wilson_interval
 from trainer.stop import Stopped, StopSignals
 
@@ -220,7 +220,7 @@ class Trainer:
                 pg_weights=correction.weights if correction else None,
             )
         if self.epo:
-            self.epo.update(tdist.masked_mean(entropy, step_batch.response_mask))
+            self.epo.update(tdist.global_masked_mean(entropy, step_batch.response_mask))
         with timer("sync"):
             self._refresh_engine()
         metrics = {

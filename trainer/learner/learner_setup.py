@@ -3,7 +3,7 @@
 The ``learner`` section is the schema's own ``LearnerConfig`` (trainer/config.py), so each learner setting has
 one definition and one default. The values read from other sections (model, KL, rollout temperature, seed,
 schedule length) are fields without defaults: whoever builds a learner passes them explicitly
-(``trainer.setup_parts.learner_setup`` from a whole config; tests and benchmarks their own values).
+(``trainer.build.learner_setup`` from a whole config; tests and benchmarks their own values).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Map the validated config onto the parts' own settings (env kwargs, runner, learner, estimator).
+"""Build a run's parts from the validated config: env pool, runner, engine, learner and estimator.
 
 The env, the runner and the estimator take plain arguments and know nothing of the config schema; the
 learner takes its own ``learner`` section. This module is the one place where a part gets values from other
