@@ -7,10 +7,13 @@ Trajectories are recovered from (`traj_id`, `step`), never from row order. Resul
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
 from algorithms.batch import StepBatch
+from algorithms.losses import kl_penalty
 
 
 def invalid_penalty_per_row(valid: Tensor, coef: float) -> Tensor:
@@ -96,3 +99,15 @@ def _position_from_end(has_next: Tensor) -> Tensor:
     last_index = torch.where(is_last, index, n)
     next_last = torch.flip(torch.cummin(torch.flip(last_index, [0]), 0).values, [0])
     return next_last - index
+
+
+def subtract_kl_from_reward(batch: StepBatch, kind: str, coef: float) -> StepBatch:
+    """verl's in-reward KL: each turn's env reward loses ``coef`` times the sum over its response tokens of
+    ``kl_penalty(old, ref, kind)``, so every estimator sees returns net of the drift from the reference (the KL then
+    stays out of the loss)."""
+    if batch.ref_logprobs is None:
+        raise ValueError("subtract_kl_from_reward needs ref_logprobs in the batch")
+    kl = (
+        kl_penalty(batch.old_logprobs.float(), batch.ref_logprobs.float(), kind) * batch.response_mask.float()
+    )
+    return replace(batch, reward=batch.reward - coef * kl.sum(-1))

@@ -388,3 +388,21 @@ def test_aem_ignores_empty_rows_in_group_statistics() -> None:
     alpha, alpha_with_empty = aem_scales(batch).alpha, aem_scales(with_empty).alpha
     torch.testing.assert_close(alpha_with_empty[:-1], alpha)
     assert alpha_with_empty[-1].item() == 1.0
+
+
+# ---------------------------------------------------------------- KL in the reward
+def test_kl_in_the_reward_comes_off_each_turns_reward_by_hand() -> None:
+    from dataclasses import replace
+
+    from algorithms.rewards import subtract_kl_from_reward
+
+    batch = make_batch([{"group": "A", "traj": "a1", "rewards": [1.0, 2.0], "lengths": [2, 3]}], width=3)
+    old = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, -0.5, -0.5]])
+    ref = torch.tensor([[-1.5, -1.0, -9.0], [-1.0, -0.5, 0.0]])
+    batch = replace(batch, old_logprobs=old, ref_logprobs=ref)
+    out = subtract_kl_from_reward(batch, "k1", coef=0.1)
+    # k1 = old - ref on the response tokens: row 0 (2 tokens) 0.5 - 1.0 = -0.5; row 1 (3 tokens) 0.5 + 0 - 0.5 = 0
+    torch.testing.assert_close(out.reward, torch.tensor([1.0 + 0.05, 2.0]))
+    assert out.old_logprobs is old and out.ref_logprobs is ref
+    with pytest.raises(ValueError, match="ref_logprobs"):
+        subtract_kl_from_reward(replace(batch, ref_logprobs=None), "k1", coef=0.1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from algorithms import EPOState, epo_entropy_loss, estimate
+from algorithms.rewards import subtract_kl_from_reward
 from algorithms.rollout_correction import RolloutCorrection, rollout_correction
 from rollout import EpisodeRunner, create_engine, evaluate
 from rollout.lifecycle import KV_CACHE, WEIGHTS
@@ -201,12 +202,9 @@ class Trainer:
             ref_logprobs = self.learner.reference_logprobs(prompts, responses)
         step_batch = batch.to_step_batch(old_logprobs, entropy, ref_logprobs)
         with timer("advantage"):
-            if ref_logprobs is not None and self.config.algorithm.kl.in_reward:
-                # The trajectory's KL comes off its return: each turn's reward loses that turn's KL sum.
-                kl = self.learner.in_reward_kl(old_logprobs, ref_logprobs, step_batch.response_mask)
-                step_batch = replace(
-                    step_batch, reward=step_batch.reward - self.config.algorithm.kl.coef * kl.sum(-1)
-                )
+            kl = self.config.algorithm.kl
+            if ref_logprobs is not None and kl.in_reward:
+                step_batch = subtract_kl_from_reward(step_batch, kl.type, kl.coef)
             advantages = estimate(self.estimator, step_batch, **self.estimator_params)
         correction = self._rollout_correction(batch, old_logprobs, step_batch.response_mask)
         with timer("update"), self.stop.phase("update", step):

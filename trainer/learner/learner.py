@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from algorithms.losses import kl_penalty
 from rollout.policy_version import MODEL_FOLDER, PolicyVersion
 from trainer import dist as tdist
 from trainer.learner.deepspeed_init import (
@@ -112,15 +111,6 @@ class Learner:
             )
         self._log_scoring("reference", lengths, time.perf_counter() - start)
         return logprobs
-
-    def in_reward_kl(
-        self, old_logprobs: torch.Tensor, ref_logprobs: torch.Tensor, response_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Per-token KL [N, T] (``kl.type``, zero off the mask) for the trainer to subtract, times ``kl.coef``,
-        from the token rewards before the advantage estimator (verl's in-reward KL)."""
-        return (
-            kl_penalty(old_logprobs.float(), ref_logprobs.float(), self.setup.kl.type) * response_mask.float()
-        )
 
     # ------------------------------------------------------------------------------------------ update
     def update(
