@@ -18,6 +18,7 @@ from typing import Any
 _PUBLIC = {
     "ESTIMATORS": "algorithms.registry",
     "EPOState": "algorithms.epo",
+    "EPORegularizer": "algorithms.epo",
     "StepBatch": "algorithms.batch",
     "available_estimators": "algorithms.registry",
     "epo_entropy_loss": "algorithms.epo",

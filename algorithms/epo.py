@@ -138,6 +138,49 @@ def epo_entropy_loss(
     return loss, metrics
 
 
+@dataclass
+class EPORegularizer:
+    """EPO's entropy regularisation as one object, built once per run: the loss term the learner adds to each
+    micro-batch (``__call__``, the learner's ``extra_loss_fn``), the running entropy history it reads
+    (``observe`` once per step, after the update), and that history's checkpoint (``state_dict``).
+
+    ``agg_mode`` must be the learner's ``loss_agg_mode``: the learner rescales each micro-batch's extra loss by
+    that mode's share of the mini-batch, so any other mode would weigh micro-batches wrongly."""
+
+    state: EPOState
+    coef: float
+    alpha: float
+    kappa_low: float
+    kappa_high: float
+    decay: float
+    smoothing: str
+    agg_mode: str
+
+    def __call__(self, entropy: Tensor, mask: Tensor) -> tuple[Tensor, dict[str, float]]:
+        return epo_entropy_loss(
+            entropy,
+            mask,
+            self.state,
+            coef=self.coef,
+            alpha=self.alpha,
+            kappa_low=self.kappa_low,
+            kappa_high=self.kappa_high,
+            decay=self.decay,
+            smoothing=self.smoothing,
+            agg_mode=self.agg_mode,
+        )
+
+    def observe(self, batch_mean_entropy: float) -> None:
+        """This step's masked token-mean entropy of the rollout joins the history (after the step's losses)."""
+        self.state.update(batch_mean_entropy)
+
+    def state_dict(self) -> dict[str, float | int]:
+        return self.state.state_dict()
+
+    def load_state_dict(self, state: dict[str, float | int]) -> None:
+        self.state.load_state_dict(state)
+
+
 @register_estimator("epo")
 def epo(batch: StepBatch, *, base: str = "grpo", **base_params: object) -> Tensor:
     """EPO does not change advantages: the base estimator's, unchanged (the loss term is separate)."""

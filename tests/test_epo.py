@@ -164,13 +164,13 @@ def test_bad_options() -> None:
 def test_epo_term_aggregates_with_the_learners_mode(mode):
     """The learner rescales an extra loss by ``loss_agg_mode``'s share of the mini-batch; EPO's term must be
     aggregated with that same mode, or micro-batches of different sizes are weighed wrongly."""
-    from algorithms import EPOState
+    from trainer.build import epo_regularizer
     from trainer.config import load_config
     from trainer.learner.update import aggregation_units
-    from trainer.loop import epo_loss_fn
 
     config = load_config(None, ["algorithm.name=epo", f"learner.loss_agg_mode={mode}"])
-    loss_fn = epo_loss_fn(config, EPOState(total_steps=10))
+    loss_fn = epo_regularizer(config)
+    assert loss_fn.agg_mode == mode
     torch.manual_seed(0)
     entropy = torch.rand(6, 5)
     mask = (torch.rand(6, 5) > 0.3).float()

@@ -269,3 +269,22 @@ def _cuda() -> bool:
 
 def _bf16(config: Config) -> bool:
     return config.model.dtype == "bfloat16" or (config.model.dtype == "auto" and _cuda())
+
+
+def epo_regularizer(config: Config):
+    """EPO's regulariser for an ``algorithm.name: epo`` run (its schedule spans ``trainer.total_steps``), else None."""
+    if config.algorithm.name != "epo":
+        return None
+    from algorithms.epo import EPORegularizer, EPOState
+
+    epo = config.algorithm.epo
+    return EPORegularizer(
+        state=EPOState(total_steps=max(1, config.trainer.total_steps)),
+        coef=epo.coef,
+        alpha=epo.alpha,
+        kappa_low=epo.kappa_low,
+        kappa_high=epo.kappa_high,
+        decay=epo.decay,
+        smoothing=epo.smoothing,
+        agg_mode=config.learner.loss_agg_mode,
+    )

@@ -22,14 +22,13 @@ import logging
 import random
 import time
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from algorithms import EPOState, epo_entropy_loss, estimate
+from algorithms import estimate
 from algorithms.rewards import subtract_kl_from_reward
 from algorithms.rollout_correction import RolloutCorrection, rollout_correction
 from rollout import EpisodeRunner, create_engine, evaluate
@@ -38,6 +37,7 @@ from trainer import dist as tdist
 from trainer.build import (
     engine_kwargs,
     env_pool,
+    epo_regularizer,
     estimator_call,
     eval_runner_config,
     learner_setup,
@@ -109,12 +109,7 @@ class Trainer:
         self.train_tasks = list(self.pool.task_ids)
         self.eval_tasks = list(self.eval_pool.task_ids)
         self.estimator, self.estimator_params = estimator_call(config)
-        self.epo = (
-            EPOState(total_steps=max(1, config.trainer.total_steps))
-            if config.algorithm.name == "epo"
-            else None
-        )
-        self.epo_loss = epo_loss_fn(config, self.epo) if self.epo else None
+        self.epo = epo_regularizer(config)
         self.checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=config.trainer.keep_last)
         self.logger = (
             MetricsLogger(run_dir, config.logging.wandb.model_dump(), config.model_dump(mode="json"))
@@ -214,11 +209,11 @@ class Trainer:
                 advantages,
                 old_logprobs,
                 ref_logprobs,
-                extra_loss_fn=self.epo_loss,
+                extra_loss_fn=self.epo,
                 pg_weights=correction.weights if correction else None,
             )
         if self.epo:
-            self.epo.update(tdist.global_masked_mean(entropy, step_batch.response_mask))
+            self.epo.observe(tdist.global_masked_mean(entropy, step_batch.response_mask))
         with timer("sync"):
             self._refresh_engine()
         metrics = {
@@ -463,24 +458,6 @@ def _headline(before: dict[str, Any], after: dict[str, Any], suffix: str) -> dic
         _, low, high = paired_gain(*paired)
         out[f"gain{suffix}_ci95"] = [low, high]
     return out
-
-
-def epo_loss_fn(config: Config, state: EPOState):
-    """EPO's entropy terms as the learner's ``extra_loss_fn``, aggregated with the learner's ``loss_agg_mode``:
-    the learner rescales each micro-batch's extra loss by that mode's share, so any other mode would weigh
-    micro-batches wrongly."""
-    epo = config.algorithm.epo
-    return partial(
-        epo_entropy_loss,
-        state=state,
-        coef=epo.coef,
-        alpha=epo.alpha,
-        kappa_low=epo.kappa_low,
-        kappa_high=epo.kappa_high,
-        decay=epo.decay,
-        smoothing=epo.smoothing,
-        agg_mode=config.learner.loss_agg_mode,
-    )
 
 
 def _rng_state() -> dict[str, Any]:
