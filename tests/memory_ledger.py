@@ -67,6 +67,9 @@ OVERRIDES = [
     "env.num_workers=1",
     "logging.wandb.mode=disabled",
     "logging.progress=false",
+    # the stand-in engine answers every prompt with one fixed token and log-prob: there is no policy for the
+    # policy guard to compare (tests/test_policy_guard*.py test it)
+    "trainer.max_policy_gap=1e9",
 ]
 
 
