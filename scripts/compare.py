@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import ConfigError, load_config
+from trainer.run_files import read_jsonl
 from trainer.stats import mean_interval
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,8 +97,7 @@ def run_all(args: argparse.Namespace, out: Path, given_start: str | None) -> dic
 def eval_curve(run_dir: Path) -> list[tuple[int, float]]:
     """(step, greedy held-out success) of every evaluation the run logged."""
     points = []
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(run_dir / "metrics.jsonl"):
         if "eval/success_greedy" in row:
             points.append((int(row["step"]), float(row["eval/success_greedy"])))
     return points

@@ -209,7 +209,9 @@ def run_training(command: list[str], log_path: Path) -> float:
 def step_figures(run_dir: Path) -> dict:
     """Per-phase means over the steps after the first (which pays for warm-up) from metrics.jsonl, and each
     phase's memory peaks over all steps (the first step's optimizer states included)."""
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    from trainer.run_files import read_jsonl
+
+    lines = read_jsonl(run_dir / "metrics.jsonl")
     steps = [line for line in lines if "timing/step_s" in line]
     later = steps[1:] or steps
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from trainer.run_files import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 PHASES = ("rollout", "old_logprobs", "ref_logprobs", "advantage", "update", "sync", "step")
@@ -46,7 +47,7 @@ def train(out: Path, name: str, *overrides: str) -> float:
 
 
 def phase_means(run: Path) -> dict[str, float]:
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    lines = read_jsonl(run / "metrics.jsonl")
     steps = [line for line in lines if "timing/step_s" in line][1:]
     means = {phase: sum(s.get(f"timing/{phase}_s", 0.0) for s in steps) / len(steps) for phase in PHASES}
     means["steps"] = len(steps)
