@@ -19,3 +19,5 @@ LOSS_AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "se
 """How token losses are reduced to one scalar (``losses.agg_loss``)."""
 KL_KINDS = ("kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3")
 """KL estimators (verl naming; ``losses.kl_penalty``)."""
+ROLLOUT_CORRECTION_MODES = ("none", "token_truncate", "token_mask", "sequence_mask")
+"""Importance correction between the engine's sampling policy and the learner's (``rollout_correction``)."""

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-ROLLOUT_CORRECTION_MODES = ("none", "token_truncate", "token_mask", "sequence_mask")
+from algorithms.choices import ROLLOUT_CORRECTION_MODES
+
 _MAX_LOG_RATIO = 20.0  # exp(20) ~ 5e8: far past any cap or band, and no overflow to inf
 
 

@@ -1,38 +1,51 @@
 """Rollout: engines (HF on CPU, vLLM colocated on GPU), prompts and memory, action parsing, episode runner.
 
-Importing this package never imports vllm; ``VLLMEngine`` imports it when constructed.
+Importing this package never imports vllm (``VLLMEngine`` imports it when constructed), and imports nothing
+heavy until one of its public names is first used, so the torch-free config schema can read
+``rollout.choices``.
 """
 
-from rollout.engine import Completion, Engine, SamplingParams, create_engine, resolve_engine_kind
-from rollout.hf_engine import HFEngine
-from rollout.parse import ParsedAction, parse_action, parse_tool_call
-from rollout.prompts import EpisodeMemory, Prompt, PromptBuilder, PromptConfig
-from rollout.runner import EpisodeRunner, EvalResult, RunnerConfig, evaluate, play, summarize_eval
-from rollout.trajectory import RolloutBatch, Trajectory, Turn
-from rollout.vllm_engine import VLLMEngine
+from __future__ import annotations
 
-__all__ = [
-    "Completion",
-    "Engine",
-    "EpisodeMemory",
-    "EpisodeRunner",
-    "EvalResult",
-    "HFEngine",
-    "ParsedAction",
-    "Prompt",
-    "PromptBuilder",
-    "PromptConfig",
-    "RolloutBatch",
-    "RunnerConfig",
-    "SamplingParams",
-    "Trajectory",
-    "Turn",
-    "VLLMEngine",
-    "create_engine",
-    "evaluate",
-    "parse_action",
-    "parse_tool_call",
-    "play",
-    "resolve_engine_kind",
-    "summarize_eval",
-]
+import importlib
+from typing import Any
+
+_PUBLIC = {
+    "Completion": "rollout.engine",
+    "Engine": "rollout.engine",
+    "EpisodeMemory": "rollout.prompts",
+    "EpisodeRunner": "rollout.runner",
+    "EvalResult": "rollout.runner",
+    "HFEngine": "rollout.hf_engine",
+    "ParsedAction": "rollout.parse",
+    "Prompt": "rollout.prompts",
+    "PromptBuilder": "rollout.prompts",
+    "PromptConfig": "rollout.prompts",
+    "RolloutBatch": "rollout.trajectory",
+    "RunnerConfig": "rollout.runner",
+    "SamplingParams": "rollout.engine",
+    "Trajectory": "rollout.trajectory",
+    "Turn": "rollout.trajectory",
+    "VLLMEngine": "rollout.vllm_engine",
+    "create_engine": "rollout.engine",
+    "evaluate": "rollout.runner",
+    "parse_action": "rollout.parse",
+    "parse_tool_call": "rollout.parse",
+    "play": "rollout.runner",
+    "resolve_engine_kind": "rollout.engine",
+    "summarize_eval": "rollout.runner",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'rollout' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

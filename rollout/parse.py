@@ -20,9 +20,6 @@ from dataclasses import dataclass
 
 INVALID_ACTION_TEXT = "invalid action"
 NOT_ADMISSIBLE = "not_admissible"  # well-formed, but not one of the env's admissible actions
-INVALID_TURN_RULES = ("malformed", "inadmissible")
-"""What may make a turn invalid (``rollout.invalid_turn``): only a malformed answer, or also an action the env
-does not admit."""
 
 _ACTION_RE = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
 _THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)

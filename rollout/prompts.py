@@ -13,9 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rollout.choices import ACTION_FORMATS
+
 log = logging.getLogger(__name__)
 
-ActionFormat = Literal["think_action", "action"]
+ActionFormat = Literal[ACTION_FORMATS]
 
 _FORMATS = {
     ("think_action", False): (
@@ -56,8 +58,8 @@ class PromptConfig:
     description and, once it fills the history window too, the prompt no longer says where the agent is."""
 
     def __post_init__(self) -> None:
-        if self.action_format not in ("think_action", "action"):
-            raise ValueError(f"action_format must be think_action or action, got {self.action_format!r}")
+        if self.action_format not in ACTION_FORMATS:
+            raise ValueError(f"action_format must be one of {ACTION_FORMATS}, got {self.action_format!r}")
         if self.history_window < 0:
             raise ValueError(f"history_window must be >= 0, got {self.history_window}")
         if self.max_prompt_tokens < 16:

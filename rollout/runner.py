@@ -18,8 +18,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from rollout.choices import INVALID_TURN_RULES
 from rollout.engine import Engine, SamplingParams
-from rollout.parse import INVALID_TURN_RULES, NOT_ADMISSIBLE, ParsedAction, parse_action, parse_tool_call
+from rollout.parse import NOT_ADMISSIBLE, ParsedAction, parse_action, parse_tool_call
 from rollout.prompts import EpisodeMemory, PromptBuilder, PromptConfig
 from rollout.trajectory import RolloutBatch, Trajectory, Turn
 

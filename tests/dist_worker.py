@@ -95,6 +95,8 @@ def tensor_parallel(out: dict, model_dir: str) -> None:
         max_num_seqs=8,
         enforce_eager=True,
         tensor_parallel_size=2,
+        rank=out["rank"],
+        world_size=2,
         peer_exchange=group,
     )
     out["tensor_parallel_size"] = engine.llm.llm_engine.vllm_config.parallel_config.tensor_parallel_size

@@ -246,7 +246,7 @@ def test_engine_settings_reach_the_vllm_engine(tmp_path):
         VLLMEngine(str(tmp_path), tensor_parallel_size=2)
 
 
-# Dataclass field -> the schema setting the trainer fills it from (``trainer.build.runner_config``).
+# A default in rollout/ or algorithms/ -> the schema setting the trainer fills it from (``trainer.build``).
 SCHEMA_SOURCE = {
     "SamplingParams": {
         "temperature": "rollout.temperature",
@@ -262,37 +262,112 @@ SCHEMA_SOURCE = {
         "instructions": "rollout.instructions",
         "restate_after_rejection": "rollout.restate_after_rejection",
     },
+    "VLLMEngine": {
+        "dtype": "model.dtype",
+        "max_model_len": "model.max_context_tokens",
+        "gpu_memory_utilization": "rollout.vllm.gpu_memory_utilization",
+        "enable_sleep_mode": "rollout.vllm.enable_sleep_mode",
+        "enforce_eager": "rollout.vllm.enforce_eager",
+        "max_num_seqs": "rollout.vllm.max_num_seqs",
+        "tensor_parallel_size": "rollout.vllm.tensor_parallel_size",
+        "seed": "trainer.seed",
+        "sync_chunk_mib": "rollout.vllm.sync_chunk_mib",
+    },
+    "VLLMEngine.from_llm": {"sync_chunk_mib": "rollout.vllm.sync_chunk_mib"},
+    "rollout_correction": {
+        "cap": "learner.rollout_correction.cap",
+        "low": "learner.rollout_correction.low",
+        "high": "learner.rollout_correction.high",
+    },
+    "epo_entropy_loss": {
+        "coef": "algorithm.epo.coef",
+        "alpha": "algorithm.epo.alpha",
+        "kappa_low": "algorithm.epo.kappa_low",
+        "kappa_high": "algorithm.epo.kappa_high",
+        "decay": "algorithm.epo.decay",
+        "smoothing": "algorithm.epo.smoothing",
+    },
 }
 # Defaults that are no schema setting, each with what fills it instead.
 NOT_IN_SCHEMA = {
     ("SamplingParams", "seed"): "None is unseeded sampling; the trainer passes trainer.seed",
     ("PromptConfig", "intro"): "the env's spec",
     ("PromptConfig", "tool_calls"): "the env's spec",
+    ("VLLMEngine", "engine_budget_bytes"): "the memory plan",
+    ("VLLMEngine", "learner_growth_bytes"): "the memory plan",
+    ("VLLMEngine", "cpu_kv_cache_bytes"): "the memory plan (or rollout.vllm.cpu_kvcache_space_gib)",
+    ("VLLMEngine", "enable_prefix_caching"): "always on in a run",
+    ("VLLMEngine", "weight_sync"): "the engine picks the path its vLLM build supports",
+    ("VLLMEngine", "policy_logprobs"): "learner.old_logprobs, resolved",
+    ("VLLMEngine", "rank"): "the process group",
+    ("VLLMEngine", "world_size"): "the process group",
+    ("VLLMEngine", "peer_exchange"): "built from the process group",
+    ("VLLMEngine", "max_lora_rank"): "learner.lora.rank when learner.lora.sync is adapter",
+    ("VLLMEngine", "llm_kwargs"): "None is no extra argument; the trainer passes rollout.vllm.engine_kwargs",
+    ("HFEngine", "dtype"): "model.dtype resolved (auto is no torch dtype)",
+    ("HFEngine", "device"): "the machine",
+    ("HFEngine", "max_batch_size"): "the HF engine's own memory bound",
+    ("epo_entropy_loss", "agg_mode"): "EPO's entropy term is a sequence mean of token means (the paper's)",
 }
 
 
-def test_rollout_dataclass_defaults_are_the_schemas():
-    """A default in rollout/ is either the schema's own default or none: one default per setting."""
+def _defaults() -> dict[str, dict[str, object]]:
+    """Every keyword default of the rollout dataclasses, the engine constructors and the loss terms the schema
+    configures, by owner name."""
     import dataclasses
+    import inspect
 
-    from rollout import PromptConfig, RunnerConfig, SamplingParams
+    from algorithms.epo import epo_entropy_loss
+    from algorithms.rollout_correction import rollout_correction
+    from rollout import HFEngine, PromptConfig, RunnerConfig, SamplingParams, VLLMEngine
 
-    schema = flat(Config().model_dump(mode="json"))
+    found: dict[str, dict[str, object]] = {}
     for cls in (SamplingParams, PromptConfig, RunnerConfig):
-        for field in dataclasses.fields(cls):
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+        found[cls.__name__] = {
+            f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        }
+    functions = {
+        "VLLMEngine": VLLMEngine.__init__,
+        "VLLMEngine.from_llm": VLLMEngine.from_llm,
+        "HFEngine": HFEngine.__init__,
+        "rollout_correction": rollout_correction,
+        "epo_entropy_loss": epo_entropy_loss,
+    }
+    for owner, function in functions.items():
+        found[owner] = {
+            p.name: p.default
+            for p in inspect.signature(function).parameters.values()
+            if p.default is not inspect.Parameter.empty and (owner, p.name) not in _EXEMPT_PARAMETERS
+        }
+    return found
+
+
+# Parameters that are no setting at all (how a stand-in engine is wrapped, for instance).
+_EXEMPT_PARAMETERS = {
+    ("VLLMEngine.from_llm", "sleep_enabled"),
+    ("VLLMEngine.from_llm", "weight_sync"),
+    ("VLLMEngine.from_llm", "policy_logprobs"),
+    ("VLLMEngine.from_llm", "keeps_process_group"),
+    ("VLLMEngine.from_llm", "serves_adapters"),
+    ("HFEngine", "tokenizer"),
+}
+
+
+def test_code_defaults_are_the_schemas():
+    """A default in rollout/ (dataclasses, engine constructors) or in the loss terms the schema configures is
+    the schema's own default, or none: one default per setting."""
+    schema = flat(Config().model_dump(mode="json"))
+    for owner, defaults in _defaults().items():
+        for name, default in defaults.items():
+            if (owner, name) in NOT_IN_SCHEMA:
                 continue
-            key = (cls.__name__, field.name)
-            if key in NOT_IN_SCHEMA:
-                continue
-            source = SCHEMA_SOURCE.get(cls.__name__, {}).get(field.name)
-            assert source is not None, f"{cls.__name__}.{field.name} has a default but no schema setting"
-            default = (
-                field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
-            )
+            source = SCHEMA_SOURCE.get(owner, {}).get(name)
+            assert source is not None, f"{owner}.{name} has a default but no schema setting"
             expected = schema[source]
             assert default == (tuple(expected) if isinstance(default, tuple) else expected), (
-                f"{cls.__name__}.{field.name} defaults to {default!r}, the schema's {source} to {expected!r}"
+                f"{owner}.{name} defaults to {default!r}, the schema's {source} to {expected!r}"
             )
 
 

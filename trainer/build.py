@@ -11,13 +11,21 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import torch
+
+from algorithms.epo import EPORegularizer, EPOState
+from envs import get_spec
+from envs.pool import EnvPool
+from rollout import PromptConfig, RunnerConfig, SamplingParams, resolve_engine_kind
+from trainer import dist as tdist
 from trainer.config import Config
+from trainer.learner import LearnerSetup
+from trainer.memory_plan import GIB, plan, plan_inputs, rollout_kv_cache_bytes
+from trainer.policy_guard import BF16_MAX_GAP, FP32_MAX_GAP
 
 
 def env_spec(config: Config):
     """The registered ``EnvSpec`` of ``env.name``."""
-    from envs import get_spec
-
     return get_spec(config.env.name)
 
 
@@ -69,8 +77,6 @@ def estimator_call(config: Config) -> tuple[str, dict[str, Any]]:
 
 def learner_setup(config: Config, model_path: str, total_steps: int):
     """``LearnerSetup``: the ``learner`` section as it is, plus what the learner reads from other sections."""
-    from trainer.learner import LearnerSetup
-
     learner = config.learner
     return LearnerSetup(
         learner=learner,
@@ -91,8 +97,6 @@ def prompt_budget(config: Config) -> int:
 
 def env_pool(config: Config, split: str, num_envs: int, with_expert: bool = False):
     """An ``EnvPool`` of ``num_envs`` slots of the configured env on ``split``."""
-    from envs.pool import EnvPool
-
     spec = env_spec(config)
     kwargs = env_kwargs(config, split, with_expert)
     if spec.prepare_kwargs is not None:
@@ -109,8 +113,6 @@ def env_pool(config: Config, split: str, num_envs: int, with_expert: bool = Fals
 
 def runner_config(config: Config):
     """``RunnerConfig`` for training rollouts (evaluation overrides the sampling)."""
-    from rollout import PromptConfig, RunnerConfig, SamplingParams
-
     rollout = config.rollout
     return RunnerConfig(
         group_size=rollout.group_size,
@@ -159,8 +161,6 @@ def engine_kwargs(
     engine reports the learner's old log-probs (``reuse_rollout_logprobs``); ``peer_exchange``: the rank's
     tensor-parallel group (``trainer.dist.PeerGroup``); ``trainable_params``: what the learner's optimizer
     updates (empty: every parameter), for the memory plan."""
-    from rollout import resolve_engine_kind
-
     kind = resolve_engine_kind(config.rollout.engine)
     dtype = "bfloat16" if _bf16(config) else "float32"
     lora = config.learner.lora
@@ -173,6 +173,7 @@ def engine_kwargs(
             )
         return {"device": "cuda" if _cuda() else "cpu", "dtype": dtype}
     vllm = config.rollout.vllm
+    rank, world_size = tdist.rank_and_world()
     return {
         "seed": config.trainer.seed,
         "dtype": dtype,
@@ -184,6 +185,8 @@ def engine_kwargs(
         "sync_chunk_mib": vllm.sync_chunk_mib,
         "max_model_len": config.model.max_context_tokens,
         "policy_logprobs": policy_logprobs,
+        "rank": rank,
+        "world_size": world_size,
         "peer_exchange": peer_exchange,
         "max_lora_rank": lora.rank if serves_adapters else 0,
         "llm_kwargs": dict(vllm.engine_kwargs),
@@ -198,9 +201,6 @@ def engine_memory_kwargs(
     GPU: ``gpu_memory_utilization`` when the config sets it, else the plan's engine share and what the learner
     still adds while the engine is awake (the engine caps its share by the memory free when it starts).
     CPU: the KV cache the rollout needs. ``gpu_total_bytes``: one GPU's memory (default: CUDA's answer)."""
-    from trainer import dist as tdist
-    from trainer.memory_plan import GIB, plan, plan_inputs, rollout_kv_cache_bytes
-
     vllm = config.rollout.vllm
     _, ranks = tdist.rank_and_world()
     bf16 = _bf16(config)
@@ -211,8 +211,6 @@ def engine_memory_kwargs(
     if vllm.gpu_memory_utilization is not None:
         return {"gpu_memory_utilization": vllm.gpu_memory_utilization}
     if gpu_total_bytes is None:
-        import torch
-
         gpu_total_bytes = torch.cuda.mem_get_info()[1]
     memory_plan = plan(
         plan_inputs(config, ranks, gpu_total_bytes, bf16=bf16, trainable_params=trainable_params)
@@ -230,8 +228,6 @@ def reuse_rollout_logprobs(config: Config) -> bool:
     temperature 1 (its raw log-probs are before temperature) and an estimator that needs no old entropies
     (vLLM reports none; EPO and AEM read them).
     """
-    from rollout import resolve_engine_kind
-
     kind = resolve_engine_kind(config.rollout.engine)
     reasons = []
     if _bf16(config):
@@ -254,16 +250,12 @@ def reuse_rollout_logprobs(config: Config) -> bool:
 
 def max_policy_gap(config: Config) -> float:
     """``trainer.max_policy_gap``, or its default for the run's dtype (the field's doc says why)."""
-    from trainer.policy_guard import BF16_MAX_GAP, FP32_MAX_GAP
-
     if config.trainer.max_policy_gap is not None:
         return config.trainer.max_policy_gap
     return BF16_MAX_GAP if _bf16(config) else FP32_MAX_GAP
 
 
 def _cuda() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 
@@ -275,8 +267,6 @@ def epo_regularizer(config: Config):
     """EPO's regulariser for an ``algorithm.name: epo`` run (its schedule spans ``trainer.total_steps``), else None."""
     if config.algorithm.name != "epo":
         return None
-    from algorithms.epo import EPORegularizer, EPOState
-
     epo = config.algorithm.epo
     return EPORegularizer(
         state=EPOState(total_steps=max(1, config.trainer.total_steps)),

