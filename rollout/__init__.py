@@ -14,6 +14,7 @@ _PUBLIC = {
     "Completion": "rollout.engine",
     "Engine": "rollout.engine",
     "EpisodeMemory": "rollout.prompts",
+    "EpisodeOutcome": "rollout.runner",
     "EpisodeRunner": "rollout.runner",
     "EvalResult": "rollout.runner",
     "HFEngine": "rollout.hf_engine",
@@ -32,6 +33,7 @@ _PUBLIC = {
     "parse_action": "rollout.parse",
     "parse_tool_call": "rollout.parse",
     "play": "rollout.runner",
+    "play_outcomes": "rollout.runner",
     "resolve_engine_kind": "rollout.engine",
     "summarize_eval": "rollout.runner",
 }

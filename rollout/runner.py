@@ -239,6 +239,27 @@ class EvalResult:
     episode by episode."""
 
 
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    """What an evaluation keeps of one episode: small enough to gather from every rank."""
+
+    task_type: str
+    won: bool
+    turns: int
+    invalid_turns: int
+    env_error: bool
+
+    @classmethod
+    def of(cls, trajectory: Trajectory) -> EpisodeOutcome:
+        return cls(
+            task_type=trajectory.task_type,
+            won=bool(trajectory.won),
+            turns=len(trajectory.turns),
+            invalid_turns=sum(not turn.valid for turn in trajectory.turns),
+            env_error=trajectory.env_error is not None,
+        )
+
+
 def play(
     runner: EpisodeRunner,
     task_ids: Sequence[Any],
@@ -255,6 +276,19 @@ def play(
     return runner.run(task_ids, group_size=episodes_per_task, sampling=sampling, seed=seed, desc=desc)
 
 
+def play_outcomes(
+    runner: EpisodeRunner,
+    task_ids: Sequence[Any],
+    *,
+    greedy: bool = True,
+    episodes_per_task: int = 1,
+    seed: int = 0,
+) -> list[EpisodeOutcome]:
+    """``play``, each episode reduced to its outcome (what ``summarize_eval`` reads)."""
+    trajectories = play(runner, task_ids, greedy=greedy, episodes_per_task=episodes_per_task, seed=seed)
+    return [EpisodeOutcome.of(t) for t in trajectories]
+
+
 def evaluate(
     runner: EpisodeRunner,
     task_ids: Sequence[Any],
@@ -268,25 +302,26 @@ def evaluate(
     Greedy is the honest headline; sampled uses the runner's sampling settings.
     """
     return summarize_eval(
-        play(runner, task_ids, greedy=greedy, episodes_per_task=episodes_per_task, seed=seed)
+        play_outcomes(runner, task_ids, greedy=greedy, episodes_per_task=episodes_per_task, seed=seed)
     )
 
 
-def summarize_eval(trajectories: Sequence[Trajectory]) -> EvalResult:
-    if not trajectories:
+def summarize_eval(outcomes: Sequence[EpisodeOutcome]) -> EvalResult:
+    """Rates over the episodes, each weighing the same (the trainer passes every rank's, rank by rank)."""
+    if not outcomes:
         raise ValueError("no episodes to evaluate")
-    wins = Counter(t.task_type for t in trajectories if t.won)
-    totals = Counter(t.task_type for t in trajectories)
-    turns = [turn for t in trajectories for turn in t.turns]
+    wins = Counter(o.task_type for o in outcomes if o.won)
+    totals = Counter(o.task_type for o in outcomes)
+    turns = sum(o.turns for o in outcomes)
     return EvalResult(
-        episodes=len(trajectories),
-        success_rate=sum(t.won for t in trajectories) / len(trajectories),
+        episodes=len(outcomes),
+        success_rate=sum(o.won for o in outcomes) / len(outcomes),
         per_task_type={kind: wins[kind] / n for kind, n in sorted(totals.items())},
         episodes_per_task_type=dict(sorted(totals.items())),
-        mean_turns=len(turns) / len(trajectories),
-        invalid_turn_rate=(sum(not turn.valid for turn in turns) / len(turns)) if turns else 0.0,
-        env_errors=sum(t.env_error is not None for t in trajectories),
-        outcomes=[bool(t.won) for t in trajectories],
+        mean_turns=turns / len(outcomes),
+        invalid_turn_rate=sum(o.invalid_turns for o in outcomes) / turns if turns else 0.0,
+        env_errors=sum(o.env_error for o in outcomes),
+        outcomes=[o.won for o in outcomes],
     )
 
 

@@ -284,7 +284,7 @@ def engine_checks(model_dir: Path, overrides: list[str], mode: str) -> dict:
     from rollout.lifecycle import KV_CACHE, WEIGHTS
     from trainer.build import engine_kwargs, env_pool, runner_config
     from trainer.config import load_config
-    from trainer.run_log import PhaseTimer, device_memory
+    from trainer.phase_timer import PhaseTimer, device_memory
 
     config = load_config(GPU_CONFIG, overrides)
     size = SIZES[mode]

@@ -92,7 +92,7 @@ def test_preflight_names_every_missing_module_in_one_line_and_starts_nothing():
 def test_phase_timer_records_each_phases_memory_peak():
     """The GPU branch of PhaseTimer, on CPU with a stand-in device: the peak is reset before each phase, read
     after it, and a phase run twice keeps its larger peak."""
-    from trainer.run_log import PhaseTimer
+    from trainer.phase_timer import PhaseTimer
 
     class FakeDevice:
         def __init__(self):

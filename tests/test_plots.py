@@ -77,8 +77,8 @@ def test_the_kl_figure_and_console_read_the_kl_the_trainer_logs():
     import torch
 
     from trainer.metrics import train_metrics
+    from trainer.metrics_logger import CONSOLE_KEYS, console_line
     from trainer.plots import FIGURES
-    from trainer.run_log import CONSOLE_KEYS, console_line
 
     batch = SimpleNamespace(response_mask=torch.ones(2, 3))
     logged = train_metrics({"actor/ppo_kl": 0.0021, "actor/kl_loss": 0.0}, torch.zeros(2, 3), batch)

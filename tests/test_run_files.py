@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from trainer.metrics_logger import MetricsLogger
 from trainer.plots import plot_run
 from trainer.run_files import count_records, keep_records, read_jsonl, write_text_atomic
-from trainer.run_log import MetricsLogger
 
 
 def _metrics(run, steps, cut=False):

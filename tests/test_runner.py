@@ -404,3 +404,23 @@ def test_runner_config_validation():
         RunnerConfig(**{**fields, "max_turns": 0})
     with pytest.raises(TypeError, match="max_action_chars"):  # no defaults: the schema holds them
         RunnerConfig(**{name: value for name, value in fields.items() if name != "max_action_chars"})
+
+
+def test_summarize_eval_weighs_every_episode_and_turn_the_same():
+    """The trainer gathers every rank's outcomes and summarizes them once: rates are over all episodes and all
+    turns, whichever rank played them (a rank with long episodes weighs by its turns, not by its episodes)."""
+    from rollout import EpisodeOutcome, summarize_eval
+
+    rank0 = [EpisodeOutcome("pick", won=True, turns=2, invalid_turns=0, env_error=False)]
+    rank1 = [
+        EpisodeOutcome("pick", won=False, turns=10, invalid_turns=5, env_error=False),
+        EpisodeOutcome("clean", won=True, turns=4, invalid_turns=1, env_error=True),
+    ]
+    result = summarize_eval(rank0 + rank1)
+    assert result.episodes == 3 and result.success_rate == 2 / 3
+    assert result.per_task_type == {"clean": 1.0, "pick": 0.5}
+    assert result.episodes_per_task_type == {"clean": 1, "pick": 2}
+    assert result.mean_turns == 16 / 3 and result.invalid_turn_rate == 6 / 16
+    assert result.env_errors == 1 and result.outcomes == [True, False, True]
+    with pytest.raises(ValueError, match="no episodes"):
+        summarize_eval([])

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from trainer.config import ConfigError, check_paths, load_config, run_dir, to_yaml
+from trainer.config import ConfigError, check_paths, load_config, run_folder, to_yaml
 
 EXIT_CONFIG_ERROR = 2
 EXIT_POLICY_MISMATCH = 3  # the policy guard stopped training (trainer.policy_guard)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         if args.command == "config":
             if args.config_command == "run-dir":
-                print(run_dir(config))
+                print(run_folder(config))
             elif args.doc:
                 from trainer.config_doc import describe
 

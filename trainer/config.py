@@ -673,7 +673,7 @@ def to_yaml(config: Config) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
-def run_dir(config: Config) -> Path:
+def run_folder(config: Config) -> Path:
     """The run folder: ``output_dir/run_name``, the name defaulting to ``<env>-<algorithm>``."""
     name = config.trainer.run_name or f"{config.env.name}-{config.algorithm.name}"
     return Path(config.trainer.output_dir) / name

@@ -31,7 +31,7 @@ import torch
 from algorithms import estimate
 from algorithms.rewards import subtract_kl_from_reward
 from algorithms.rollout_correction import RolloutCorrection, rollout_correction
-from rollout import EpisodeRunner, create_engine, evaluate
+from rollout import EpisodeRunner, create_engine, play_outcomes, summarize_eval
 from rollout.lifecycle import KV_CACHE, WEIGHTS
 from trainer import dist as tdist
 from trainer.build import (
@@ -50,14 +50,14 @@ from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
 from trainer.metrics import (
     correction_metrics,
-    merge_eval,
     mismatch_metrics,
     rollout_metrics,
     sample_table,
     train_metrics,
 )
+from trainer.metrics_logger import MetricsLogger, console_line
+from trainer.phase_timer import PhaseTimer, device_memory
 from trainer.policy_guard import PolicyGuard, check_version, comparable_engine_logprobs, reuse_sample
-from trainer.run_log import MetricsLogger, PhaseTimer, console_line, device_memory
 from trainer.stats import paired_gain, wilson_interval
 from trainer.stop import Stopped, StopSignals
 
@@ -312,20 +312,22 @@ class Trainer:
         results = {}
         modes = [True, False] if self.config.trainer.eval_sampled else [True]
         for greedy in modes:
-            result = self._generation_phase(
+            outcomes = self._generation_phase(
                 "eval",
                 self.state["step"],
-                evaluate,
+                play_outcomes,
                 self.eval_runner,
                 tasks,
                 greedy=greedy,
                 episodes_per_task=per_task,
                 seed=self.config.trainer.seed + 7,
             )
-            # a stop on any rank: every rank leaves here, before the merge's collective
-            if any(tdist.all_gather_objects(result is None)):
+            # a stop on any rank: every rank leaves here, before the gather of the outcomes
+            every_rank = tdist.all_gather_objects(outcomes)
+            if any(part is None for part in every_rank):
                 return None
-            results["greedy" if greedy else "sampled"] = merge_eval(asdict(result))
+            merged = summarize_eval([outcome for part in every_rank for outcome in part])
+            results["greedy" if greedy else "sampled"] = asdict(merged)
         metrics = {}
         for mode, result in results.items():
             metrics[f"eval/success_{mode}"] = result["success_rate"]

@@ -1,7 +1,7 @@
 """What the trainer reports each step and evaluation, reduced over every rank (through ``trainer.dist``).
 
 Rank-local numbers are summed or gathered first and turned into rates after, so each episode, turn and token
-weighs the same whatever rank played it. Where the numbers go (console, JSONL, W&B) is ``trainer.run_log``.
+weighs the same whatever rank played it. Where the numbers go (console, JSONL, W&B) is ``trainer.metrics_logger``.
 """
 
 from __future__ import annotations
@@ -13,28 +13,6 @@ import torch
 from algorithms.rollout_correction import RolloutCorrection
 from rollout import RolloutBatch
 from trainer import dist as tdist
-
-
-def merge_eval(result: dict[str, Any]) -> dict[str, Any]:
-    """Combine per-rank eval results into episode-weighted totals."""
-    parts = tdist.all_gather_objects(result)
-    episodes = sum(p["episodes"] for p in parts)
-    counts: dict[str, int] = {}
-    wins: dict[str, float] = {}
-    for part in parts:
-        for kind, n in part["episodes_per_task_type"].items():
-            counts[kind] = counts.get(kind, 0) + n
-            wins[kind] = wins.get(kind, 0.0) + part["per_task_type"][kind] * n
-    return {
-        "episodes": episodes,
-        "success_rate": sum(p["success_rate"] * p["episodes"] for p in parts) / episodes,
-        "per_task_type": {kind: wins[kind] / n for kind, n in sorted(counts.items())},
-        "episodes_per_task_type": dict(sorted(counts.items())),
-        "mean_turns": sum(p["mean_turns"] * p["episodes"] for p in parts) / episodes,
-        "invalid_turn_rate": sum(p["invalid_turn_rate"] * p["episodes"] for p in parts) / episodes,
-        "env_errors": sum(p["env_errors"] for p in parts),
-        "outcomes": [won for p in parts for won in p["outcomes"]],  # rank by rank: the same order every time
-    }
 
 
 def rollout_metrics(batch: RolloutBatch) -> dict[str, float]:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from trainer.config import Config, run_dir, to_yaml
+from trainer.config import Config, run_folder, to_yaml
 from trainer.notices import show_repeated_notices_once
 from trainer.run_files import write_text_atomic
 
@@ -52,7 +52,7 @@ def train(config: Config) -> dict[str, Any]:
     info = init_distributed(timeout_s=config.trainer.collective_timeout_s)
     _setup_logging(info.rank)
     _seed_everything(config.trainer.seed + info.rank)
-    out = run_dir(config)
+    out = run_folder(config)
     if info.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "config.yaml", to_yaml(config))
