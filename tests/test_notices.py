@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,32 @@ def test_the_names_and_messages_are_those_of_the_installed_vllm():
         for message in messages:
             fmt = SOURCE_FORMATS.get(message, message)
             assert f'"{fmt}"' in text, f"{name} no longer logs {fmt!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("disable_weave", [None, "false"])
+def test_the_weave_offer_of_wandb_is_off_unless_asked_for(tmp_path, disable_weave):
+    """vLLM loads openai's client, and W&B then offers Weave's LLM-call tracing at every run start (three lines
+    on stderr); the trainer turns the offer off unless WANDB_DISABLE_WEAVE says otherwise."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, openai\n"
+        "from trainer.metrics_logger import MetricsLogger\n"
+        "logger = MetricsLogger(__import__('pathlib').Path(sys.argv[1]), {'mode': 'offline'}, {})\n"
+        "logger.close()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_DISABLE_WEAVE", "WANDB_MODE")}
+    if disable_weave is not None:
+        env["WANDB_DISABLE_WEAVE"] = disable_weave
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    offered = "Detected [openai" in done.stdout + done.stderr
+    assert offered == (disable_weave == "false")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 import uuid
 from pathlib import Path
@@ -86,6 +87,9 @@ class MetricsLogger:
     def _init_wandb(self, settings: dict[str, Any], run_config: dict[str, Any]):
         if settings.get("mode", "disabled") == "disabled":
             return None
+        # W&B offers its LLM-call tracing (Weave) whenever an LLM client library is loaded; vLLM loads openai's
+        # for its server, and a trainer makes no such calls: no offer, unless the user's environment asks for it.
+        os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
         try:
             return wandb.init(
                 project=settings.get("project"),
