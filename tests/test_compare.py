@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from scripts_module import load_script
+from test_train_e2e import ENV_LIMITS, TINY
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -107,9 +108,8 @@ def test_compare_trains_two_estimators_from_one_start(tmp_path):
     """Two estimators x 2 seeds of 1 RL step on the toy env: the second and later runs reuse the first's SFT."""
     command = [sys.executable, str(REPO / "scripts" / "compare.py"), "--estimators", "grpo", "gigpo"]
     command += ["--seeds", "0", "1", "--runs", str(tmp_path), "--doc", str(tmp_path / "results.md")]
-    command += ["env.name=toy", "rollout.engine=hf", "trainer.total_steps=1", "trainer.eval_every=0"]
-    command += ["trainer.eval_episodes=8", "rollout.tasks_per_step=2", "rollout.group_size=2"]
-    command += ["trainer.sft.steps=5", "trainer.sft.episodes=8", "logging.wandb.mode=disabled"]
+    command += ["env.name=toy", *TINY, *ENV_LIMITS["toy"], "trainer.total_steps=1", "trainer.eval_every=0"]
+    command += ["trainer.eval_episodes=8", "trainer.sft.steps=5", "trainer.sft.episodes=8"]
     subprocess.run(command, check=True, cwd=REPO, timeout=1800)
     out = tmp_path / "compare-toy"
     assert not (out / "gigpo-seed1" / "sft_model").exists()  # started from grpo-seed0's

@@ -58,8 +58,17 @@ def _checkpoint_steps(tmp_path: Path) -> list[int]:
     return sorted(int(p.name.split("_")[1]) for p in folder.glob("step_*"))
 
 
-@pytest.mark.parametrize("engine", ["hf", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm])])
-@pytest.mark.parametrize("probe", sorted(FIRST_SPOILED))
+VLLM_CASE = [pytest.mark.vllm, needs_vllm]
+PROBES = [
+    *(pytest.param(probe, "hf", id=f"{probe}-hf") for probe in sorted(FIRST_SPOILED)),
+    # vLLM: the two probes whose path differs by engine, the in-place weight load and the prompt's tokens; the
+    # adapter probes change what the learner sends, which reaches vLLM through the same load as the stale copy
+    pytest.param("stale", "vllm", id="stale-vllm", marks=VLLM_CASE),
+    pytest.param("prompt", "vllm", id="prompt-vllm", marks=VLLM_CASE),
+]
+
+
+@pytest.mark.parametrize(("probe", "engine"), PROBES)
 def test_a_probe_stops_the_run_with_one_line(tmp_path, probe, engine):
     result = _probe_run(tmp_path, probe, "trainer.total_steps=4", *ENGINES[engine])
     assert result.returncode == 3, result.stderr[-3000:]
@@ -75,7 +84,7 @@ def test_a_probe_stops_the_run_with_one_line(tmp_path, probe, engine):
     print(f"probe {probe} ({engine}): {line}")
 
 
-@pytest.mark.parametrize("engine", ["hf", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm])])
+@pytest.mark.parametrize("engine", ["hf", pytest.param("vllm", marks=VLLM_CASE)])
 def test_an_untouched_run_never_trips_the_guard(tmp_path, engine):
     result = _probe_run(tmp_path, "none", "trainer.total_steps=4", *ENGINES[engine])
     assert result.returncode == 0, result.stderr[-3000:]
