@@ -82,3 +82,28 @@ def test_reuse_sample_is_an_eighth_seeded_by_step():
     assert len(rows) == 5 and rows == sorted(set(rows)) and rows == reuse_sample(40, 3, 0)
     assert rows != reuse_sample(40, 4, 0)
     assert reuse_sample(3, 1, 0) and len(reuse_sample(3, 1, 0)) == 1
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_stopped_run_prints_the_line_once_and_every_rank_exits_3(tmp_path, monkeypatch, capsys, rank):
+    """The guard raises on every rank together; only rank 0 prints its line, so a multi-GPU job's log shows it
+    once, and every rank exits with the guard's code."""
+    import trainer.dist
+    import trainer.run
+    from trainer.config import load_config
+
+    config = load_config(None, [f"trainer.output_dir={tmp_path}", "trainer.run_name=run"])
+    info = trainer.dist.DistInfo(rank=rank, world_size=2, local_rank=rank, backend="gloo")
+    monkeypatch.setattr(trainer.dist, "init_distributed", lambda **_: info)
+    monkeypatch.setattr(trainer.dist, "shutdown_distributed", lambda: None)
+
+    def spoiled(*_):
+        raise PolicyMismatchError("policy guard: step 3: the engine's log-probs ...")
+
+    monkeypatch.setattr(trainer.run, "_train_policy", spoiled)
+    with pytest.raises(SystemExit) as stopped:
+        trainer.run.train(config)
+    assert stopped.value.code == 3
+    printed = capsys.readouterr().err.splitlines()
+    lines = [line for line in printed if line.startswith("turnrl: policy guard")]
+    assert lines == (["turnrl: policy guard: step 3: the engine's log-probs ..."] if rank == 0 else [])

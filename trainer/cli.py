@@ -15,7 +15,6 @@ from pathlib import Path
 from trainer.config import ConfigError, check_paths, load_config, run_folder, to_yaml
 
 EXIT_CONFIG_ERROR = 2
-EXIT_POLICY_MISMATCH = 3  # the policy guard stopped training (trainer.policy_guard)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,14 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
 
     if args.command == "train":
-        from trainer.policy_guard import PolicyMismatchError
         from trainer.run import train
 
-        try:
-            train(config)
-        except PolicyMismatchError as exc:
-            print(f"turnrl: {exc}", file=sys.stderr)
-            return EXIT_POLICY_MISMATCH
+        train(config)
         return 0
     from trainer.run import evaluate_checkpoint
 

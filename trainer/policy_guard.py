@@ -44,6 +44,9 @@ _PERCENTILES = (50, 90, 99)
 class PolicyMismatchError(RuntimeError):
     """The rollout was not played by the policy being trained; the message is one line."""
 
+    exit_code = 3
+    """``turnrl train``'s exit code after it (rank 0 prints the line)."""
+
 
 def check_version(step: int, batch: RolloutBatch, current: PolicyVersion) -> None:
     """Raise, on every rank together, unless every trajectory of every rank's batch was played with the

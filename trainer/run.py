@@ -42,9 +42,11 @@ def _seed_everything(seed: int) -> None:
 
 def train(config: Config) -> dict[str, Any]:
     """Run (or resume) the experiment described by ``config``; returns and writes ``summary.json``. After SIGINT
-    or SIGTERM it stops cleanly (``trainer.stop``): one line, and the process exits 130 or 143."""
+    or SIGTERM it stops cleanly (``trainer.stop``): one line, and the process exits 130 or 143; when the policy
+    guard stops it (``trainer.policy_guard``), rank 0 prints its line and every rank exits 3."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from trainer.dist import init_distributed, shutdown_distributed
+    from trainer.policy_guard import PolicyMismatchError
     from trainer.stop import Stopped, StopSignals
 
     stop = StopSignals()
@@ -63,6 +65,11 @@ def train(config: Config) -> dict[str, Any]:
             print(stopped.line, flush=True)
         shutdown_distributed()
         raise SystemExit(stopped.exit_code) from None
+    except PolicyMismatchError as mismatch:  # raised on every rank together
+        if info.rank == 0:
+            print(f"turnrl: {mismatch}", file=sys.stderr, flush=True)
+        shutdown_distributed()
+        raise SystemExit(mismatch.exit_code) from None
     if info.rank == 0:
         from trainer.plots import plot_run
 
