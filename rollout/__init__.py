@@ -11,14 +11,18 @@ import importlib
 from typing import Any
 
 _PUBLIC = {
+    "Choice": "rollout.policy",
     "Completion": "rollout.engine",
     "Engine": "rollout.engine",
     "EpisodeMemory": "rollout.prompts",
     "EpisodeOutcome": "rollout.runner",
+    "EnginePolicy": "rollout.policy",
     "EpisodeRunner": "rollout.runner",
     "EvalResult": "rollout.runner",
     "HFEngine": "rollout.hf_engine",
+    "LiveEpisode": "rollout.policy",
     "ParsedAction": "rollout.parse",
+    "Policy": "rollout.policy",
     "Prompt": "rollout.prompts",
     "PromptBuilder": "rollout.prompts",
     "PromptConfig": "rollout.prompts",

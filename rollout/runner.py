@@ -1,9 +1,10 @@
-"""The multi-turn episode runner: groups of episodes against an ``EnvPool``, one ``generate`` per turn.
+"""The multi-turn episode runner: groups of episodes against an ``EnvPool``, one policy call per turn.
 
-Every live episode's prompt goes into a single engine call per turn (the engine batches; the env pool
-steps all slots in parallel). Finished episodes leave the batch and their slot starts the next pending
-episode at once, so the batch stays full when there are more episodes than env slots. A group is G
-episodes of one task, reset with the same task id and seed, so they share the initial state.
+Every live episode's action comes from a single call to the policy per turn (``rollout.policy``; by default the
+engine, all prompts in one ``generate``, which the engine batches); the env pool steps all slots in parallel.
+Finished episodes leave the batch and their slot starts the next pending episode at once, so the batch stays
+full when there are more episodes than env slots. A group is G episodes of one task, reset with the same task id
+and seed, so they share the initial state.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from tqdm.auto import tqdm
 
 from rollout.choices import INVALID_TURN_RULES
 from rollout.engine import Engine, SamplingParams
-from rollout.parse import NOT_ADMISSIBLE, ParsedAction, parse_action, parse_tool_call
+from rollout.parse import NOT_ADMISSIBLE
+from rollout.policy import EnginePolicy, LiveEpisode, Policy
 from rollout.prompts import EpisodeMemory, PromptBuilder, PromptConfig
 from rollout.trajectory import RolloutBatch, Trajectory, Turn
 
@@ -62,21 +64,20 @@ class RunnerConfig:
             raise ValueError(f"invalid_turn must be one of {INVALID_TURN_RULES}, got {self.invalid_turn!r}")
 
 
-@dataclass
-class _Live:
-    traj: Trajectory
-    memory: EpisodeMemory
-    anchor: str
-
-
 class EpisodeRunner:
-    """Plays episodes with one engine over one env pool; stateless between calls apart from id counters."""
+    """Plays episodes with one policy over one env pool; stateless between calls apart from id counters."""
 
-    def __init__(self, engine: Engine, tokenizer, pool, config: RunnerConfig) -> None:
-        self.engine = engine
+    def __init__(
+        self, engine: Engine | None, tokenizer, pool, config: RunnerConfig, *, policy: Policy | None = None
+    ) -> None:
+        """``policy`` chooses the actions; without one the engine does, on prompts written with ``tokenizer``."""
+        if policy is None:
+            if engine is None:
+                raise ValueError("the runner needs an engine or a policy to choose actions")
+            policy = EnginePolicy(engine, PromptBuilder(tokenizer, config.prompt), config.max_action_chars)
+        self.policy = policy
         self.pool = pool
         self.config = config
-        self.builder = PromptBuilder(tokenizer, self.config.prompt)
         self.num_slots = _pool_size(pool)
         self._run_counter = count()
 
@@ -105,12 +106,12 @@ class EpisodeRunner:
                     group_id=f"r{run}g{group}",
                     traj_id=f"r{run}g{group}t{member}",
                     task_id=task_id,
-                    policy_version=self.engine.policy_version,
+                    policy_version=self.policy.policy_version,
                 )
                 trajectories.append(traj)
                 pending.append((traj, seed + group))
 
-        live: dict[int, _Live] = {}
+        live: dict[int, LiveEpisode] = {}
         turns = count()
         free_slots = list(range(self.num_slots - 1, -1, -1))
         bar = tqdm(total=len(trajectories), desc=desc, disable=not self.config.progress, leave=False)
@@ -132,10 +133,10 @@ class EpisodeRunner:
                         bar.update(1)
         finally:
             bar.close()
-        self.engine.drain()
+        self.policy.drain()
         return trajectories
 
-    def _start(self, starts: list[tuple[int, Trajectory, int]], live: dict[int, _Live]) -> list[int]:
+    def _start(self, starts: list[tuple[int, Trajectory, int]], live: dict[int, LiveEpisode]) -> list[int]:
         """Reset the slots; returns those whose reset failed (their episodes end with no turns)."""
         slots = [slot for slot, _, _ in starts]
         results = self.pool.reset(slots, [traj.task_id for _, traj, _ in starts], [s for _, _, s in starts])
@@ -153,24 +154,21 @@ class EpisodeRunner:
                 observation=obs,
                 admissible_actions=info.get("admissible_actions"),
             )
-            live[slot] = _Live(traj, memory, _anchor(info, obs))
+            live[slot] = LiveEpisode(traj, memory, info, _anchor(info, obs))
         return failed
 
-    def _play_turn(self, live: dict[int, _Live], sampling: SamplingParams) -> list[int]:
-        """One generate call for every live episode, one pool step; returns the slots that finished."""
+    def _play_turn(self, live: dict[int, LiveEpisode], sampling: SamplingParams) -> list[int]:
+        """One policy call for every live episode, one pool step; returns the slots that finished."""
         slots = sorted(live)
-        prompts = [self.builder.build(live[slot].memory).token_ids for slot in slots]
-        completions = self.engine.generate(prompts, sampling)
-        if len(completions) != len(prompts):
-            raise RuntimeError(f"engine returned {len(completions)} completions for {len(prompts)} prompts")
-        parsed = [
-            self._parse(c.text, live[slot].memory.admissible_actions) for slot, c in zip(slots, completions)
-        ]
-        results = self.pool.step(slots, [p.action for p in parsed])
+        choices = self.policy.choose([live[slot] for slot in slots], sampling)
+        if len(choices) != len(slots):
+            raise RuntimeError(f"the policy made {len(choices)} choices for {len(slots)} episodes")
+        results = self.pool.step(slots, [choice.action.action for choice in choices])
 
         finished = []
-        for slot, prompt, completion, action, result in zip(slots, prompts, completions, parsed, results):
+        for slot, choice, result in zip(slots, choices, results):
             episode = live[slot]
+            action, completion = choice.action, choice.completion
             info = result.info or {}
             env_error = info.get("env_error")
             rejected = action.reason == NOT_ADMISSIBLE or not info.get("valid_action", True)
@@ -180,7 +178,7 @@ class EpisodeRunner:
             done = bool(result.terminated or result.truncated or env_error or turn_limit)
             episode.traj.turns.append(
                 Turn(
-                    prompt_ids=prompt,
+                    prompt_ids=choice.prompt_ids,
                     response_ids=list(completion.token_ids),
                     sampling_logprobs=list(completion.logprobs),
                     response_text=completion.text,
@@ -211,18 +209,9 @@ class EpisodeRunner:
                     info.get("admissible_actions"),
                     restate=rejected and self.config.prompt.restate_after_rejection,
                 )
+                episode.info = info
                 episode.anchor = _anchor(info, result.obs)
         return finished
-
-    def _parse(self, text: str, admissible: list[str] | None) -> ParsedAction:
-        if self.config.prompt.tool_calls:
-            return parse_tool_call(text)
-        return parse_action(
-            text,
-            admissible,
-            require_think=self.config.prompt.action_format == "think_action",
-            max_action_chars=self.config.max_action_chars,
-        )
 
 
 @dataclass

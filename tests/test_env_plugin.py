@@ -58,7 +58,7 @@ def test_the_parts_come_from_the_spec_and_episodes_play(counter, tmp_path):
         config, "train", 4, with_expert=True
     ) as pool:  # spawned workers build it from the entry point
         demos = collect_demonstrations(
-            pool, [0, 1, 2], turn_limit=6, noise=0.0, seed=0, expert_text=counter.expert_text
+            pool, [0, 1, 2], runner_config(config), noise=0.0, seed=0, expert_text=counter.expert_text
         )
         actions = [d.action for d in demos]  # tasks 0, 1, 2 count to 1, 2, 3, then stop
         assert len(actions) == 9 and actions.count("stop") == 3

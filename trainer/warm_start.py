@@ -1,11 +1,12 @@
 """The policy the RL run starts from: a local model folder, or a tiny model warm-started on expert turns.
 
-With ``model.path`` empty (the quickstart), this plays the env's own expert (``info["expert_action"]``)
-on training tasks, trains a BPE tokenizer on the text it saw, builds the tiny model, and fine-tunes it on
-the expert's action at every visited state. In a share ``sft.noise`` of the turns the episode continues with a
-random admissible action instead (the label stays the expert's), so the demonstrations also cover the
-states a wrong move leads to and how to recover from them (DAgger-style). Which expert plays is the env's own
-business (e.g. ``env.alfworld.expert``). The result is one Hugging Face folder per run, reused on resume.
+With ``model.path`` empty (the quickstart), this plays the env's own expert (``info["expert_action"]``) on
+training tasks, as the episode runner's policy, trains a BPE tokenizer on the text it saw, builds the tiny model,
+and fine-tunes it on the expert's action at every visited state. In a share ``sft.noise`` of the turns the episode
+continues with a random admissible action instead (the label stays the expert's), so the demonstrations also
+cover the states a wrong move leads to and how to recover from them (DAgger-style). Which expert plays is the
+env's own business (e.g. ``env.alfworld.expert``). The result is one Hugging Face folder per run, reused on
+resume.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,18 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rollout import EpisodeMemory, PromptBuilder
-from trainer.build import env_pool, env_spec, max_turns, runner_config, splits
+from rollout import (
+    Choice,
+    Completion,
+    EpisodeMemory,
+    EpisodeRunner,
+    LiveEpisode,
+    ParsedAction,
+    PromptBuilder,
+    RunnerConfig,
+    SamplingParams,
+)
+from trainer.build import env_pool, env_spec, runner_config, splits
 from trainer.config import Config
 from trainer.sft import supervised_finetune
 from trainer.tiny_model import TinyModelSpec, build_tiny_model
@@ -34,6 +45,8 @@ log = logging.getLogger("turnrl")
 
 @dataclass
 class DemoTurn:
+    """One SFT example: the episode as the prompt shows it before the turn, and the expert's action there."""
+
     memory: EpisodeMemory
     action: str
 
@@ -51,49 +64,53 @@ def response_text(action: str, action_format: str, tool_calls: bool = False) -> 
     return answer
 
 
+class ExpertPolicy:
+    """The env's expert as the runner's policy, keeping a demonstration of every turn it is asked about.
+
+    It plays the expert's action, except in a share ``noise`` of the turns where another admissible action is
+    played instead; the demonstration's label stays the expert's, so the detours teach how to recover.
+    ``expert_text`` turns ``info["expert_action"]`` into the text a model writes (the env spec's). No prompt is
+    tokenized here: the tokenizer is trained on these demonstrations afterwards.
+    """
+
+    policy_version = None
+
+    def __init__(self, expert_text: Callable[[Any], str], *, noise: float, seed: int) -> None:
+        self.expert_text = expert_text
+        self.noise = noise
+        self.rng = random.Random(seed)
+        self.demonstrations: list[DemoTurn] = []
+
+    def choose(self, episodes: Sequence[LiveEpisode], sampling: SamplingParams) -> list[Choice]:
+        choices = []
+        for episode in episodes:
+            expert = self.expert_text(episode.info.get("expert_action"))
+            self.demonstrations.append(DemoTurn(copy.deepcopy(episode.memory), expert))
+            others = [a for a in (episode.memory.admissible_actions or []) if a != expert]
+            action = self.rng.choice(others) if others and self.rng.random() < self.noise else expert
+            choices.append(Choice(ParsedAction(action, True), [], Completion([], action, [])))
+        return choices
+
+    def drain(self) -> None:
+        """No engine serves other ranks here: nothing to wait for."""
+
+
 def collect_demonstrations(
-    pool, task_ids: list, *, turn_limit: int, noise: float, seed: int, expert_text: Callable[[Any], str]
+    pool, task_ids: list, config: RunnerConfig, *, noise: float, seed: int, expert_text: Callable[[Any], str]
 ) -> list[DemoTurn]:
-    """Expert-labelled turns of episodes on ``task_ids`` that take a random detour with probability ``noise``;
-    ``expert_text`` turns ``info["expert_action"]`` into the text a model writes (the env spec's)."""
-    rng = random.Random(seed)
-    turns: list[DemoTurn] = []
-    wins = 0
-    for start in range(0, len(task_ids), pool.num_envs):
-        chunk = task_ids[start : start + pool.num_envs]
-        slots = list(range(len(chunk)))
-        resets = pool.reset(slots, chunk, [seed + start + i for i in slots])
-        live = {}
-        for slot, (obs, info) in zip(slots, resets):
-            if info.get("env_error"):
-                log.warning("demo reset failed: %s", info["env_error"])
-                continue
-            memory = EpisodeMemory(
-                task=str(info.get("task") or ""),
-                observation=obs,
-                admissible_actions=info.get("admissible_actions"),
-            )
-            live[slot] = (memory, info)
-        for _ in range(turn_limit):
-            if not live:
-                break
-            actions = {}
-            for slot, (memory, info) in live.items():
-                expert = expert_text(info.get("expert_action"))
-                others = [a for a in (memory.admissible_actions or []) if a != expert]
-                turns.append(DemoTurn(copy.deepcopy(memory), expert))
-                actions[slot] = rng.choice(others) if others and rng.random() < noise else expert
-            results = pool.step(list(actions), list(actions.values()))
-            for (slot, action), result in zip(actions.items(), results):
-                memory, _ = live[slot]
-                if result.terminated or result.truncated:
-                    wins += bool(result.info.get("won"))
-                    del live[slot]
-                else:
-                    memory.record(action, result.obs, result.info.get("admissible_actions"))
-                    live[slot] = (memory, result.info)
-    log.info("demonstrations: %d turns from %d episodes (%d won)", len(turns), len(task_ids), wins)
-    return turns
+    """The expert's demonstrations on one episode per entry of ``task_ids`` (reset seed: ``seed`` + its index),
+    played by the runner under ``config``'s turn limit and memory rules."""
+    expert = ExpertPolicy(expert_text, noise=noise, seed=seed)
+    runner = EpisodeRunner(None, None, pool, config, policy=expert)
+    episodes = runner.run(task_ids, group_size=1, seed=seed, desc="demonstrations")
+    log.info(
+        "demonstrations: %d turns from %d episodes (%d won, %d env errors)",
+        len(expert.demonstrations),
+        len(episodes),
+        sum(episode.won for episode in episodes),
+        sum(episode.env_error is not None for episode in episodes),
+    )
+    return expert.demonstrations
 
 
 def prepare_policy(config: Config, run_dir: Path) -> Path:
@@ -114,7 +131,7 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
         demos = collect_demonstrations(
             pool,
             task_ids,
-            turn_limit=max_turns(config),
+            runner_config(config),
             noise=sft.noise,
             seed=config.trainer.seed,
             expert_text=env_spec(config).expert_text,
