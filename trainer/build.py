@@ -21,7 +21,8 @@ from trainer import dist as tdist
 from trainer.config import Config
 from trainer.learner import LearnerSetup
 from trainer.memory_plan import GIB, plan, plan_inputs, rollout_kv_cache_bytes
-from trainer.policy_guard import BF16_MAX_GAP, FP32_MAX_GAP
+from trainer.old_logprobs import OldLogprobs
+from trainer.policy_guard import BF16_MAX_GAP, FP32_MAX_GAP, PolicyGuard
 
 
 def env_spec(config: Config):
@@ -246,6 +247,19 @@ def reuse_rollout_logprobs(config: Config) -> bool:
             "learner.old_logprobs to recompute or auto"
         )
     return mode == "rollout" or (mode == "auto" and not reasons)
+
+
+def old_logprobs_source(config: Config, learner, from_engine: bool) -> OldLogprobs:
+    """Where a step's PPO old log-probs come from (``from_engine``: ``reuse_rollout_logprobs``), with the policy
+    guard that checks them against the engine's (bound: ``max_policy_gap``)."""
+    return OldLogprobs(
+        learner,
+        PolicyGuard(max_policy_gap(config)),
+        from_engine=from_engine,
+        top_p=config.rollout.top_p,
+        top_k=config.rollout.top_k,
+        seed=config.trainer.seed,
+    )
 
 
 def max_policy_gap(config: Config) -> float:

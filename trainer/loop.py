@@ -41,7 +41,7 @@ from trainer.build import (
     estimator_call,
     eval_runner_config,
     learner_setup,
-    max_policy_gap,
+    old_logprobs_source,
     reuse_rollout_logprobs,
     runner_config,
     splits,
@@ -57,7 +57,7 @@ from trainer.metrics import (
 )
 from trainer.metrics_logger import MetricsLogger, console_line
 from trainer.phase_timer import PhaseTimer, device_memory
-from trainer.policy_guard import PolicyGuard, check_version, comparable_engine_logprobs, reuse_sample
+from trainer.policy_guard import check_version
 from trainer.stats import paired_gain, wilson_interval
 from trainer.stop import Stopped, StopSignals
 
@@ -82,15 +82,15 @@ class Trainer:
                 f"{self.world} ranks (whole groups per rank)"
             )
         self.tokenizer = self.learner.tokenizer
-        self.reuse_logprobs = reuse_rollout_logprobs(config)
-        self.guard = PolicyGuard(max_policy_gap(config))
+        reuse_logprobs = reuse_rollout_logprobs(config)
+        self.old_logprobs = old_logprobs_source(config, self.learner, reuse_logprobs)
         tp = config.rollout.vllm.tensor_parallel_size
         self.engine = create_engine(
             config.rollout.engine,
             str(model_path),
             **engine_kwargs(
                 config,
-                policy_logprobs=self.reuse_logprobs,
+                policy_logprobs=reuse_logprobs,
                 peer_exchange=tdist.PeerGroup(tp, config.trainer.collective_timeout_s) if tp > 1 else None,
             ),
         )
@@ -175,24 +175,7 @@ class Trainer:
             self.engine.sleep(level=2)  # the update replaces its weights: no point keeping the old ones
         prompts, responses = batch.prompt_ids, batch.response_ids
         with timer("old_logprobs"):
-            if not self.reuse_logprobs:
-                old_logprobs, entropy = self.learner.score(prompts, responses, with_entropy=True)
-                engine_logprobs, slack = comparable_engine_logprobs(
-                    batch, old_logprobs.shape[1], self.config.rollout.top_p, self.config.rollout.top_k
-                )
-                guard = self.guard.check_gap(
-                    step, old_logprobs, engine_logprobs, batch.response_mask(old_logprobs.shape[1]), slack
-                )
-            else:
-                old_logprobs, entropy = batch.policy_tensors()
-                guard = self._check_reused_logprobs(
-                    step,
-                    prompts,
-                    responses,
-                    old_logprobs,
-                    entropy,
-                    batch.response_mask(old_logprobs.shape[1]),
-                )
+            old_logprobs, entropy, guard = self.old_logprobs(step, batch)
         with timer("ref_logprobs"):
             ref_logprobs = self.learner.reference_logprobs(prompts, responses)
         step_batch = batch.to_step_batch(old_logprobs, entropy, ref_logprobs)
@@ -251,29 +234,6 @@ class Trainer:
         self.engine.wake_up([WEIGHTS])
         self.learner.sync_to(self.engine)
         self.engine.wake_up([KV_CACHE])
-
-    def _check_reused_logprobs(
-        self, step, prompts, responses, old_logprobs, entropy, mask
-    ) -> dict[str, float]:
-        """The policy guard on a step whose old log-probs came from the engine: the learner scores a sample of the
-        rows (``policy_guard.reuse_sample``) and the guard compares; the largest gaps there are logged too."""
-        rows = reuse_sample(len(prompts), step, self.config.trainer.seed)
-        learner_logprobs, learner_entropy = self.learner.score(
-            [prompts[i] for i in rows], [responses[i] for i in rows], with_entropy=True
-        )
-        width = learner_logprobs.shape[1]
-        engine_logprobs, mask = old_logprobs[rows, :width], mask[rows, :width]
-        metrics = self.guard.check_gap(step, learner_logprobs, engine_logprobs, mask)
-        keep = mask.bool()
-        if keep.any():
-            metrics["rollout/reuse_logprob_diff_max"] = float(
-                (learner_logprobs - engine_logprobs).abs()[keep].max()
-            )
-            if entropy is not None:
-                metrics["rollout/reuse_entropy_diff_max"] = float(
-                    (learner_entropy - entropy[rows, :width]).abs()[keep].max()
-                )
-        return metrics
 
     def _rollout_correction(self, batch, old_logprobs, mask) -> RolloutCorrection | None:
         """``learner.rollout_correction``'s weights from the learner's old and the engine's sampling log-probs."""
