@@ -88,8 +88,11 @@ class MetricsLogger:
         if settings.get("mode", "disabled") == "disabled":
             return None
         # W&B offers its LLM-call tracing (Weave) whenever an LLM client library is loaded; vLLM loads openai's
-        # for its server, and a trainer makes no such calls: no offer, unless the user's environment asks for it.
+        # for its server, and a trainer makes no such calls: no offer. Quiet: no run-history table at the end
+        # (the per-step lines and the final report say it); where the run is saved is still printed. Either
+        # comes back when the user's environment sets it.
         os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
+        os.environ.setdefault("WANDB_QUIET", "true")
         try:
             return wandb.init(
                 project=settings.get("project"),
