@@ -120,3 +120,14 @@ def test_the_weave_offer_of_wandb_is_off_unless_asked_for(tmp_path, disable_weav
     assert done.returncode == 0, done.stderr
     offered = "Detected [openai" in done.stdout + done.stderr
     assert offered == (disable_weave == "false")
+
+
+def test_the_reduce_op_warning_is_ignored_only_where_vllm_triggers_it(installed):
+    import warnings
+
+    message = "`torch.distributed.reduce_op` is deprecated, please use `torch.distributed.ReduceOp` instead"
+    with warnings.catch_warnings(record=True) as caught:
+        show_repeated_notices_once()  # catch_warnings restores the filters it started with
+        for module in ("vllm.triton_utils.dispatcher", "my_training_script"):
+            warnings.warn_explicit(message, FutureWarning, f"{module}.py", 138, module=module)
+    assert [str(w.filename) for w in caught] == ["my_training_script.py"]

@@ -8,6 +8,7 @@ else is silenced.
 from __future__ import annotations
 
 import logging
+import warnings
 
 # logger name -> messages shown on their first occurrence only
 REPEATED_NOTICES: dict[str, tuple[str, ...]] = {
@@ -16,6 +17,14 @@ REPEATED_NOTICES: dict[str, tuple[str, ...]] = {
     # The rotary cos/sin cache is computed, not loaded: every in-place weight update reports it.
     "vllm.model_executor.model_loader.reload.layerwise": ("RotaryEmbedding: Failed to load weights",),
 }
+
+
+# (message, module that triggers it) of Python warnings that say nothing a user can act on
+IRRELEVANT_WARNINGS: tuple[tuple[str, str], ...] = (
+    # vLLM scans every loaded module for kernels when it starts and so touches torch.distributed's deprecated
+    # ``reduce_op`` alias, which warns (twice per engine).
+    (r"`torch\.distributed\.reduce_op` is deprecated", r"vllm\.triton_utils\.dispatcher"),
+)
 
 
 class FirstOccurrenceOnly(logging.Filter):
@@ -37,7 +46,10 @@ class FirstOccurrenceOnly(logging.Filter):
 
 
 def show_repeated_notices_once() -> None:
-    """Install the filters on their loggers; calling it again changes nothing."""
+    """Install the filters on their loggers, and ignore ``IRRELEVANT_WARNINGS`` where they are triggered (only
+    there); calling it again changes nothing."""
+    for message, module in IRRELEVANT_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning, module=module)
     for name, messages in REPEATED_NOTICES.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, FirstOccurrenceOnly) for f in logger.filters):
