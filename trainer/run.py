@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import logging
 import os
@@ -99,10 +101,22 @@ def _shared_policy(config: Config, out: Path, rank: int, stop) -> Path:
     from trainer.warm_start import prepare_policy
 
     path = stop.run_abortable("sft", 0, prepare_policy, config, out) if rank == 0 else None
+    release_freed_memory()
     shared = broadcast_object((str(path) if path else None, stop.received))
     if shared[0] is None:
         raise Stopped(shared[1], 0, None)
     return Path(shared[0])
+
+
+def release_freed_memory() -> None:
+    """Hand what the warm start freed back to the operating system before the engine and the learner start:
+    glibc keeps a process's freed heap for reuse (``malloc_trim``), so the SFT's buffers would otherwise stay in
+    the process's memory for the whole run. Elsewhere than glibc, only the garbage collection runs."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _final_report(summary: dict[str, Any], out: Path, figures: list[Path]) -> str:
