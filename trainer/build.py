@@ -249,13 +249,13 @@ def reuse_rollout_logprobs(config: Config) -> bool:
     return mode == "rollout" or (mode == "auto" and not reasons)
 
 
-def old_logprobs_source(config: Config, learner, from_engine: bool) -> OldLogprobs:
-    """Where a step's PPO old log-probs come from (``from_engine``: ``reuse_rollout_logprobs``), with the policy
-    guard that checks them against the engine's (bound: ``max_policy_gap``)."""
+def old_logprobs_source(config: Config, learner) -> OldLogprobs:
+    """Where a step's PPO old log-probs come from (``reuse_rollout_logprobs``), with the policy guard that checks
+    them against the engine's (bound: ``max_policy_gap``)."""
     return OldLogprobs(
         learner,
         PolicyGuard(max_policy_gap(config)),
-        from_engine=from_engine,
+        from_engine=reuse_rollout_logprobs(config),
         top_p=config.rollout.top_p,
         top_k=config.rollout.top_k,
         seed=config.trainer.seed,

@@ -42,7 +42,6 @@ from trainer.build import (
     eval_runner_config,
     learner_setup,
     old_logprobs_source,
-    reuse_rollout_logprobs,
     runner_config,
     splits,
 )
@@ -82,15 +81,14 @@ class Trainer:
                 f"{self.world} ranks (whole groups per rank)"
             )
         self.tokenizer = self.learner.tokenizer
-        reuse_logprobs = reuse_rollout_logprobs(config)
-        self.old_logprobs = old_logprobs_source(config, self.learner, reuse_logprobs)
+        self.old_logprobs = old_logprobs_source(config, self.learner)
         tp = config.rollout.vllm.tensor_parallel_size
         self.engine = create_engine(
             config.rollout.engine,
             str(model_path),
             **engine_kwargs(
                 config,
-                policy_logprobs=reuse_logprobs,
+                policy_logprobs=self.old_logprobs.from_engine,
                 peer_exchange=tdist.PeerGroup(tp, config.trainer.collective_timeout_s) if tp > 1 else None,
             ),
         )
