@@ -53,7 +53,14 @@ def engine_close(out: dict, model_dir: str) -> None:
     from rollout.engine import SamplingParams
     from rollout.vllm_engine import VLLMEngine
 
-    engine = VLLMEngine(model_dir, max_model_len=256, max_num_seqs=8, enforce_eager=True)
+    engine = VLLMEngine(
+        model_dir,
+        max_model_len=256,
+        max_num_seqs=8,
+        enforce_eager=True,
+        rank=out["rank"],
+        world_size=out["world"],
+    )
     out["keeps_process_group"] = getattr(engine, "keeps_process_group", None)
     out["tokens"] = engine.generate([[1, 5, 6, 7, 2]], SamplingParams(temperature=0.0, max_new_tokens=4))[
         0
@@ -96,7 +103,7 @@ def tensor_parallel(out: dict, model_dir: str) -> None:
         enforce_eager=True,
         tensor_parallel_size=2,
         rank=out["rank"],
-        world_size=2,
+        world_size=out["world"],
         peer_exchange=group,
     )
     out["tensor_parallel_size"] = engine.llm.llm_engine.vllm_config.parallel_config.tensor_parallel_size

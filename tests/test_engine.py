@@ -582,7 +582,14 @@ from rollout.vllm_engine import VLLMEngine
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
-engine = VLLMEngine(os.environ["MODEL"], max_model_len=256, max_num_seqs=8, enforce_eager=True)
+engine = VLLMEngine(
+    os.environ["MODEL"],
+    max_model_len=256,
+    max_num_seqs=8,
+    enforce_eager=True,
+    rank=rank,
+    world_size=dist.get_world_size(),
+)
 backend = engine.llm.llm_engine.vllm_config.parallel_config.distributed_executor_backend
 prompt = [[1, 5, 6, 7, 8, 2, 1]]
 greedy = engine.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=8))[0].token_ids
