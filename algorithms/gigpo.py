@@ -2,7 +2,9 @@
 
 A = A_episode + step_weight * A_step, the same scalar on every token of a turn.
 
-* A_episode: GRPO's arithmetic on the episode score (see grpo.py, same singleton rule).
+* A_episode: GRPO's arithmetic on the episode score (see grpo.py, same singleton rule). With
+  `invalid_penalty_only`, an invalid turn's A_episode is only the penalty's part, -c / (std_g + eps)
+  (-c for norm="mean"; grpo.py gives the reason), so its advantage is that plus its step term.
 * A_step: the turn's discounted return G_t = r_t + gamma * G_{t+1}, minus its own invalid-action
   penalty (applied after discounting, as verl-agent does), normalised within its step group (turns
   of the same episode group with the same anchor state, see step_groups.py). A step group with a
@@ -46,9 +48,12 @@ def gigpo_parts(
     similarity_threshold: float | None = None,
     epsilon: float = 1e-6,
     per_trajectory_stats: bool = False,
+    invalid_penalty_only: bool = False,
 ) -> GiGPOParts:
     check_norm(norm)
-    episode = episode_advantages(batch, norm, per_trajectory_stats, invalid_penalty, epsilon)
+    episode = episode_advantages(
+        batch, norm, per_trajectory_stats, invalid_penalty, epsilon, invalid_penalty_only
+    )
     returns = step_returns_after_penalty(batch, gamma, invalid_penalty)
     step_group, num_step_groups = build_step_groups(batch, similarity_threshold)
     if batch.num_rows == 0:
@@ -72,6 +77,7 @@ def gigpo(
     similarity_threshold: float | None = None,
     epsilon: float = 1e-6,
     per_trajectory_stats: bool = False,
+    invalid_penalty_only: bool = False,
 ) -> Tensor:
     parts = gigpo_parts(
         batch,
@@ -81,5 +87,6 @@ def gigpo(
         similarity_threshold=similarity_threshold,
         epsilon=epsilon,
         per_trajectory_stats=per_trajectory_stats,
+        invalid_penalty_only=invalid_penalty_only,
     )
     return (parts.episode + step_weight * parts.step).float()

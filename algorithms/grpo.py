@@ -8,16 +8,33 @@ group (the G rollouts of one task). Two verl-agent conventions are kept by defau
 * a group with a single sample gets mean 0 and std 1, i.e. the advantage is the raw score.
 
 std is the unbiased (n - 1) std and eps is added to the std, not the variance.
+
+`invalid_penalty_only=True` takes the episode outcome away from invalid turns. A turn the env
+rejected (or that did not parse) changed nothing, so the episode's outcome owes nothing to it; yet
+by default it keeps the episode term of its episode, so in a won episode it is pushed UP and only
+the small invalid penalty c pushes back. With the option, the row's score s_i = R(tau_i) - c is
+split into its outcome R(tau_i) and its penalty -c, and only the penalty's part is kept:
+
+    valid row i:    A_i = (s_i - mean_g) / (std_g + eps)         (unchanged)
+    invalid row i:  A_i = -c / (std_g + eps)                      (norm="mean_std")
+                    A_i = -c                                      (norm="mean")
+
+i.e. the advantage it gets without the option minus that of a valid turn of the same trajectory.
+mean_g and std_g are the group statistics as without the option (invalid rows' scores included), so
+valid rows are untouched. Where the group's samples have no spread (std_g = 0, e.g. every sampled
+row invalid with the same outcome) std_g is taken as 1, as for a singleton group, rather than
+dividing c by eps.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from algorithms.batch import StepBatch
 from algorithms.choices import NORMS
 from algorithms.registry import register_estimator
-from algorithms.rewards import episode_scores
+from algorithms.rewards import episode_scores, invalid_penalty_per_row
 from algorithms.segments import first_rows, segment_stats
 
 
@@ -27,7 +44,12 @@ def check_norm(norm: str) -> None:
 
 
 def episode_advantages(
-    batch: StepBatch, norm: str, per_trajectory_stats: bool, invalid_penalty: float, epsilon: float
+    batch: StepBatch,
+    norm: str,
+    per_trajectory_stats: bool,
+    invalid_penalty: float,
+    epsilon: float,
+    invalid_penalty_only: bool = False,
 ) -> Tensor:
     """Per-row episode-level advantage [N] (float64); shared by GRPO and GiGPO's episode term."""
     check_norm(norm)
@@ -46,9 +68,16 @@ def episode_advantages(
     mean = stats.mean.masked_fill(singleton, 0.0)
     centred = scores - mean[group]
     if norm == "mean":
+        if invalid_penalty_only:
+            return torch.where(batch.valid, centred, -invalid_penalty_per_row(batch.valid, invalid_penalty))
         return centred
     std = stats.std.masked_fill(singleton, 1.0)
-    return centred / (std[group] + epsilon)
+    advantages = centred / (std[group] + epsilon)
+    if invalid_penalty_only:
+        scale = std.masked_fill(std == 0, 1.0)[group] + epsilon
+        penalty_part = -invalid_penalty_per_row(batch.valid, invalid_penalty) / scale
+        return torch.where(batch.valid, advantages, penalty_part)
+    return advantages
 
 
 @register_estimator("grpo")
@@ -59,6 +88,10 @@ def grpo(
     per_trajectory_stats: bool = False,
     invalid_penalty: float = 0.1,
     epsilon: float = 1e-6,
+    invalid_penalty_only: bool = False,
 ) -> Tensor:
-    """(R - mean_G) / (std_G + eps) for norm="mean_std", R - mean_G for norm="mean" (Dr.GRPO)."""
-    return episode_advantages(batch, norm, per_trajectory_stats, invalid_penalty, epsilon).float()
+    """(R - mean_G) / (std_G + eps) for norm="mean_std", R - mean_G for norm="mean" (Dr.GRPO); with
+    `invalid_penalty_only`, an invalid turn gets only the penalty's part (module docstring)."""
+    return episode_advantages(
+        batch, norm, per_trajectory_stats, invalid_penalty, epsilon, invalid_penalty_only
+    ).float()

@@ -378,3 +378,30 @@ def test_a_quantized_engine_is_refused_naming_the_key():
     ):
         load_config(None, ["rollout.vllm.engine_kwargs={quantization: fp8}"])
     assert load_config(None, ["rollout.vllm.engine_kwargs={quantization: null}"])
+
+
+@pytest.mark.parametrize("name", ESTIMATOR_NAMES)
+def test_invalid_penalty_only_reaches_the_estimator(name):
+    """The schema's setting is passed to every estimator (to the base under epo/aem), which accepts it."""
+    import torch
+
+    from algorithms import StepBatch, estimate
+    from trainer.build import estimator_call
+
+    for value in (False, True):
+        config = load_config(overrides=[f"algorithm.name={name}", f"algorithm.invalid_penalty_only={value}"])
+        estimator, params = estimator_call(config)
+        assert params["invalid_penalty_only"] is value
+        batch = StepBatch(
+            group_id=["g", "g"],
+            traj_id=["a", "b"],
+            step=[0, 0],
+            reward=torch.tensor([10.0, 0.0]),
+            anchor=["s", "t"],  # no shared state: GiGPO's step term is 0
+            valid=torch.tensor([False, True]),
+            response_mask=torch.ones(2, 1),
+            old_logprobs=torch.zeros(2, 1),
+            entropy=torch.zeros(2, 1),
+        )
+        advantage = estimate(estimator, batch, **params)[0, 0].item()
+        assert (advantage < 0) is value  # the rejected turn of the won episode

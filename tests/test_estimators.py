@@ -249,6 +249,94 @@ def test_gigpo_never_merges_anchor_across_episode_groups() -> None:
     assert groups.tolist() == [0, 1, 2, 0, 1, 3]
 
 
+# ---------------------------------------------------------------- invalid turns without the episode outcome
+
+# a1 wins with a rejected first turn, a3 loses with a rejected last turn; penalty 0.5.
+# Scores per row: 9.5, 10 | 0 | 0, -0.5: mean 3.8, deviations 5.7, 6.2, -3.8, -3.8, -4.3.
+NO_OP_GROUP = [
+    {"group": "A", "traj": "a1", "rewards": [0.0, 10.0], "valid": [False, True]},
+    {"group": "A", "traj": "a2", "rewards": [0.0]},
+    {"group": "A", "traj": "a3", "rewards": [0.0, 0.0], "valid": [True, False]},
+]
+NO_OP_DEVIATIONS = [5.7, 6.2, -3.8, -3.8, -4.3]
+NO_OP_STD = math.sqrt(sum(d * d for d in NO_OP_DEVIATIONS) / 4)
+
+
+def test_invalid_penalty_only_grpo_hand_computed() -> None:
+    batch = make_batch(NO_OP_GROUP)
+    on = estimate("grpo", batch, invalid_penalty=0.5, invalid_penalty_only=True)[:, 0]
+    expected = [d / (NO_OP_STD + 1e-6) for d in NO_OP_DEVIATIONS]
+    expected[0] = expected[4] = -0.5 / (NO_OP_STD + 1e-6)
+    torch.testing.assert_close(on, torch.tensor(expected), atol=1e-6, rtol=0)
+    assert on[0] < 0  # the rejected turn of the won episode no longer shares its win
+
+    on_mean = estimate("grpo", batch, norm="mean", invalid_penalty=0.5, invalid_penalty_only=True)[:, 0]
+    torch.testing.assert_close(on_mean, torch.tensor([-0.5, 6.2, -3.8, -3.8, -0.5]), atol=1e-6, rtol=0)
+
+
+def test_invalid_penalty_only_off_is_todays_advantage_bit_for_bit() -> None:
+    batch = make_batch(NO_OP_GROUP + GIGPO_EXAMPLE)
+    for name, params in [("grpo", {}), ("grpo", {"norm": "mean"}), ("gigpo", {"gamma": 0.5})]:
+        today = estimate(name, batch, invalid_penalty=0.5, **params)
+        assert torch.equal(estimate(name, batch, invalid_penalty=0.5, invalid_penalty_only=False, **params), today)
+        on = estimate(name, batch, invalid_penalty=0.5, invalid_penalty_only=True, **params)
+        assert torch.equal(on[batch.valid], today[batch.valid]), (name, params)  # same group statistics
+        assert not torch.equal(on[~batch.valid], today[~batch.valid]), (name, params)
+    torch.testing.assert_close(
+        estimate("grpo", make_batch(NO_OP_GROUP), invalid_penalty=0.5)[:, 0],
+        torch.tensor([d / (NO_OP_STD + 1e-6) for d in NO_OP_DEVIATIONS]),
+        atol=1e-6,
+        rtol=0,
+    )
+
+
+def test_invalid_penalty_only_without_spread_takes_std_one() -> None:
+    # Group Z: every row rejected in lost episodes (scores all -0.5, std 0); S: a singleton group.
+    batch = make_batch(
+        [
+            {"group": "Z", "traj": "z1", "rewards": [0.0, 0.0], "valid": [False, False]},
+            {"group": "Z", "traj": "z2", "rewards": [0.0], "valid": [False]},
+            {"group": "S", "traj": "s", "rewards": [10.0], "valid": [False]},
+        ]
+    )
+    assert estimate("grpo", batch, invalid_penalty=0.5)[:3, 0].tolist() == [0.0, 0.0, 0.0]
+    on = estimate("grpo", batch, invalid_penalty=0.5, invalid_penalty_only=True)[:, 0]
+    torch.testing.assert_close(on, torch.full((4,), -0.5 / (1 + 1e-6)), atol=1e-7, rtol=0)
+
+
+def test_invalid_penalty_only_gigpo_hand_computed() -> None:
+    # GIGPO_EXAMPLE with t1's middle turn rejected (penalty 0.1, gamma 0.5): step terms 1.25, 2.45, 0, -1.25, -2.45
+    # (test_gigpo_penalty_is_not_discounted_back); episode scores 10, 9.9, 10, 0, 0 (mean 5.98).
+    trajectories = [dict(GIGPO_EXAMPLE[0], valid=[True, False, True]), GIGPO_EXAMPLE[1]]
+    batch = make_batch(trajectories)
+    step = [1.25, 2.45, 0.0, -1.25, -2.45]
+    episode = [4.02, 3.92, 4.02, -5.98, -5.98]
+
+    parts = gigpo_parts(batch, gamma=0.5, norm="mean", invalid_penalty_only=True)
+    torch.testing.assert_close(parts.step.float(), torch.tensor(step))
+    torch.testing.assert_close(parts.episode.float(), torch.tensor([4.02, -0.1, 4.02, -5.98, -5.98]))
+    on = estimate("gigpo", batch, gamma=0.5, invalid_penalty_only=True)[:, 0]
+    off = estimate("gigpo", batch, gamma=0.5)[:, 0]
+    torch.testing.assert_close(on, torch.tensor([5.27, 2.35, 4.02, -7.23, -8.43]))
+    torch.testing.assert_close(off, torch.tensor([5.27, 6.37, 4.02, -7.23, -8.43]))
+
+    std = math.sqrt(sum(e * e for e in episode) / 4)
+    on_std = gigpo_parts(batch, gamma=0.5, norm="mean_std", invalid_penalty_only=True)
+    expected = [e / (std + 1e-6) for e in episode]
+    expected[1] = -0.1 / (std + 1e-6)
+    torch.testing.assert_close(on_std.episode.float(), torch.tensor(expected), atol=1e-6, rtol=0)
+
+
+def test_invalid_penalty_only_reaches_epo_and_aem_bases() -> None:
+    batch = make_batch(NO_OP_GROUP)
+    params = {"invalid_penalty": 0.5, "invalid_penalty_only": True}
+    for base, extra in [("grpo", {}), ("gigpo", {"gamma": 0.5})]:
+        on = estimate(base, batch, **params, **extra)
+        torch.testing.assert_close(estimate("epo", batch, base=base, **params, **extra), on)
+        alpha = aem_scales(batch).alpha
+        torch.testing.assert_close(estimate("aem", batch, base=base, **params, **extra), on * alpha[:, None])
+
+
 # ---------------------------------------------------------------- similarity grouping (verl-agent build_step_group)
 
 

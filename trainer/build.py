@@ -53,6 +53,7 @@ def estimator_call(config: Config) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {
         "invalid_penalty": algo.invalid_penalty,
         "per_trajectory_stats": algo.per_trajectory_stats,
+        "invalid_penalty_only": algo.invalid_penalty_only,
     }
     if algo.norm is not None:
         params["norm"] = algo.norm

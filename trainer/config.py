@@ -279,6 +279,12 @@ class AlgorithmConfig(Section):
     invalid_penalty: float = Field(0.1, ge=0)
     """Subtracted from the reward of a turn whose action was invalid, because an invalid turn in a won episode
     otherwise shares that episode's advantage; 0.1 as verl-agent."""
+    invalid_penalty_only: bool = False
+    """An invalid turn gets none of its episode's outcome: its episode term is only the penalty's part,
+    -invalid_penalty / (group std + eps) (``norm: mean``: -invalid_penalty; std 1 in a group without spread), and
+    GiGPO adds its step term as usual. A rejected action changed nothing, so a won episode's outcome is no credit
+    to it. The group mean and std, and every valid turn's advantage, are as without it. Off (the default): the
+    invalid turn keeps its episode's term minus the penalty, as verl-agent."""
     epo: EPOConfig = EPOConfig()
     """EPO settings."""
     aem: AEMConfig = AEMConfig()
