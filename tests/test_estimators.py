@@ -278,7 +278,9 @@ def test_invalid_penalty_only_off_is_todays_advantage_bit_for_bit() -> None:
     batch = make_batch(NO_OP_GROUP + GIGPO_EXAMPLE)
     for name, params in [("grpo", {}), ("grpo", {"norm": "mean"}), ("gigpo", {"gamma": 0.5})]:
         today = estimate(name, batch, invalid_penalty=0.5, **params)
-        assert torch.equal(estimate(name, batch, invalid_penalty=0.5, invalid_penalty_only=False, **params), today)
+        assert torch.equal(
+            estimate(name, batch, invalid_penalty=0.5, invalid_penalty_only=False, **params), today
+        )
         on = estimate(name, batch, invalid_penalty=0.5, invalid_penalty_only=True, **params)
         assert torch.equal(on[batch.valid], today[batch.valid]), (name, params)  # same group statistics
         assert not torch.equal(on[~batch.valid], today[~batch.valid]), (name, params)
