@@ -1,7 +1,8 @@
 """What the trainer reports each step and evaluation, reduced over every rank (through ``trainer.dist``).
 
 Rank-local numbers are summed or gathered first and turned into rates after, so each episode, turn and token
-weighs the same whatever rank played it. Where the numbers go (console, JSONL, W&B) is ``trainer.metrics_logger``.
+weighs the same whatever rank played it (evaluations: ``rollout.summarize_eval`` over every rank's outcomes).
+Where the numbers go (console, JSONL, W&B) is ``trainer.metrics_logger``.
 """
 
 from __future__ import annotations

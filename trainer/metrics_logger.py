@@ -1,8 +1,7 @@
 """Where metrics go: ``metrics.jsonl`` (always), the console (one line per step) and Weights & Biases.
 
 Metric names are grouped by prefix (``rollout/``, ``train/``, ``eval/``, ``timing/``, ``memory/``, ``perf/``,
-``env/``) so W&B
-draws one panel section per group. W&B is optional at every level: a failed ``wandb.init`` (no network,
+``env/``) so W&B draws one panel section per group. W&B is optional at every level: a failed ``wandb.init`` (no network,
 bad key, missing package) is logged once as a warning and training goes on with the JSONL file.
 
 A resumed run continues the same W&B run (its id is kept in the run folder) and the same JSONL files: they are

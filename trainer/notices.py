@@ -1,8 +1,8 @@
-"""Third-party notices that repeat on every step, shown once per run.
+"""Third-party notices that repeat on every step, shown once per run, and warnings no user can act on.
 
 Each filter sits on the one logger that emits its notice and matches the whole message, so every other record
-of that logger (a layer of the policy whose weights did not load, say) still passes every time, and nothing
-else is silenced.
+of that logger (a layer of the policy whose weights did not load, say) still passes every time; a warning is
+ignored only where the module named beside it triggers it. Nothing else is silenced.
 """
 
 from __future__ import annotations
