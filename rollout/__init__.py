@@ -37,7 +37,6 @@ _PUBLIC = {
     "parse_action": "rollout.parse",
     "parse_tool_call": "rollout.parse",
     "play": "rollout.runner",
-    "play_outcomes": "rollout.runner",
     "resolve_engine_kind": "rollout.engine",
     "summarize_eval": "rollout.runner",
 }

@@ -265,19 +265,6 @@ def play(
     return runner.run(task_ids, group_size=episodes_per_task, sampling=sampling, seed=seed, desc=desc)
 
 
-def play_outcomes(
-    runner: EpisodeRunner,
-    task_ids: Sequence[Any],
-    *,
-    greedy: bool = True,
-    episodes_per_task: int = 1,
-    seed: int = 0,
-) -> list[EpisodeOutcome]:
-    """``play``, each episode reduced to its outcome (what ``summarize_eval`` reads)."""
-    trajectories = play(runner, task_ids, greedy=greedy, episodes_per_task=episodes_per_task, seed=seed)
-    return [EpisodeOutcome.of(t) for t in trajectories]
-
-
 def evaluate(
     runner: EpisodeRunner,
     task_ids: Sequence[Any],
@@ -290,9 +277,8 @@ def evaluate(
 
     Greedy is the honest headline; sampled uses the runner's sampling settings.
     """
-    return summarize_eval(
-        play_outcomes(runner, task_ids, greedy=greedy, episodes_per_task=episodes_per_task, seed=seed)
-    )
+    trajectories = play(runner, task_ids, greedy=greedy, episodes_per_task=episodes_per_task, seed=seed)
+    return summarize_eval([EpisodeOutcome.of(t) for t in trajectories])
 
 
 def summarize_eval(outcomes: Sequence[EpisodeOutcome]) -> EvalResult:

@@ -308,6 +308,12 @@ NOT_IN_SCHEMA = {
     ("HFEngine", "device"): "the machine",
     ("HFEngine", "max_batch_size"): "the HF engine's own memory bound",
     ("epo_entropy_loss", "agg_mode"): "EPO's entropy term is a sequence mean of token means (the paper's)",
+    ("HFEngine", "tokenizer"): "the model folder's, unless an already built model is passed",
+    ("VLLMEngine.from_llm", "sleep_enabled"): "how a given vllm.LLM (or a test's stand-in) was built",
+    ("VLLMEngine.from_llm", "weight_sync"): "how a given vllm.LLM (or a test's stand-in) was built",
+    ("VLLMEngine.from_llm", "policy_logprobs"): "how a given vllm.LLM (or a test's stand-in) was built",
+    ("VLLMEngine.from_llm", "keeps_process_group"): "how a given vllm.LLM (or a test's stand-in) was built",
+    ("VLLMEngine.from_llm", "serves_adapters"): "how a given vllm.LLM (or a test's stand-in) was built",
 }
 
 
@@ -339,20 +345,9 @@ def _defaults() -> dict[str, dict[str, object]]:
         found[owner] = {
             p.name: p.default
             for p in inspect.signature(function).parameters.values()
-            if p.default is not inspect.Parameter.empty and (owner, p.name) not in _EXEMPT_PARAMETERS
+            if p.default is not inspect.Parameter.empty
         }
     return found
-
-
-# Parameters that are no setting at all (how a stand-in engine is wrapped, for instance).
-_EXEMPT_PARAMETERS = {
-    ("VLLMEngine.from_llm", "sleep_enabled"),
-    ("VLLMEngine.from_llm", "weight_sync"),
-    ("VLLMEngine.from_llm", "policy_logprobs"),
-    ("VLLMEngine.from_llm", "keeps_process_group"),
-    ("VLLMEngine.from_llm", "serves_adapters"),
-    ("HFEngine", "tokenizer"),
-}
 
 
 def test_code_defaults_are_the_schemas():

@@ -31,7 +31,7 @@ import torch
 from algorithms import estimate
 from algorithms.rewards import subtract_kl_from_reward
 from algorithms.rollout_correction import RolloutCorrection, rollout_correction
-from rollout import EpisodeRunner, create_engine, play_outcomes, summarize_eval
+from rollout import EpisodeOutcome, EpisodeRunner, create_engine, play, summarize_eval
 from rollout.lifecycle import KV_CACHE, WEIGHTS
 from trainer import dist as tdist
 from trainer.build import (
@@ -270,17 +270,18 @@ class Trainer:
         results = {}
         modes = [True, False] if self.config.trainer.eval_sampled else [True]
         for greedy in modes:
-            outcomes = self._generation_phase(
+            trajectories = self._generation_phase(
                 "eval",
                 self.state["step"],
-                play_outcomes,
+                play,
                 self.eval_runner,
                 tasks,
                 greedy=greedy,
                 episodes_per_task=per_task,
                 seed=self.config.trainer.seed + 7,
             )
-            # a stop on any rank: every rank leaves here, before the gather of the outcomes
+            # only outcomes travel; a stop on any rank (None): every rank leaves here, after the one gather
+            outcomes = None if trajectories is None else [EpisodeOutcome.of(t) for t in trajectories]
             every_rank = tdist.all_gather_objects(outcomes)
             if any(part is None for part in every_rank):
                 return None
