@@ -8,9 +8,9 @@ import pytest
 
 from envs import get_spec
 from envs.pool import StepResult, error_info
-from envs.toy.env import ToyEnv
-from rollout import EpisodeRunner, PromptConfig, RunnerConfig, SamplingParams
-from trainer.warm_start import ExpertPolicy, collect_demonstrations
+from envs.toy.env import INVALID_ACTION_OBS, ToyEnv
+from rollout import Choice, Completion, EpisodeRunner, ParsedAction, PromptConfig, RunnerConfig, SamplingParams
+from trainer.warm_start import DemonstrationRecorder, ExpertPolicy, collect_demonstrations, record_demonstrations
 
 TOY = get_spec("toy")
 
@@ -54,7 +54,7 @@ def runner_config(max_turns: int = 10) -> RunnerConfig:
 
 def play_expert(task_ids, *, noise: float, num_envs: int = 1, max_turns: int = 10):
     """The trajectories and the demonstrations, with no engine and no tokenizer (none exists yet then)."""
-    policy = ExpertPolicy(TOY.expert_text, noise=noise, seed=0)
+    policy = DemonstrationRecorder(ExpertPolicy(TOY.expert_text, noise=noise, seed=0), TOY.expert_text)
     runner = EpisodeRunner(None, None, ToyPool(num_envs), runner_config(max_turns), policy=policy)
     return runner.run(task_ids, group_size=1, seed=5), policy.demonstrations
 
@@ -141,3 +141,40 @@ def test_each_demonstration_episode_gets_its_own_reset_seed():
 def test_a_runner_needs_an_engine_or_a_policy():
     with pytest.raises(ValueError, match="an engine or a policy"):
         EpisodeRunner(None, None, ToyPool(1), runner_config())
+
+
+class LoopingStudent:
+    """A scripted student: writes a command the env rejects on its first two turns, then follows the expert
+    (what a DAgger round records when a fine-tuned model falls into a loop and gets out)."""
+
+    policy_version = None
+
+    def choose(self, episodes, sampling):
+        choices = []
+        for episode in episodes:
+            stuck = len(episode.memory.turns) < 2
+            action = "fly to the moon" if stuck else episode.info["expert_action"]
+            choices.append(Choice(ParsedAction(action, not stuck), [], Completion([], action, [])))
+        return choices
+
+    def drain(self) -> None:
+        pass
+
+
+def test_the_recorder_labels_every_state_the_student_visits_with_the_expert_action():
+    config = runner_config()
+    demos = record_demonstrations(
+        ToyPool(num_envs=2), [3, 8], config, LoopingStudent(), seed=5, expert_text=TOY.expert_text
+    )
+    by_episode = {}
+    for demo in demos:
+        by_episode.setdefault(demo.memory.task, []).append(demo)
+    assert len(by_episode) == 2
+    for episode_demos in by_episode.values():
+        first, second, third = episode_demos[:3]
+        # the rejected command changed nothing: the expert's label is the same before and after it
+        assert first.action == second.action == third.action
+        assert [t.action for t in third.memory.turns] == ["fly to the moon", "fly to the moon"]
+        assert third.memory.observation == INVALID_ACTION_OBS  # a state the expert's own episodes never show
+        assert not any(d.action == "fly to the moon" for d in episode_demos)  # labels are the expert's
+

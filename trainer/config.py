@@ -462,6 +462,15 @@ class SFTConfig(Section):
     noise: float = Field(0.3, ge=0, le=1)
     """Share of demonstration turns where the episode goes on with a random admissible action (the label stays
     the expert's), so the demonstrations also show how to recover from mistakes."""
+    dagger_rounds: int = Field(0, ge=0)
+    """Rounds of DAgger after SFT: the fine-tuned model plays ``dagger_episodes`` training episodes, sampling as
+    in RL, the expert labels every state it visited (after rejected actions and in loops too, which the
+    expert's own episodes never reach), and SFT goes on for ``dagger_steps`` over all demonstrations so far.
+    0: the expert's episodes only."""
+    dagger_episodes: int = Field(200, ge=1)
+    """Student episodes per DAgger round."""
+    dagger_steps: int = Field(300, ge=1)
+    """Optimizer steps of SFT after each DAgger round (continuing from the model that played)."""
 
 
 class TrainerConfig(Section):

@@ -4,7 +4,10 @@ With ``model.path`` empty (the quickstart), this plays the env's own expert (``i
 training tasks, as the episode runner's policy, trains a BPE tokenizer on the text it saw, builds the tiny model,
 and fine-tunes it on the expert's action at every visited state. In a share ``sft.noise`` of the turns the episode
 continues with a random admissible action instead (the label stays the expert's), so the demonstrations also
-cover the states a wrong move leads to and how to recover from them (DAgger-style). Which expert plays is the
+cover the states a wrong move leads to and how to recover from them. The expert's detours are always admissible,
+though: states after a rejected action, and the loops a student falls into, only appear when the student plays.
+``sft.dagger_rounds`` adds them (DAgger, Ross et al. 2011): the fine-tuned model plays training episodes, the
+expert labels every state it visited, and SFT goes on over all demonstrations so far. Which expert plays is the
 env's own business (e.g. ``env.alfworld.expert``). The result is one Hugging Face folder per run, reused on
 resume.
 """
@@ -27,10 +30,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from rollout import (
     Choice,
     Completion,
+    EnginePolicy,
     EpisodeMemory,
     EpisodeRunner,
+    HFEngine,
     LiveEpisode,
     ParsedAction,
+    Policy,
     PromptBuilder,
     RunnerConfig,
     SamplingParams,
@@ -64,14 +70,34 @@ def response_text(action: str, action_format: str, tool_calls: bool = False) -> 
     return answer
 
 
-class ExpertPolicy:
-    """The env's expert as the runner's policy, keeping a demonstration of every turn it is asked about.
+class DemonstrationRecorder:
+    """Wraps the policy that plays and keeps a demonstration of every turn it is asked about: the episode as the
+    prompt shows it before the turn, labelled with the expert's action there (``expert_text`` turns
+    ``info["expert_action"]`` into the text a model writes: the env spec's)."""
 
-    It plays the expert's action, except in a share ``noise`` of the turns where another admissible action is
-    played instead; the demonstration's label stays the expert's, so the detours teach how to recover.
-    ``expert_text`` turns ``info["expert_action"]`` into the text a model writes (the env spec's). No prompt is
-    tokenized here: the tokenizer is trained on these demonstrations afterwards.
-    """
+    def __init__(self, acting: Policy, expert_text: Callable[[Any], str]) -> None:
+        self.acting = acting
+        self.expert_text = expert_text
+        self.demonstrations: list[DemoTurn] = []
+
+    @property
+    def policy_version(self):
+        return self.acting.policy_version
+
+    def choose(self, episodes: Sequence[LiveEpisode], sampling: SamplingParams) -> list[Choice]:
+        for episode in episodes:
+            label = self.expert_text(episode.info.get("expert_action"))
+            self.demonstrations.append(DemoTurn(copy.deepcopy(episode.memory), label))
+        return self.acting.choose(episodes, sampling)
+
+    def drain(self) -> None:
+        self.acting.drain()
+
+
+class ExpertPolicy:
+    """The env's expert as the runner's policy: it plays the expert's action, except in a share ``noise`` of the
+    turns where another admissible action is played instead. No prompt is tokenized here: the tokenizer is
+    trained on the demonstrations afterwards."""
 
     policy_version = None
 
@@ -79,13 +105,11 @@ class ExpertPolicy:
         self.expert_text = expert_text
         self.noise = noise
         self.rng = random.Random(seed)
-        self.demonstrations: list[DemoTurn] = []
 
     def choose(self, episodes: Sequence[LiveEpisode], sampling: SamplingParams) -> list[Choice]:
         choices = []
         for episode in episodes:
             expert = self.expert_text(episode.info.get("expert_action"))
-            self.demonstrations.append(DemoTurn(copy.deepcopy(episode.memory), expert))
             others = [a for a in (episode.memory.admissible_actions or []) if a != expert]
             action = self.rng.choice(others) if others and self.rng.random() < self.noise else expert
             choices.append(Choice(ParsedAction(action, True), [], Completion([], action, [])))
@@ -95,22 +119,38 @@ class ExpertPolicy:
         """No engine serves other ranks here: nothing to wait for."""
 
 
-def collect_demonstrations(
-    pool, task_ids: list, config: RunnerConfig, *, noise: float, seed: int, expert_text: Callable[[Any], str]
+def record_demonstrations(
+    pool,
+    task_ids: list,
+    config: RunnerConfig,
+    acting: Policy,
+    *,
+    seed: int,
+    expert_text: Callable[[Any], str],
+    desc: str = "demonstrations",
 ) -> list[DemoTurn]:
-    """The expert's demonstrations on one episode per entry of ``task_ids`` (reset seed: ``seed`` + its index),
-    played by the runner under ``config``'s turn limit and memory rules."""
-    expert = ExpertPolicy(expert_text, noise=noise, seed=seed)
-    runner = EpisodeRunner(None, None, pool, config, policy=expert)
-    episodes = runner.run(task_ids, group_size=1, seed=seed, desc="demonstrations")
+    """The expert's label at every state ``acting`` visits on one episode per entry of ``task_ids`` (reset
+    seed: ``seed`` + its index), played by the runner under ``config``'s turn limit, memory rules and sampling."""
+    recorder = DemonstrationRecorder(acting, expert_text)
+    runner = EpisodeRunner(None, None, pool, config, policy=recorder)
+    episodes = runner.run(task_ids, group_size=1, seed=seed, desc=desc)
     log.info(
-        "demonstrations: %d turns from %d episodes (%d won, %d env errors)",
-        len(expert.demonstrations),
+        "%s: %d turns from %d episodes (%d won, %d env errors)",
+        desc,
+        len(recorder.demonstrations),
         len(episodes),
         sum(episode.won for episode in episodes),
         sum(episode.env_error is not None for episode in episodes),
     )
-    return expert.demonstrations
+    return recorder.demonstrations
+
+
+def collect_demonstrations(
+    pool, task_ids: list, config: RunnerConfig, *, noise: float, seed: int, expert_text: Callable[[Any], str]
+) -> list[DemoTurn]:
+    """The expert's own demonstrations (it plays, with ``noise`` detours)."""
+    expert = ExpertPolicy(expert_text, noise=noise, seed=seed)
+    return record_demonstrations(pool, task_ids, config, expert, seed=seed, expert_text=expert_text)
 
 
 def prepare_policy(config: Config, run_dir: Path) -> Path:
@@ -124,9 +164,9 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
 
     train_split, _ = splits(config)
     sft = config.trainer.sft
+    rng = random.Random(config.trainer.seed)
     with env_pool(config, train_split, min(32, sft.episodes), with_expert=True) as pool:
         ids = list(pool.task_ids)
-        rng = random.Random(config.trainer.seed)
         task_ids = [rng.choice(ids) for _ in range(sft.episodes)]
         demos = collect_demonstrations(
             pool,
@@ -157,7 +197,34 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
 
     if not sft.enabled:
         return base
-    return _finetune(config, base, demos, out)
+    torch.manual_seed(config.trainer.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    _finetune(config, model, tokenizer, demos, steps=sft.steps)
+    for round_index in range(sft.dagger_rounds):
+        task_ids = [rng.choice(ids) for _ in range(sft.dagger_episodes)]
+        demos += student_demonstrations(config, model, tokenizer, task_ids, round_index)
+        _finetune(config, model, tokenizer, demos, steps=sft.dagger_steps)
+    return _save(model, tokenizer, out)
+
+
+def student_demonstrations(config: Config, model, tokenizer, task_ids: list, round_index: int) -> list[DemoTurn]:
+    """One DAgger round's data: ``model`` plays ``task_ids`` sampling as in RL (the states RL starts from,
+    rejected actions and loops included) and the expert labels every state it visited."""
+    train_split, _ = splits(config)
+    settings = runner_config(config)
+    engine = HFEngine(model, tokenizer, max_batch_size=64)
+    student = EnginePolicy(engine, PromptBuilder(tokenizer, settings.prompt), settings.max_action_chars)
+    with env_pool(config, train_split, min(32, len(task_ids)), with_expert=True) as pool:
+        return record_demonstrations(
+            pool,
+            task_ids,
+            settings,
+            student,
+            seed=config.trainer.seed + 1_000 * (round_index + 1),
+            expert_text=env_spec(config).expert_text,
+            desc=f"DAgger round {round_index + 1}",
+        )
 
 
 def tiny_model_spec(config: Config) -> TinyModelSpec:
@@ -169,11 +236,8 @@ def tiny_model_spec(config: Config) -> TinyModelSpec:
     )
 
 
-def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> Path:
-
-    torch.manual_seed(config.trainer.seed)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+def _finetune(config: Config, model, tokenizer, demos: list[DemoTurn], *, steps: int) -> None:
+    """``steps`` of SFT on ``demos``, in place (a DAgger round continues from where the last one stopped)."""
     builder = PromptBuilder(tokenizer, runner_config(config).prompt)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pairs = []
@@ -185,13 +249,17 @@ def _finetune(config: Config, base: Path, demos: list[DemoTurn], out: Path) -> P
     supervised_finetune(
         model,
         pairs,
-        steps=sft.steps,
+        steps=steps,
         batch_size=sft.batch_size,
         lr=sft.lr,
         pad_id=tokenizer.pad_token_id,
         seed=config.trainer.seed,
         progress=config.logging.progress,
     )
+
+
+def _save(model, tokenizer, out: Path) -> Path:
+    """Write the warm-started model to ``out`` at once (a folder with ``config.json`` is reused on resume)."""
     staging = Path(tempfile.mkdtemp(prefix=".sft_model.", dir=out.parent))
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
