@@ -27,6 +27,12 @@ def action_kind(action: object) -> str:
     return match.group(1).lower() if match else "other"
 
 
+def repeats_a_rejected_action(trajectory) -> bool:
+    """The episode wrote one rejected action twice or more: the student is stuck where nothing changes."""
+    rejected = collections.Counter(str(turn.action) for turn in trajectory.turns if not turn.valid)
+    return any(count > 1 for count in rejected.values())
+
+
 def report(trajectories, examples: int = 5) -> str:
     """A markdown table: per action kind, turns, valid turns and the commonest invalid actions."""
     turns = collections.Counter()
@@ -41,8 +47,11 @@ def report(trajectories, examples: int = 5) -> str:
             else:
                 rejected[kind][str(turn.action)] += 1
     won = sum(t.won for t in trajectories)
+    lost = [t for t in trajectories if not t.won]
+    looping = sum(repeats_a_rejected_action(t) for t in lost)
     lines = [
-        f"{len(trajectories)} episodes, {won} won",
+        f"{len(trajectories)} episodes, {won} won; of the {len(lost)} lost, {looping} repeat an action the env "
+        "rejected (a loop)",
         "",
         "| action kind | turns | valid | commonest invalid |",
         "|---|---|---|---|",

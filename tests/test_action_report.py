@@ -35,6 +35,18 @@ def test_report_counts_valid_turns_per_kind_and_the_commonest_invalid_actions():
     assert "| search | 2 | 2 (100%) | - |" in text
 
 
+def test_a_lost_episode_that_writes_a_rejected_action_twice_counts_as_a_loop():
+    module = load_script("action_report")
+    episodes = [
+        episode(False, ("go to desk 1", True), ("take mug", False), ("take mug", False)),  # loop
+        episode(False, ("take mug", False), ("take cup", False), ("go to desk 1", True)),  # two different ones
+        episode(True, ("take mug", False), ("take mug", False), ("put mug", True)),  # won: not a loss
+    ]
+    assert module.report(episodes).startswith(
+        "3 episodes, 1 won; of the 2 lost, 1 repeat an action the env rejected (a loop)"
+    )
+
+
 @pytest.mark.parametrize(
     ("arguments", "named"),
     [

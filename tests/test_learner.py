@@ -422,3 +422,45 @@ def test_entropy_metric_matches_logits(learner, tiny_model_path):
     with torch.no_grad():
         logits = reference(input_ids=torch.tensor([p + r])).logits[0, len(p) - 1 : len(p) + len(r) - 1]
     torch.testing.assert_close(entropy[0, : len(r)], entropy_from_logits(logits), atol=1e-5, rtol=1e-5)
+
+
+def test_zero_advantage_rows_are_left_out_and_the_step_is_the_same(tiny_model_path):
+    """``skip_zero_advantage_rows``: rows without gradient are not computed, and the weights after the step,
+    the loss and its gradient are those of the update that computes them."""
+    prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(21), 8)
+    advantages[::2] = 0.0
+    width = advantages.shape[1]
+    results = {}
+    for skip in (False, True):
+        learner = Learner(
+            learner_setup(
+                tiny_model_path, zero_stage=2, lr=1e-3, max_tokens_per_micro_batch=40, skip_zero_advantage_rows=skip
+            )
+        )
+        with torch.no_grad():
+            old = padded_logprobs(hf_model(tiny_model_path, learner.state_dict()), prompts, responses, width) - 0.05
+        results[skip] = (learner.update(prompts, responses, advantages, old), learner.state_dict())
+    (kept, kept_weights), (skipped, skipped_weights) = results[False], results[True]
+    assert kept["perf/rows_skipped"] == 0 and skipped["perf/rows_skipped"] == 4
+    assert skipped["perf/micro_batches"] < kept["perf/micro_batches"]
+    assert skipped["actor/loss"] == pytest.approx(kept["actor/loss"], abs=1e-7)
+    assert skipped["actor/grad_norm"] == pytest.approx(kept["actor/grad_norm"], rel=1e-5)
+    # Adam's first step moves each weight by about lr = 1e-3 (g / |g|); summing fewer micro-batches changes
+    # the gradient by rounding only, which Adam amplifies only where a gradient is near its eps (~1e-5 seen);
+    # a row of real gradient left out would flip whole updates (2e-3)
+    from transformers import AutoModelForCausalLM
+
+    start = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32).state_dict()
+    assert max(float((kept_weights[n] - start[n]).abs().max()) for n in kept_weights) > 5e-4  # it moved
+    for name, weight in kept_weights.items():
+        torch.testing.assert_close(skipped_weights[name], weight, atol=1e-4, rtol=0)
+
+
+def test_no_row_is_left_out_when_the_kl_or_the_entropy_bonus_reaches_it(tiny_model_path):
+    prompts, responses, advantages, _ = make_batch(torch.Generator().manual_seed(22), 4)
+    advantages.zero_()
+    for extra in ({"entropy_coeff": 0.01}, {"kl": KLConfig(coef=0.1, type="k1")}):
+        learner = Learner(learner_setup(tiny_model_path, zero_stage=0, lr=1e-3, **extra))
+        old, _ = learner.score(prompts, responses)
+        metrics = learner.update(prompts, responses, advantages, old, learner.reference_logprobs(prompts, responses))
+        assert metrics["perf/rows_skipped"] == 0 and metrics["actor/grad_norm"] > 0

@@ -391,6 +391,11 @@ class LearnerConfig(Section):
     max_tokens_per_micro_batch: int = Field(16384, ge=1)
     """Sequences (prompt + response) are packed into one forward of at most this many tokens (a longer one
     runs alone); gradient accumulation covers the rest of the mini-batch (dynamic batch size)."""
+    skip_zero_advantage_rows: bool = True
+    """Leave out of the update's forward and backward the rows whose loss has no gradient: a zero advantage on
+    every token, when neither the KL (in the loss), the entropy bonus nor EPO's terms reach them. Exact: their
+    clipped-ratio loss is 0 whatever the ratio, and they still count in the loss's denominator. The update's
+    ratio, clip and entropy metrics are then means over the rows trained."""
     score_max_tokens_per_micro_batch: int | None = Field(None, ge=1)
     """Token budget of the no-grad scoring passes; empty: twice ``max_tokens_per_micro_batch``, because
     without activations kept for backward they fit about that much more."""

@@ -23,7 +23,7 @@ from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, policy_
 from trainer import dist as tdist
 from trainer.learner.flops import training_flops
 from trainer.learner.learner_setup import LearnerSetup
-from trainer.learner.packing import PackedMicroBatch, response_mask, to_rows
+from trainer.learner.packing import PackedMicroBatch, dummy_micro_batch, response_mask, to_rows
 from trainer.learner.scoring import forward_pack, plan_micro_batches
 
 log = logging.getLogger("turnrl")
@@ -166,9 +166,15 @@ class PPOUpdater:
         ds_engine = self.ds_engine
         world = torch.distributed.get_world_size()
         lengths = [batch.lengths[r] for r in rows]
+        trained = self.rows_with_gradient(batch, rows, extra_loss_fn)
         totals = tdist.all_reduce(
             torch.tensor(
-                [aggregation_units(s.loss_agg_mode, lengths), float(sum(lengths))], dtype=torch.float64
+                [
+                    aggregation_units(s.loss_agg_mode, lengths),
+                    float(sum(batch.lengths[r] for r in trained)),
+                    float(len(rows) - len(trained)),
+                ],
+                dtype=torch.float64,
             )
         )
         units_total = max(float(totals[0]), 1.0) if s.loss_agg_mode != "seq-mean-token-sum-norm" else 1.0
@@ -176,11 +182,13 @@ class PPOUpdater:
         packs = plan_micro_batches(
             batch.prompts,
             batch.responses,
-            rows,
+            trained,
             s.max_tokens_per_micro_batch,
             self.filler_token,
             setup.packed_layout,
         )
+        if not packs:  # no rank has a row to train: one empty pass keeps DeepSpeed's step well-formed
+            packs = [dummy_micro_batch(self.filler_token)]
         sums = torch.zeros(len(_SUMS), dtype=torch.float64)
         extra_metrics: dict[str, float] = {}
         lr = float(ds_engine.get_lr()[0])
@@ -188,7 +196,13 @@ class PPOUpdater:
         for index, pack in enumerate(packs):
             ds_engine.set_gradient_accumulation_boundary(index == len(packs) - 1)
             loss, parts = self._micro_loss(
-                batch, pack, units_total, tokens_total, max(sum(lengths), 1), extra_loss_fn, extra_metrics
+                batch,
+                pack,
+                units_total,
+                tokens_total,
+                max(sum(batch.lengths[r] for r in trained), 1),
+                extra_loss_fn,
+                extra_metrics,
             )
             ds_engine.backward(loss * world, scale_wrt_gas=False)
             sums += parts
@@ -203,6 +217,7 @@ class PPOUpdater:
                 "lr": lr,
                 "skipped": 0.0 if applied else 1.0,
                 "micro_batches": float(len(packs)),
+                "rows_skipped": float(totals[2]),
             }
         )
         if not applied:
@@ -213,6 +228,22 @@ class PPOUpdater:
                 grad_norm,
             )
         return metrics, [n for pack in packs for n in pack.sequence_lengths]
+
+    def rows_with_gradient(
+        self, batch: UpdateBatch, rows: list[int], extra_loss_fn: ExtraLossFn | None
+    ) -> list[int]:
+        """``rows`` less those whose loss has no gradient (``learner.skip_zero_advantage_rows``): with the KL in
+        the loss, an entropy bonus or an extra loss every row has one; otherwise a row with a zero advantage on
+        every token has none, since -A * ratio and its clipped form are then 0 for any ratio."""
+        s = self.setup.learner
+        if (
+            not s.skip_zero_advantage_rows
+            or self.setup.kl_in_loss
+            or s.entropy_coeff != 0
+            or extra_loss_fn is not None
+        ):
+            return rows
+        return [r for r in rows if bool(batch.advantages[r, : batch.lengths[r]].any())]
 
     def _micro_loss(
         self,
@@ -340,7 +371,7 @@ def summarize_steps(
     out: dict[str, float] = {}
     applied = [m for m in steps if m["skipped"] == 0.0]
     for key in steps[0]:
-        if key in ("skipped", "micro_batches"):
+        if key in ("skipped", "micro_batches", "rows_skipped"):
             continue
         pool = applied if key in ("grad_norm",) and applied else steps
         name = key if "/" in key else f"actor/{key}"  # extra_loss_fn metrics keep their own namespace
@@ -349,6 +380,7 @@ def summarize_steps(
     out["actor/optimizer_steps"] = float(len(applied))
     out["actor/skipped_steps"] = float(len(steps) - len(applied))
     out["perf/micro_batches"] = float(sum(m["micro_batches"] for m in steps))
+    out["perf/rows_skipped"] = float(sum(m["rows_skipped"] for m in steps))
     local = torch.tensor(
         [
             float(sum(seq_lengths_local)),
