@@ -213,17 +213,20 @@ def figure(name: str, table: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_section(doc: Path, name: str, body: str) -> None:
-    """Replace this comparison's section of ``doc`` (between its markers), or append one."""
-    begin = f"<!-- scripts/compare.py {name}: begin (regenerated, do not edit by hand) -->"
-    end = f"<!-- scripts/compare.py {name}: end -->"
+def write_section(
+    doc: Path, name: str, body: str, *, heading: str | None = None, script: str = "compare.py"
+) -> None:
+    """Replace the section ``script`` wrote for ``name`` in ``doc`` (between its markers), or append one under
+    ``heading`` (default: "Estimators compared: <name>")."""
+    begin = f"<!-- scripts/{script} {name}: begin (regenerated, do not edit by hand) -->"
+    end = f"<!-- scripts/{script} {name}: end -->"
     text = doc.read_text() if doc.exists() else "# Results\n"
     section = f"{begin}\n\n{body}\n{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         text = head + section + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + f"\n\n## Estimators compared: {name}\n\n{section}\n"
+        text = text.rstrip("\n") + f"\n\n## {heading or f'Estimators compared: {name}'}\n\n{section}\n"
     doc.write_text(text)
 
 

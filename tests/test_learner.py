@@ -434,11 +434,18 @@ def test_zero_advantage_rows_are_left_out_and_the_step_is_the_same(tiny_model_pa
     for skip in (False, True):
         learner = Learner(
             learner_setup(
-                tiny_model_path, zero_stage=2, lr=1e-3, max_tokens_per_micro_batch=40, skip_zero_advantage_rows=skip
+                tiny_model_path,
+                zero_stage=2,
+                lr=1e-3,
+                max_tokens_per_micro_batch=40,
+                skip_zero_advantage_rows=skip,
             )
         )
         with torch.no_grad():
-            old = padded_logprobs(hf_model(tiny_model_path, learner.state_dict()), prompts, responses, width) - 0.05
+            old = (
+                padded_logprobs(hf_model(tiny_model_path, learner.state_dict()), prompts, responses, width)
+                - 0.05
+            )
         results[skip] = (learner.update(prompts, responses, advantages, old), learner.state_dict())
     (kept, kept_weights), (skipped, skipped_weights) = results[False], results[True]
     assert kept["perf/rows_skipped"] == 0 and skipped["perf/rows_skipped"] == 4
@@ -462,5 +469,7 @@ def test_no_row_is_left_out_when_the_kl_or_the_entropy_bonus_reaches_it(tiny_mod
     for extra in ({"entropy_coeff": 0.01}, {"kl": KLConfig(coef=0.1, type="k1")}):
         learner = Learner(learner_setup(tiny_model_path, zero_stage=0, lr=1e-3, **extra))
         old, _ = learner.score(prompts, responses)
-        metrics = learner.update(prompts, responses, advantages, old, learner.reference_logprobs(prompts, responses))
+        metrics = learner.update(
+            prompts, responses, advantages, old, learner.reference_logprobs(prompts, responses)
+        )
         assert metrics["perf/rows_skipped"] == 0 and metrics["actor/grad_norm"] > 0

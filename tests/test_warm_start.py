@@ -9,8 +9,21 @@ import pytest
 from envs import get_spec
 from envs.pool import StepResult, error_info
 from envs.toy.env import INVALID_ACTION_OBS, ToyEnv
-from rollout import Choice, Completion, EpisodeRunner, ParsedAction, PromptConfig, RunnerConfig, SamplingParams
-from trainer.warm_start import DemonstrationRecorder, ExpertPolicy, collect_demonstrations, record_demonstrations
+from rollout import (
+    Choice,
+    Completion,
+    EpisodeRunner,
+    ParsedAction,
+    PromptConfig,
+    RunnerConfig,
+    SamplingParams,
+)
+from trainer.warm_start import (
+    DemonstrationRecorder,
+    ExpertPolicy,
+    collect_demonstrations,
+    record_demonstrations,
+)
 
 TOY = get_spec("toy")
 
@@ -177,4 +190,3 @@ def test_the_recorder_labels_every_state_the_student_visits_with_the_expert_acti
         assert [t.action for t in third.memory.turns] == ["fly to the moon", "fly to the moon"]
         assert third.memory.observation == INVALID_ACTION_OBS  # a state the expert's own episodes never show
         assert not any(d.action == "fly to the moon" for d in episode_demos)  # labels are the expert's
-
