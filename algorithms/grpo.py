@@ -21,9 +21,11 @@ split into its outcome R(tau_i) and its penalty -c, and only the penalty's part 
 
 i.e. the advantage it gets without the option minus that of a valid turn of the same trajectory.
 mean_g and std_g are the group statistics as without the option (invalid rows' scores included), so
-valid rows are untouched. Where the group's samples have no spread (std_g = 0, e.g. every sampled
-row invalid with the same outcome) std_g is taken as 1, as for a singleton group, rather than
-dividing c by eps.
+valid rows are untouched.
+
+Where a group's samples have no spread (std_g = 0) std_g is taken as 1, as for a singleton group: every
+sampled row is then centred to 0 either way, but with one sample per trajectory an invalid turn's row
+differs from its trajectory's sample by -c and would get -c / eps.
 """
 
 from __future__ import annotations
@@ -71,11 +73,13 @@ def episode_advantages(
         if invalid_penalty_only:
             return torch.where(batch.valid, centred, -invalid_penalty_per_row(batch.valid, invalid_penalty))
         return centred
-    std = stats.std.masked_fill(singleton, 1.0)
+    # A group whose samples have no spread has nothing to scale by: std 1, as a singleton's. Its centred rows
+    # are then 0, except the rows that differ from the samples (an invalid turn's penalty, with one sample
+    # per trajectory), which would otherwise be divided by eps.
+    std = stats.std.masked_fill(singleton | (stats.std == 0), 1.0)
     advantages = centred / (std[group] + epsilon)
     if invalid_penalty_only:
-        scale = std.masked_fill(std == 0, 1.0)[group] + epsilon
-        penalty_part = -invalid_penalty_per_row(batch.valid, invalid_penalty) / scale
+        penalty_part = -invalid_penalty_per_row(batch.valid, invalid_penalty) / (std[group] + epsilon)
         return torch.where(batch.valid, advantages, penalty_part)
     return advantages
 

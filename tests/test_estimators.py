@@ -195,6 +195,17 @@ def test_grpo_per_trajectory_statistics() -> None:
     torch.testing.assert_close(advantages[:, 0], torch.tensor([value, value, -value]), atol=1e-5, rtol=0)
 
 
+def test_grpo_per_trajectory_statistics_without_spread_do_not_divide_a_penalty_by_eps() -> None:
+    # Both trajectories score 10 on their first turn (std 0); a2's second turn was rejected: 10 - 0.5
+    trajectories = [
+        {"group": "A", "traj": "a1", "rewards": [0.0, 10.0]},
+        {"group": "A", "traj": "a2", "rewards": [0.0, 10.0], "valid": [True, False]},
+    ]
+    advantages = estimate("grpo", make_batch(trajectories), per_trajectory_stats=True, invalid_penalty=0.5)
+    # mean 10, std 0 -> 1: the rejected row keeps -0.5 / (1 + eps); before, -0.5 / eps = -5e5
+    torch.testing.assert_close(advantages[:, 0], torch.tensor([0.0, 0.0, 0.0, -0.5]), atol=1e-5, rtol=0)
+
+
 def test_grpo_invalid_penalty_hits_only_its_row() -> None:
     trajectories = [dict(TWO_TRAJ_GROUP[0], valid=[False, True]), TWO_TRAJ_GROUP[1]]
     advantages = estimate("grpo", make_batch(trajectories), norm="mean")
