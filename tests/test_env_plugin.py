@@ -84,6 +84,8 @@ def test_a_training_run_on_the_new_env(tmp_path):
         "trainer.eval_sampled=false",
         "trainer.sft.episodes=4",
         "trainer.sft.steps=2",
+        "trainer.sft.dagger_episodes=2",
+        "trainer.sft.dagger_steps=2",
         "model.tiny.hidden_size=32",
         "model.tiny.intermediate_size=64",
         "model.tiny.num_hidden_layers=1",

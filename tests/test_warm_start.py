@@ -190,3 +190,26 @@ def test_the_recorder_labels_every_state_the_student_visits_with_the_expert_acti
         assert [t.action for t in third.memory.turns] == ["fly to the moon", "fly to the moon"]
         assert third.memory.observation == INVALID_ACTION_OBS  # a state the expert's own episodes never show
         assert not any(d.action == "fly to the moon" for d in episode_demos)  # labels are the expert's
+
+
+def test_a_dagger_round_plays_the_model_and_labels_its_states_with_the_expert(tmp_path):
+    """``student_demonstrations``: the model plays training episodes through the HF engine and every state it
+    visited comes back with the expert's label (toy env, real env workers)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.config import load_config
+    from trainer.tiny_model import build_tiny_model, default_corpus
+    from trainer.warm_start import student_demonstrations
+
+    config = load_config(None, ["env.name=toy", "env.num_workers=1", "rollout.max_turns=3", "rollout.top_p=1.0"])
+    folder = build_tiny_model(tmp_path / "model", default_corpus())
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    demos = student_demonstrations(config, model, tokenizer, [0, 1, 2], round_index=0)
+    # the round's reset seeds are 1000 + the episode's index; its first states are the resets'
+    resets = [ToyEnv().reset(seed=1000 + i, options={"task_id": task}) for i, task in enumerate([0, 1, 2])]
+    firsts = sorted((d.memory.observation, d.action) for d in demos if not d.memory.turns)
+    assert firsts == sorted((observation, info["expert_action"]) for observation, info in resets)
+    later = [d for d in demos if d.memory.turns]
+    assert later  # a random model seldom wins in one turn: the episodes went on
+    assert all(d.action in d.memory.admissible_actions for d in later)  # the expert's moves, not the model's
