@@ -39,7 +39,9 @@ def test_a_lost_episode_that_writes_a_rejected_action_twice_counts_as_a_loop():
     module = load_script("action_report")
     episodes = [
         episode(False, ("go to desk 1", True), ("take mug", False), ("take mug", False)),  # loop
-        episode(False, ("take mug", False), ("take cup", False), ("go to desk 1", True)),  # two different ones
+        episode(
+            False, ("take mug", False), ("take cup", False), ("go to desk 1", True)
+        ),  # two different ones
         episode(True, ("take mug", False), ("take mug", False), ("put mug", True)),  # won: not a loss
     ]
     assert module.report(episodes).startswith(

@@ -201,7 +201,9 @@ def test_a_dagger_round_plays_the_model_and_labels_its_states_with_the_expert(tm
     from trainer.tiny_model import build_tiny_model, default_corpus
     from trainer.warm_start import student_demonstrations
 
-    config = load_config(None, ["env.name=toy", "env.num_workers=1", "rollout.max_turns=3", "rollout.top_p=1.0"])
+    config = load_config(
+        None, ["env.name=toy", "env.num_workers=1", "rollout.max_turns=3", "rollout.top_p=1.0"]
+    )
     folder = build_tiny_model(tmp_path / "model", default_corpus())
     model = AutoModelForCausalLM.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)

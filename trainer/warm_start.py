@@ -208,7 +208,9 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
     return _save(model, tokenizer, out)
 
 
-def student_demonstrations(config: Config, model, tokenizer, task_ids: list, round_index: int) -> list[DemoTurn]:
+def student_demonstrations(
+    config: Config, model, tokenizer, task_ids: list, round_index: int
+) -> list[DemoTurn]:
     """One DAgger round's data: ``model`` plays ``task_ids`` sampling as in RL (the states RL starts from,
     rejected actions and loops included) and the expert labels every state it visited."""
     train_split, _ = splits(config)
