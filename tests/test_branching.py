@@ -266,22 +266,36 @@ def test_branching_needs_an_env_that_can_replay():
     assert load_config(overrides=["env.name=toy", "rollout.branch_at_failure=true"]).rollout.branch_at_failure
 
 
-def test_toy_env_replays_a_random_walk():
-    env, again = ToyEnv(n_tasks=16), ToyEnv(n_tasks=16)
-    rng = random.Random(0)
-    for task_id in range(16):
-        obs, info = env.reset(seed=task_id, options={"task_id": task_id})
+def assert_replays(make_env, task_ids, steps: int = 6, seed: int = 0) -> None:
+    """A seeded random walk (admissible actions and a rejected one) of each task, then the same actions after a
+    new reset of that env and of a fresh one: every observation and info must be the same (an env whose spec
+    says ``replayable``)."""
+    walker, fresh = make_env(), make_env()
+    rng = random.Random(seed)
+    for task_id in task_ids:
+        obs, info = walker.reset(seed=seed, options={"task_id": task_id})
         seen, actions = [(obs, info)], []
-        for _ in range(6):
+        for _ in range(steps):
             action = rng.choice([*info["admissible_actions"], "dance"])
-            obs, _, terminated, truncated, info = env.step(action)
+            obs, _, terminated, truncated, info = walker.step(action)
             actions.append(action)
             seen.append((obs, info))
             if terminated or truncated:
                 break
-        replayed = [again.reset(seed=task_id, options={"task_id": task_id})]
-        replayed += [again.step(action)[::4] for action in actions]
-        assert json.dumps(replayed) == json.dumps(seen)
+        for env in (walker, fresh):
+            replayed = [env.reset(seed=seed, options={"task_id": task_id})]
+            replayed += [env.step(action)[::4] for action in actions]
+            assert json.dumps(replayed, default=str) == json.dumps(seen, default=str)
+
+
+def test_toy_env_replays():
+    assert_replays(lambda: ToyEnv(n_tasks=16), range(16))
+
+
+def test_webshop_env_replays():
+    from envs.webshop.env import WebShopEnv
+
+    assert_replays(lambda: WebShopEnv(split="test", catalog="small"), range(10), steps=8)
 
 
 def _groups(batch_or_trajectories) -> list[list[Trajectory]]:
