@@ -3,6 +3,7 @@ policies: where the branch lands, the replay, what is trained, GiGPO's step grou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -183,9 +184,18 @@ def test_prefix_turns_make_no_rows_and_no_return(tokenizer, open_tasks):
         assert traj.episode_return == sum(batch.reward[i] for i in rows) == sum(t.reward for t in traj.turns)
         accepted = sum(not turn.rejected for turn in traj.turns)
         assert traj.episode_return == accepted + (10.0 if traj.won else 0.0)  # the prefix's 1 is not in it
-        # the turn limit counts the replayed action: 8 turns in all
-        assert traj.num_turns <= 7
     assert any(traj.won for traj in batch.trajectories) and not all(traj.won for traj in batch.trajectories)
+
+
+def test_the_turn_limit_counts_the_replayed_actions(tokenizer, open_tasks):
+    engine = TwoFacedEngine(tokenizer, go_then_dance, lambda text, rng: "<action>look</action>")
+    runner = make_runner(
+        engine, tokenizer, LocalPool(num_envs=GROUP, n_tasks=16, max_steps=20), group_size=GROUP, max_turns=5
+    )
+    members = runner.run(open_tasks[:1], seed=1, prefixes=[Prefix(actions=("go to shelf", "go to table"))])
+    assert all(traj.num_turns == 3 and traj.hit_turn_limit for traj in members)
+    with pytest.raises(ValueError, match="leaves no turn to play within max_turns=5"):
+        runner.run(open_tasks[:1], prefixes=[Prefix(actions=("look",) * 5)])
 
 
 def test_gigpo_step_group_at_the_branch_state_holds_every_member(tokenizer, open_tasks):
@@ -232,17 +242,52 @@ def test_returning_to_a_seen_state_is_a_failure(tokenizer, open_tasks):
         assert traj.turns[0].anchor.startswith("You arrive at the table")
 
 
-def test_option_off_is_the_rollout_without_prefixes(model_dir, tokenizer):
-    from rollout.hf_engine import HFEngine
+class SeededEngine:
+    """Picks one of the prompt's admissible actions (or a rejected one) with a draw seeded by the call's seed,
+    the request's index and the prompt: its answers depend on nothing else, so a whole batch can be compared
+    with one recorded on another version of the runner."""
 
-    engine = HFEngine(str(model_dir))
-    runs = []
-    for prefixes in (None, [Prefix(), Prefix()]):
-        runner = make_runner(engine, tokenizer, LocalPool(num_envs=6, n_tasks=8), max_turns=3)
-        runs.append(runner.rollout([0, 1], seed=5, prefixes=prefixes))
-    plain, from_reset = runs
-    for name in ("prompt_ids", "response_ids", "sampling_logprobs", "reward", "anchor", "valid", "step"):
-        assert getattr(plain, name) == getattr(from_reset, name)
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.policy_version = MODEL_FOLDER
+
+    def generate(self, prompts, sampling):
+        out = []
+        for index, prompt in enumerate(prompts):
+            text = self.tokenizer.decode(prompt)
+            rng = random.Random(f"{sampling.seed}:{index}:{text}")
+            actions = re.findall(r"^- (.+)$", current_section(text), re.M)
+            ids = self.tokenizer.encode(
+                f"<action>{rng.choice([*actions, 'dance'])}</action>", add_special_tokens=False
+            )
+            out.append(Completion(ids, self.tokenizer.decode(ids), [-1.0] * len(ids), FINISH_STOP))
+        return out
+
+    def drain(self):
+        pass
+
+
+def batch_digest(batch, tokenizer) -> str:
+    """Every row's ids, step, reward, anchor, flags and texts (prompt and response)."""
+    columns = ("group_id", "traj_id", "step", "reward", "anchor", "valid", "done", "won")
+    rows = [[getattr(batch, name)[i] for name in columns] for i in range(len(batch))]
+    for row, prompt, response in zip(rows, batch.prompt_ids, batch.response_ids):
+        row += [tokenizer.decode(prompt), tokenizer.decode(response)]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+# The batch the runner played before it knew prefixes (commit 3c965c5, this test's engine and settings).
+OPTION_OFF_DIGEST = "32ab266595cd273334eb32b103c105e909091842ea480cc956307a943953320b"
+
+
+def test_option_off_plays_the_batch_the_runner_played_before_prefixes(tokenizer):
+    """``rollout.branch_at_failure`` off: the loop calls ``runner.rollout`` as before, and the runner's batch is
+    the one recorded before prefixes existed, row for row."""
+    pool = LocalPool(num_envs=4, n_tasks=16, max_steps=6)
+    runner = make_runner(SeededEngine(tokenizer), tokenizer, pool, group_size=3, max_turns=6)
+    batch = runner.rollout([0, 1, 2, 3, 4], seed=7)
+    assert len(batch) > 30 and 0 < sum(batch.valid) < len(batch)
+    assert batch_digest(batch, tokenizer) == OPTION_OFF_DIGEST
 
 
 def test_a_replay_lost_to_an_env_error_or_another_state_ends_that_episode(tokenizer, open_tasks):
