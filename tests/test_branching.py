@@ -349,3 +349,43 @@ def _groups(batch_or_trajectories) -> list[list[Trajectory]]:
     for traj in trajectories:
         groups.setdefault(traj.group_id, []).append(traj)
     return list(groups.values())
+
+
+@pytest.mark.slow
+def test_a_worker_dying_mid_prefix_loses_those_episodes_and_the_pool_plays_on(tokenizer, open_tasks):
+    """A real ``EnvPool`` whose env worker exits on the second replayed action: every member replaying there ends
+    with an env error and no turns (none is left half-replayed), and the restarted workers play the next run."""
+    from test_pool import FAULTY, TOY_KWARGS
+
+    from envs.pool import EnvPool
+
+    engine = TwoFacedEngine(tokenizer, go_then_dance, open_or_wander)
+    with EnvPool(
+        FAULTY, {**TOY_KWARGS, "n_tasks": 16, "split": "train"}, num_envs=GROUP, num_workers=2
+    ) as pool:
+        runner = make_runner(engine, tokenizer, pool, group_size=GROUP, max_turns=6)
+        lost = runner.run(open_tasks[:1], seed=2, prefixes=[Prefix(actions=("go to shelf", "exit"))])
+        assert all(traj.env_error.startswith("prefix replay: action 2 of its 2:") for traj in lost)
+        assert all(traj.turns == [] for traj in lost)
+        again = runner.run(open_tasks[:1], seed=2, prefixes=[Prefix(actions=("go to shelf",))])
+        assert all(traj.env_error is None and traj.turns for traj in again)
+
+
+@pytest.mark.slow
+def test_two_training_steps_with_branching(tmp_path):
+    """The option through ``turnrl train`` on ALFWorld: the probe, the replay in the env workers, the metrics."""
+    from test_train_e2e import ENV_LIMITS, _check_run, _train
+
+    name = "alfworld-branch"
+    result = _train(
+        tmp_path,
+        "env.name=alfworld",
+        *ENV_LIMITS["alfworld"],
+        "rollout.branch_at_failure=true",
+        f"trainer.run_name={name}",
+    )
+    _check_run(tmp_path, name, result)
+    steps = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    steps = [line for line in steps if "train/pg_loss" in line]
+    assert all(0.0 <= line["rollout/branched_groups"] <= 1.0 for line in steps)
+    assert all(line["rollout/prefix_turns"] >= 0.0 for line in steps)
