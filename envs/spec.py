@@ -72,6 +72,10 @@ class EnvSpec:
     """Extra doctor lines about data the user pointed at (e.g. split sizes of an official release)."""
     path_fields: tuple[str, ...] = ()
     """Fields of the section that name files or folders: checked to exist before a run starts."""
+    replayable: bool = False
+    """Two episodes reset with the same task and seed and stepped with the same actions see the same
+    observations, so replaying a prefix of actions reaches the state it reached the first time
+    (``rollout.branch_at_failure`` needs it)."""
 
 
 _SPECS: dict[str, EnvSpec] = {}

@@ -4,7 +4,9 @@ Every live episode's action comes from a single call to the policy per turn (``r
 engine, all prompts in one ``generate``, which the engine batches); the env pool steps all slots in parallel.
 Finished episodes leave the batch and their slot starts the next pending episode at once, so the batch stays
 full when there are more episodes than env slots. A group is G episodes of one task, reset with the same task id
-and seed, so they share the initial state.
+and seed, so they share the initial state. A group may start later in the episode: each member replays the
+same ``Prefix`` of env actions after its reset (env steps, no model call, no turn recorded) and the policy plays
+from the state they reach (``rollout.branching`` chooses the prefixes).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import count
 from typing import Any
@@ -35,6 +37,18 @@ def turn_seed(base: int, run_seed: int, turn: int) -> int:
     over the process's calls restarts with the process). Below 2**30: the engines add a request's index."""
     digest = hashlib.blake2b(f"{base}:{run_seed}:{turn}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") >> 2
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """Where a group's episodes start: the env actions each member replays after its reset, and the anchor of
+    the state they must reach (None: not checked). Empty: the reset itself."""
+
+    actions: tuple[Any, ...] = ()
+    anchor: str | None = None
+
+
+FROM_RESET = Prefix()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,23 +107,37 @@ class EpisodeRunner:
         sampling: SamplingParams | None = None,
         seed: int = 0,
         desc: str = "rollout",
+        prefixes: Sequence[Prefix] | None = None,
+        stop_when: Callable[[Trajectory], bool] | None = None,
     ) -> list[Trajectory]:
-        """G trajectories per task id (a repeated id gives a second, separate group). Order: group by group."""
+        """G trajectories per task id (a repeated id gives a second, separate group). Order: group by group.
+
+        ``prefixes``: one per task id, where its group starts (default: the reset). ``stop_when``: ends an
+        episode after any turn for which it returns true (that turn's ``done`` is set)."""
         group_size = group_size or self.config.group_size
         sampling = sampling or self.config.sampling
+        prefixes = list(prefixes) if prefixes is not None else [FROM_RESET] * len(task_ids)
+        if len(prefixes) != len(task_ids):
+            raise ValueError(f"got {len(prefixes)} prefixes for {len(task_ids)} task ids")
+        too_long = [len(p.actions) for p in prefixes if len(p.actions) >= self.config.max_turns]
+        if too_long:
+            raise ValueError(
+                f"a prefix of {too_long[0]} actions leaves no turn to play within max_turns={self.config.max_turns}"
+            )
         run = next(self._run_counter)
         trajectories: list[Trajectory] = []
-        pending: deque[tuple[Trajectory, int]] = deque()
-        for group, task_id in enumerate(task_ids):
+        pending: deque[tuple[Trajectory, int, Prefix]] = deque()
+        for group, (task_id, prefix) in enumerate(zip(task_ids, prefixes)):
             for member in range(group_size):
                 traj = Trajectory(
                     group_id=f"r{run}g{group}",
                     traj_id=f"r{run}g{group}t{member}",
                     task_id=task_id,
                     policy_version=self.policy.policy_version,
+                    prefix_actions=list(prefix.actions),
                 )
                 trajectories.append(traj)
-                pending.append((traj, seed + group))
+                pending.append((traj, seed + group, prefix))
 
         live: dict[int, LiveEpisode] = {}
         turns = count()
@@ -128,7 +156,7 @@ class EpisodeRunner:
                     turn_sampling = sampling
                     if sampling.seed is not None:
                         turn_sampling = replace(sampling, seed=turn_seed(sampling.seed, seed, next(turns)))
-                    for slot in self._play_turn(live, turn_sampling):
+                    for slot in self._play_turn(live, turn_sampling, stop_when):
                         free_slots.append(slot)
                         bar.update(1)
         finally:
@@ -136,12 +164,17 @@ class EpisodeRunner:
         self.policy.drain()
         return trajectories
 
-    def _start(self, starts: list[tuple[int, Trajectory, int]], live: dict[int, LiveEpisode]) -> list[int]:
-        """Reset the slots; returns those whose reset failed (their episodes end with no turns)."""
-        slots = [slot for slot, _, _ in starts]
-        results = self.pool.reset(slots, [traj.task_id for _, traj, _ in starts], [s for _, _, s in starts])
+    def _start(
+        self, starts: list[tuple[int, Trajectory, int, Prefix]], live: dict[int, LiveEpisode]
+    ) -> list[int]:
+        """Reset the slots and replay their prefixes; returns the slots whose reset or replay failed (their
+        episodes end with no turns and an ``env_error``)."""
+        slots = [slot for slot, _, _, _ in starts]
+        results = self.pool.reset(
+            slots, [start[1].task_id for start in starts], [start[2] for start in starts]
+        )
         failed = []
-        for (slot, traj, _), (obs, info) in zip(starts, results):
+        for (slot, traj, _, _), (obs, info) in zip(starts, results):
             traj.initial_observation = obs
             traj.task_type = str(info.get("task_type") or "")
             if info.get("env_error"):
@@ -155,9 +188,57 @@ class EpisodeRunner:
                 admissible_actions=info.get("admissible_actions"),
             )
             live[slot] = LiveEpisode(traj, memory, info, _anchor(info, obs))
-        return failed
+        prefixes = {slot: prefix for slot, _, _, prefix in starts if slot in live and prefix.actions}
+        return failed + self._replay(prefixes, live)
 
-    def _play_turn(self, live: dict[int, LiveEpisode], sampling: SamplingParams) -> list[int]:
+    def _replay(self, prefixes: dict[int, Prefix], live: dict[int, LiveEpisode]) -> list[int]:
+        """Step every slot through its prefix, one pool step per action for all of them; returns the slots whose
+        episode was lost on the way (an env error or a worker restart, an episode that ended, a state other than
+        the prefix's anchor: the env did not replay), which leave ``live``."""
+        lost: dict[int, str] = {}
+        for index in range(max((len(p.actions) for p in prefixes.values()), default=0)):
+            slots = [s for s, p in prefixes.items() if index < len(p.actions) and s not in lost]
+            actions = [prefixes[slot].actions[index] for slot in slots]
+            for slot, action, result in zip(slots, actions, self.pool.step(slots, actions)):
+                info = result.info or {}
+                where = f"action {index + 1} of its {len(prefixes[slot].actions)}"
+                if info.get("env_error"):
+                    lost[slot] = f"{where}: {info['env_error']}"
+                elif result.terminated or result.truncated:
+                    lost[slot] = f"the episode ended at {where}"
+                else:
+                    self._advance(live[slot], action, result.obs, info, not info.get("valid_action", True))
+        for slot, prefix in prefixes.items():
+            if slot not in lost and prefix.anchor is not None and live[slot].anchor != prefix.anchor:
+                lost[slot] = (
+                    "the replayed actions reached another state than the prefix's (is the env replayable?)"
+                )
+        for slot, reason in lost.items():
+            episode = live.pop(slot)
+            episode.traj.env_error = f"prefix replay: {reason}"
+            log.warning("prefix replay failed for task %r: %s", episode.traj.task_id, reason)
+        return list(lost)
+
+    def _advance(
+        self, episode: LiveEpisode, action: Any, observation: str, info: dict, rejected: bool
+    ) -> None:
+        """The episode moved on after ``action`` (``rejected``: the env refused it): its memory records the turn,
+        and its state becomes the env's."""
+        episode.memory.record(
+            str(action),
+            observation,
+            info.get("admissible_actions"),
+            restate=rejected and self.config.prompt.restate_after_rejection,
+        )
+        episode.info = info
+        episode.anchor = _anchor(info, observation)
+
+    def _play_turn(
+        self,
+        live: dict[int, LiveEpisode],
+        sampling: SamplingParams,
+        stop_when: Callable[[Trajectory], bool] | None = None,
+    ) -> list[int]:
         """One policy call for every live episode, one pool step; returns the slots that finished."""
         slots = sorted(live)
         choices = self.policy.choose([live[slot] for slot in slots], sampling)
@@ -174,7 +255,8 @@ class EpisodeRunner:
             rejected = action.reason == NOT_ADMISSIBLE or not info.get("valid_action", True)
             malformed = not action.valid and action.reason != NOT_ADMISSIBLE
             valid = not malformed if self.config.invalid_turn == "malformed" else not (malformed or rejected)
-            turn_limit = len(episode.traj.turns) + 1 >= self.config.max_turns
+            played = len(episode.traj.prefix_actions) + len(episode.traj.turns) + 1
+            turn_limit = played >= self.config.max_turns
             done = bool(result.terminated or result.truncated or env_error or turn_limit)
             episode.traj.turns.append(
                 Turn(
@@ -192,8 +274,12 @@ class EpisodeRunner:
                     finish_reason=completion.finish_reason,
                     policy_logprobs=completion.policy_logprobs,
                     policy_entropy=completion.policy_entropy,
+                    rejected=rejected,
+                    admissible_actions=episode.memory.admissible_actions,
                 )
             )
+            if not done and stop_when is not None and stop_when(episode.traj):
+                done = episode.traj.turns[-1].done = True
             episode.traj.won = bool(info.get("won", False))
             if env_error:
                 episode.traj.env_error = str(env_error)
@@ -203,14 +289,7 @@ class EpisodeRunner:
                 finished.append(slot)
                 del live[slot]
             else:
-                episode.memory.record(
-                    str(action.action),
-                    result.obs,
-                    info.get("admissible_actions"),
-                    restate=rejected and self.config.prompt.restate_after_rejection,
-                )
-                episode.info = info
-                episode.anchor = _anchor(info, result.obs)
+                self._advance(episode, action.action, result.obs, info, rejected)
         return finished
 
 

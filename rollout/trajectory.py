@@ -34,6 +34,8 @@ class Turn:
     finish_reason: str = ""
     policy_logprobs: list[float] | None = None  # the engine's unfiltered view (Completion.policy_logprobs)
     policy_entropy: list[float] | None = None
+    rejected: bool = False  # the env rejected the action (not admissible), whatever rule decides ``valid``
+    admissible_actions: list[str] | None = None  # what the env listed when the action was taken
 
 
 @dataclass
@@ -50,6 +52,9 @@ class Trajectory:
     env_error: str | None = None  # set when the env worker crashed or hung; the episode is kept, flagged
     hit_turn_limit: bool = False
     policy_version: PolicyVersion | None = None  # the stamp of the engine's weights that played it
+    prefix_actions: list[Any] = field(default_factory=list)
+    """Env actions replayed after the reset, before its first turn (``rollout.branching``): shared by the group,
+    shown in the prompts' history, not turns: no rows, no reward counted in ``episode_return``."""
 
     @property
     def episode_return(self) -> float:

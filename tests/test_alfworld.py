@@ -217,6 +217,14 @@ def test_invalid_actions_are_flagged_and_change_nothing(games):
     assert terminated and info["won"] and reward == 10.0
 
 
+def test_same_actions_after_a_reset_replay_the_episode(games):
+    """What the spec's ``replayable`` promises (``rollout.branch_at_failure`` replays prefixes)."""
+    from test_branching import assert_replays
+
+    task_ids = ALFWorldEnv(data_dir=games, split="train").task_ids[:3]
+    assert_replays(lambda: ALFWorldEnv(data_dir=games, split="train", expert="search"), task_ids, steps=8)
+
+
 def test_truncation_reward_and_stepping_after_the_end(games):
     env = ALFWorldEnv(data_dir=games, split="train", max_steps=2, success_reward=1.0)
     env.reset(options={"task_id": env.task_ids[0]})

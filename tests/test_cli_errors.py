@@ -80,6 +80,11 @@ CASES = [
     ("model.tiny", ["train", "model.tiny.hidden_size=4"], ["model.tiny.hidden_size"]),
     ("rollout", ["train", "rollout.top_p=1.5"], ["rollout.top_p"]),
     (
+        "rollout-branching-env",
+        ["train", "env.name=swe", "rollout.branch_at_failure=true"],
+        ["rollout.branch_at_failure", "'swe'", "replay"],
+    ),
+    (
         "rollout.vllm",
         ["train", "rollout.vllm.gpu_memory_utilization=0"],
         ["rollout.vllm.gpu_memory_utilization"],

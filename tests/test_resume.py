@@ -65,8 +65,10 @@ needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason
 # Each engine, ZeRO stage and rank count once (pairwise): a resume restores the engine's sampling state, the
 # stage's optimizer partitions and every rank's own generators, and these do not depend on one another.
 CASES = [
-    pytest.param("hf", 1, 1, id="hf-zero1"),
-    pytest.param("vllm", 2, 2, id="vllm-zero2-2ranks", marks=[pytest.mark.vllm, needs_vllm]),
+    pytest.param("hf", 1, 1, (), id="hf-zero1"),
+    pytest.param("vllm", 2, 2, (), id="vllm-zero2-2ranks", marks=[pytest.mark.vllm, needs_vllm]),
+    # the greedy probe before each rollout must not move anything a resume restores
+    pytest.param("hf", 1, 1, ("rollout.branch_at_failure=true",), id="hf-zero1-branching"),
 ]
 
 
@@ -113,9 +115,9 @@ def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(checkpoint / "hf" / "model.safetensors")
 
 
-@pytest.mark.parametrize(("engine", "zero", "ranks"), CASES)
-def test_killed_and_resumed_run_equals_the_straight_run(tmp_path, engine, zero, ranks):
-    overrides = [f"rollout.engine={engine}", f"learner.zero_stage={zero}"]
+@pytest.mark.parametrize(("engine", "zero", "ranks", "extra"), CASES)
+def test_killed_and_resumed_run_equals_the_straight_run(tmp_path, engine, zero, ranks, extra):
+    overrides = [f"rollout.engine={engine}", f"learner.zero_stage={zero}", *extra]
     straight = train(tmp_path, "straight", ranks, overrides)
     assert straight.returncode == 0, straight.stderr[-4000:]
 

@@ -175,6 +175,13 @@ class RolloutConfig(Section):
     instructions: bool = True
     """Open each prompt with the env's introduction and end it with the answer-format line, which a pretrained
     model reads. Off: the history and the current observation only."""
+    branch_at_failure: bool = False
+    """Start each task's group where the current policy fails: the task is first played greedily once (same
+    reset seed) up to its first failed turn (an action the env rejected or the runner counts invalid, or one
+    that leads back to a state already seen: same anchor and admissible actions); every member then replays the
+    actions before it (env steps, no turns: not trained, no reward in the return) and the policy plays on from
+    there. A greedy episode without a failure leaves its group at the reset. Needs an env that can replay
+    actions (its spec's ``replayable``). Off (default): every group starts at the reset."""
     vllm: VLLMConfig = VLLMConfig()
     """vLLM engine settings."""
 
@@ -556,6 +563,17 @@ class Config(Section):
     trainer: TrainerConfig = TrainerConfig()
     logging: LoggingConfig = LoggingConfig()
 
+    @model_validator(mode="after")
+    def _branching_needs_replay(self) -> Config:
+        if self.rollout.branch_at_failure and not env_specs()[self.env.name].replayable:
+            raise ValueError(
+                f"rollout.branch_at_failure: env '{self.env.name}' cannot replay a prefix of actions (its spec is "
+                f"not replayable; replayable envs: "
+                f"{', '.join(name for name, spec in env_specs().items() if spec.replayable)}); "
+                "set rollout.branch_at_failure=false"
+            )
+        return self
+
 
 _BUILT_FOR = tuple(env_specs())
 
@@ -605,7 +623,7 @@ def _describe(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] not in ("value_error",) and "input" in error:
         message += f" (got {error['input']!r})"
-    return f"{key}: {message}"
+    return f"{key}: {message}" if key else message
 
 
 def _load_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()):

@@ -18,6 +18,7 @@ update and its evaluation (the checkpoint then holds the step's metrics, and the
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -32,6 +33,7 @@ from algorithms import estimate
 from algorithms.rewards import subtract_kl_from_reward
 from algorithms.rollout_correction import RolloutCorrection, rollout_correction
 from rollout import EpisodeOutcome, EpisodeRunner, create_engine, play, summarize_eval
+from rollout.branching import rollout_from_failures
 from rollout.lifecycle import KV_CACHE, WEIGHTS
 from trainer import dist as tdist
 from trainer.build import (
@@ -48,6 +50,7 @@ from trainer.build import (
 from trainer.config import Config
 from trainer.learner import CheckpointManager, Learner
 from trainer.metrics import (
+    branch_metrics,
     correction_metrics,
     mismatch_metrics,
     rollout_metrics,
@@ -199,6 +202,7 @@ class Trainer:
             self._refresh_engine()
         metrics = {
             **rollout_metrics(batch),
+            **(branch_metrics(batch) if self.config.rollout.branch_at_failure else {}),
             **train_metrics(update, advantages, step_batch),
             **mismatch_metrics(batch, old_logprobs, step_batch.response_mask),
             **guard,
@@ -214,7 +218,10 @@ class Trainer:
         """The step's rollout; a signal during it discards it, and the run stops at the step before."""
         rng = _rng_state()
         seed = self.config.trainer.seed * 100_003 + step + self.rank * 10_000_019
-        batch = self._generation_phase("rollout", step, self.runner.rollout, tasks, seed=seed)
+        play_groups = self.runner.rollout
+        if self.config.rollout.branch_at_failure:  # each group starts before its greedy probe's first failure
+            play_groups = functools.partial(rollout_from_failures, self.runner)
+        batch = self._generation_phase("rollout", step, play_groups, tasks, seed=seed)
         if any(tdist.all_gather_objects(batch is None)):
             self._stop(step - 1, rng)
         return batch

@@ -61,6 +61,23 @@ def rollout_metrics(batch: RolloutBatch) -> dict[str, float]:
     return metrics
 
 
+def branch_metrics(batch: RolloutBatch) -> dict[str, float]:
+    """Under ``rollout.branch_at_failure``: the share of groups that started after a replayed prefix
+    (``rollout/branched_groups``) and their mean prefix length in turns (``rollout/prefix_turns``, 0 when none
+    branched)."""
+    prefix_of_group = {traj.group_id: len(traj.prefix_actions) for traj in batch.trajectories}
+    local = (
+        len(prefix_of_group),
+        sum(n > 0 for n in prefix_of_group.values()),
+        sum(prefix_of_group.values()),
+    )
+    groups, branched, prefix_turns = (sum(part) for part in zip(*tdist.all_gather_objects(local)))
+    return {
+        "rollout/branched_groups": branched / max(groups, 1),
+        "rollout/prefix_turns": prefix_turns / max(branched, 1),
+    }
+
+
 def mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
     """How far the old log-probs of the sampled tokens (the learner's, or under ``learner.old_logprobs: rollout``
     the engine's unfiltered ones) are from the log-probs the engine sampled with.

@@ -110,4 +110,5 @@ ALFWORLD = EnvSpec(
     requirements=requirements,
     data_report=data_report,
     path_fields=("data_dir",),
+    replayable=True,
 )

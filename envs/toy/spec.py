@@ -41,4 +41,5 @@ TOY = EnvSpec(
     eval_split="test",
     intro=lambda: INTRO,
     rejection_is_feedback=True,
+    replayable=True,
 )

@@ -60,4 +60,5 @@ WEBSHOP = EnvSpec(
     intro=lambda: INTRO,
     requirements=requirements,
     path_fields=("data_dir",),
+    replayable=True,
 )
