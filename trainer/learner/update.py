@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 
-from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, policy_loss
+from algorithms.losses import agg_loss, kl_penalty, policy_loss
 from trainer import dist as tdist
 from trainer.learner.flops import training_flops
 from trainer.learner.learner_setup import LearnerSetup
 from trainer.learner.packing import PackedMicroBatch, response_mask, to_rows
+from trainer.learner.sampled_distribution import token_entropy
 from trainer.learner.scoring import forward_pack, plan_micro_batches
 
 log = logging.getLogger("turnrl")
@@ -234,6 +235,8 @@ class PPOUpdater:
             pack,
             device,
             temperature=setup.temperature,
+            top_p=setup.scored_top_p,
+            top_k=setup.scored_top_k,
             with_entropy=needs_entropy_grad,
             chunk_size=s.logits_chunk_size,
         )
@@ -281,10 +284,14 @@ class PPOUpdater:
             for key, value in metrics.items():
                 extra_metrics[key] = extra_metrics.get(key, 0.0) + float(value) * local_share
         with torch.no_grad():
-            token_entropy = (
+            entropies = (
                 stats.entropy.detach()
                 if stats.entropy is not None
-                else pack.expand(entropy_from_logits(stats.logits.detach(), chunk_size=s.logits_chunk_size))
+                else pack.expand(
+                    token_entropy(
+                        stats.logits.detach(), setup.scored_top_p, setup.scored_top_k, s.logits_chunk_size
+                    )
+                )
             )
         share = aggregation_units(s.loss_agg_mode, pack.response_lengths) / units_total
         token_share = float(sum(pack.response_lengths)) / tokens_total
@@ -299,7 +306,7 @@ class PPOUpdater:
                 float(clipfrac) * token_share,
                 float(clipfrac_lower) * token_share,
                 float(ppo_kl) * token_share,
-                float(token_entropy.sum()) / tokens_total,
+                float(entropies.sum()) / tokens_total,
                 1.0 if nonfinite else 0.0,
             ],
             dtype=torch.float64,
