@@ -314,7 +314,10 @@ NOT_IN_SCHEMA = {
     ("VLLMEngine.from_llm", "sleep_enabled"): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "weight_sync"): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "policy_logprobs"): "how a given vllm.LLM (or a test's stand-in) was built",
-    ("VLLMEngine.from_llm", "score_sampled_distribution"): "how a given vllm.LLM (or a test's stand-in) was built",
+    (
+        "VLLMEngine.from_llm",
+        "score_sampled_distribution",
+    ): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "keeps_process_group"): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "serves_adapters"): "how a given vllm.LLM (or a test's stand-in) was built",
 }
