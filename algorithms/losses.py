@@ -119,7 +119,7 @@ def kl_penalty(logprob: Tensor, ref_logprob: Tensor, kind: str = "low_var_kl") -
 
 def entropy_from_logits(logits: Tensor, chunk_size: int = DEFAULT_CHUNK_ROWS) -> Tensor:
     """Token entropy -sum_v p log p of softmax(logits) over the last dim; float32, shape logits.shape[:-1]."""
-    return map_row_chunks(_entropy_chunk, logits, None, chunk_size)
+    return _map_row_chunks(_entropy_chunk, logits, None, chunk_size)
 
 
 def log_probs_from_logits(logits: Tensor, labels: Tensor, chunk_size: int = DEFAULT_CHUNK_ROWS) -> Tensor:
@@ -128,7 +128,7 @@ def log_probs_from_logits(logits: Tensor, labels: Tensor, chunk_size: int = DEFA
         raise ValueError(
             f"labels shape {tuple(labels.shape)} must equal logits.shape[:-1] {tuple(logits.shape[:-1])}"
         )
-    return map_row_chunks(_label_log_prob_chunk, logits, labels, chunk_size)
+    return _map_row_chunks(_label_log_prob_chunk, logits, labels, chunk_size)
 
 
 def _entropy_chunk(logits: Tensor) -> Tensor:
@@ -143,7 +143,7 @@ def _label_log_prob_chunk(logits: Tensor, labels: Tensor) -> Tensor:
     return picked - torch.logsumexp(logits, dim=-1)
 
 
-def map_row_chunks(
+def _map_row_chunks(
     fn: Callable[..., Tensor], logits: Tensor, labels: Tensor | None, chunk_size: int
 ) -> Tensor:
     """Apply `fn` to slices of at most `chunk_size` positions and stitch the results."""

@@ -13,31 +13,33 @@ import torch
 from rollout.engine import SamplingParams
 
 
-def nucleus_logits(scaled: torch.Tensor, top_p: float, top_k: int) -> torch.Tensor:
-    """``scaled`` ``[B, V]`` (logits already divided by the temperature) with every token the sampler never
-    draws set to -inf: outside the ``top_k`` best (ties kept; -1: off), then outside the smallest set of best
-    tokens that holds ``top_p`` of what is left (the most likely token always stays). The one definition of the
-    sampled distribution's support, for the engine's sampling and the learner's scoring alike. Which tokens
-    survive is a constant for autograd: gradients reach the kept logits only."""
+def nucleus_cutoff(scaled: torch.Tensor, top_p: float, top_k: int) -> torch.Tensor:
+    """The smallest logit the sampler may still draw in each row, ``[B, 1]``, of ``scaled`` ``[B, V]`` (logits
+    already divided by the temperature): the ``top_k`` best (-1: off), then the smallest set of best tokens that
+    holds ``top_p`` of their mass (the most likely token always stays). Computed without gradient: which tokens
+    survive is a constant for autograd."""
     with torch.no_grad():
-        drop = torch.zeros_like(scaled, dtype=torch.bool)
-        if top_k > 0 and top_k < scaled.shape[-1]:
-            kth_best = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
-            drop |= scaled < kth_best
-        if top_p < 1.0:
-            sorted_logits, order = torch.sort(
-                scaled.masked_fill(drop, float("-inf")), dim=-1, descending=True
-            )
-            # freed as soon as used: on the learner this runs on [rows, vocab] chunks of a 150k vocabulary
-            sorted_probs = torch.softmax(sorted_logits, dim=-1)
-            del sorted_logits
-            mass_before = torch.cumsum(sorted_probs, dim=-1).sub_(sorted_probs)
-            del sorted_probs
-            drop_sorted = mass_before > top_p
-            del mass_before
-            drop_sorted[:, 0] = False  # the most likely token always survives
-            drop |= torch.zeros_like(drop_sorted).scatter_(-1, order, drop_sorted)
-    return scaled.masked_fill(drop, float("-inf"))
+        truncates_k = 0 < top_k < scaled.shape[-1]
+        if top_p >= 1.0 and not truncates_k:
+            return scaled.amin(dim=-1, keepdim=True)
+        if truncates_k:
+            candidates = torch.topk(scaled, top_k, dim=-1).values
+        else:
+            candidates = torch.sort(scaled, dim=-1, descending=True).values
+        if top_p >= 1.0:
+            return candidates[:, -1:]
+        probs = torch.softmax(candidates, dim=-1)
+        mass_before = torch.cumsum(probs, dim=-1).sub_(probs)
+        del probs  # on the learner this runs on [rows, vocab] chunks of a 150k vocabulary
+        kept = (mass_before <= top_p).sum(dim=-1, keepdim=True).clamp_(min=1)
+        return candidates.gather(-1, kept - 1)
+
+
+def nucleus_logits(scaled: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
+    """``scaled`` with every token the sampler never draws set to -inf: those below the row's ``cutoff``
+    (``nucleus_cutoff``; ties with it stay). With it, the one definition of the sampled distribution's support,
+    for the engine's sampling and the learner's scoring alike. Gradients reach the kept logits only."""
+    return scaled.masked_fill(scaled < cutoff, float("-inf"))
 
 
 def processed_logprobs(logits: torch.Tensor, sampling: SamplingParams) -> torch.Tensor:
@@ -50,8 +52,10 @@ def processed_logprobs(logits: torch.Tensor, sampling: SamplingParams) -> torch.
     logits = logits.float()
     if sampling.greedy:
         return torch.log_softmax(logits, dim=-1)
-    scaled = nucleus_logits(logits / sampling.temperature, sampling.top_p, sampling.top_k)
-    return torch.log_softmax(scaled, dim=-1)
+    scaled = logits / sampling.temperature
+    return torch.log_softmax(
+        nucleus_logits(scaled, nucleus_cutoff(scaled, sampling.top_p, sampling.top_k)), dim=-1
+    )
 
 
 def sample_tokens(

@@ -14,8 +14,14 @@ import torch
 
 from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, log_probs_from_logits, policy_loss
 from rollout.engine import SamplingParams
-from rollout.sampling import entropy_of_logprobs, nucleus_logits, policy_stats, processed_logprobs
-from trainer.learner.sampled_distribution import token_entropy, token_log_probs
+from rollout.sampling import (
+    entropy_of_logprobs,
+    nucleus_cutoff,
+    nucleus_logits,
+    policy_stats,
+    processed_logprobs,
+)
+from trainer.learner.sampled_distribution import token_stats
 
 SETTINGS = [  # (temperature, top_p, top_k)
     (1.0, 0.8, -1),
@@ -27,6 +33,19 @@ SETTINGS = [  # (temperature, top_p, top_k)
 
 def random_logits(rows: int = 9, vocab: int = 40, seed: int = 0) -> torch.Tensor:
     return torch.randn(rows, vocab, generator=torch.Generator().manual_seed(seed)) * 3
+
+
+def token_log_probs(logits, labels, top_p, top_k, chunk_size):
+    return token_stats(logits, labels, top_p, top_k, chunk_size, with_entropy=False)[0]
+
+
+def token_entropy(logits, top_p, top_k, chunk_size):
+    labels = torch.zeros(logits.shape[0], dtype=torch.long)
+    return token_stats(logits, labels, top_p, top_k, chunk_size, with_entropy=True)[1]
+
+
+def nucleus(logits, top_p, top_k):
+    return nucleus_logits(logits, nucleus_cutoff(logits, top_p, top_k))
 
 
 def sampling(temperature: float, top_p: float, top_k: int) -> SamplingParams:
@@ -117,7 +136,7 @@ def test_the_full_distribution_path_is_the_losses_bit_for_bit():
 def test_a_token_outside_the_nucleus_is_scored_as_if_kept_and_stays_finite_through_loss_kl_and_gradient():
     logits = random_logits(rows=6, seed=6)
     top_p, top_k = 0.7, -1
-    kept = torch.isfinite(nucleus_logits(logits, top_p, top_k))
+    kept = torch.isfinite(nucleus(logits, top_p, top_k))
     labels = (~kept).float().argmax(-1)  # a token each row's nucleus dropped
     assert not kept.gather(-1, labels[:, None]).any()
     # the treatment: the label's logit against the nucleus' normaliser plus its own
@@ -152,7 +171,7 @@ def test_the_minus_infinity_the_treatment_avoids_would_poison_the_gradient():
     """Why a treatment is needed: a policy log-prob of -inf (the sampled distribution's own value for a token
     outside the nucleus) makes NaN gradients through the KL."""
     logits = random_logits(rows=4, seed=8).requires_grad_(True)
-    processed = torch.log_softmax(nucleus_logits(logits, 0.7, -1), dim=-1)
+    processed = torch.log_softmax(nucleus(logits, 0.7, -1), dim=-1)
     dropped = torch.isinf(processed).float().argmax(-1)
     raw = processed.gather(-1, dropped[:, None])
     kl = kl_penalty(raw, torch.zeros_like(raw), "low_var_kl").mean()
@@ -288,3 +307,21 @@ def test_hf_engine_reports_the_sampled_distribution_as_its_policy(tiny_model_pat
         else:
             entropy = entropy_from_logits(logits)
         torch.testing.assert_close(torch.tensor(completion.policy_entropy), entropy, atol=1e-5, rtol=1e-5)
+
+
+def test_chunked_checkpointed_gradients_equal_the_direct_expression():
+    """The learner's chunks (nucleus found once outside the checkpoint) give the gradient of log_softmax over the
+    nucleus written out whole."""
+    logits = random_logits(rows=10, seed=9)
+    top_p, top_k = 0.85, 20
+    direct_logits = logits.clone().requires_grad_(True)
+    processed = torch.log_softmax(nucleus(direct_logits, top_p, top_k), dim=-1)
+    labels = processed.detach().argmax(-1)  # inside every nucleus
+    weights = torch.linspace(-1, 1, 10)
+    direct = (weights * processed.gather(-1, labels[:, None]).squeeze(-1)).sum()
+    direct = direct + (weights.flip(0) * entropy_of_logprobs(processed)).sum()
+    direct.backward()
+    chunked_logits = logits.clone().requires_grad_(True)
+    logprobs, entropy = token_stats(chunked_logits, labels, top_p, top_k, chunk_size=3, with_entropy=True)
+    ((weights * logprobs).sum() + (weights.flip(0) * entropy).sum()).backward()
+    torch.testing.assert_close(chunked_logits.grad, direct_logits.grad, atol=1e-6, rtol=1e-5)

@@ -24,7 +24,7 @@ from trainer.learner.packing import (
     share_computed,
     unique_sequences,
 )
-from trainer.learner.sampled_distribution import token_entropy, token_log_probs
+from trainer.learner.sampled_distribution import token_stats
 
 
 @dataclass
@@ -72,8 +72,9 @@ def forward_pack(
         empty = logits.new_zeros(0, dtype=torch.float32)
         return TokenStats(logprobs=empty, entropy=empty if with_entropy else None, logits=logits)
     labels = pack.labels.to(device)
-    logprobs = pack.expand(token_log_probs(logits, labels, top_p, top_k, chunk_size))
-    entropy = pack.expand(token_entropy(logits, top_p, top_k, chunk_size)) if with_entropy else None
+    logprobs, entropy = token_stats(logits, labels, top_p, top_k, chunk_size, with_entropy)
+    logprobs = pack.expand(logprobs)
+    entropy = pack.expand(entropy) if entropy is not None else None
     return TokenStats(logprobs=logprobs, entropy=entropy, logits=logits)
 
 

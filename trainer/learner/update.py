@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
-from algorithms.losses import agg_loss, kl_penalty, policy_loss
+from algorithms.losses import agg_loss, entropy_from_logits, kl_penalty, policy_loss
 from trainer import dist as tdist
 from trainer.learner.flops import training_flops
 from trainer.learner.learner_setup import LearnerSetup
 from trainer.learner.packing import PackedMicroBatch, response_mask, to_rows
-from trainer.learner.sampled_distribution import token_entropy
+from trainer.learner.sampled_distribution import is_full
 from trainer.learner.scoring import forward_pack, plan_micro_batches
 
 log = logging.getLogger("turnrl")
@@ -237,7 +237,9 @@ class PPOUpdater:
             temperature=setup.temperature,
             top_p=setup.scored_top_p,
             top_k=setup.scored_top_k,
-            with_entropy=needs_entropy_grad,
+            # within a nucleus the entropy comes with the log-probs at little cost (one sort for both): the
+            # logged entropy then needs no second pass
+            with_entropy=needs_entropy_grad or not is_full(setup.scored_top_p, setup.scored_top_k),
             chunk_size=s.logits_chunk_size,
         )
         parts = torch.zeros(len(_SUMS), dtype=torch.float64)
@@ -284,14 +286,10 @@ class PPOUpdater:
             for key, value in metrics.items():
                 extra_metrics[key] = extra_metrics.get(key, 0.0) + float(value) * local_share
         with torch.no_grad():
-            entropies = (
+            token_entropy = (
                 stats.entropy.detach()
                 if stats.entropy is not None
-                else pack.expand(
-                    token_entropy(
-                        stats.logits.detach(), setup.scored_top_p, setup.scored_top_k, s.logits_chunk_size
-                    )
-                )
+                else pack.expand(entropy_from_logits(stats.logits.detach(), chunk_size=s.logits_chunk_size))
             )
         share = aggregation_units(s.loss_agg_mode, pack.response_lengths) / units_total
         token_share = float(sum(pack.response_lengths)) / tokens_total
@@ -306,7 +304,7 @@ class PPOUpdater:
                 float(clipfrac) * token_share,
                 float(clipfrac_lower) * token_share,
                 float(ppo_kl) * token_share,
-                float(entropies.sum()) / tokens_total,
+                float(token_entropy.sum()) / tokens_total,
                 1.0 if nonfinite else 0.0,
             ],
             dtype=torch.float64,
