@@ -32,9 +32,7 @@ class Turn:
     invalid_reason: str = ""
     penalty: float = 0.0  # invalid_penalty this turn will receive from the estimator; for logs only
     finish_reason: str = ""
-    policy_logprobs: list[float] | None = (
-        None  # the learner's view, as the engine computed it (Completion.policy_logprobs)
-    )
+    policy_logprobs: list[float] | None = None  # the learner's view (Completion.policy_logprobs)
     policy_entropy: list[float] | None = None
 
 

@@ -301,7 +301,8 @@ class VLLMEngine:
     ) -> VLLMEngine:
         """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do).
         ``policy_logprobs``: it was built with ``raw_logprobs``; ``score_sampled_distribution``: with
-        ``processed_logprobs``, for a learner that scores the sampled distribution. ``keeps_process_group``: whether ``close`` keeps the default process group (see ``close``)."""
+        ``processed_logprobs``, for a learner that scores the sampled distribution. ``keeps_process_group``:
+        whether ``close`` keeps the default process group (see ``close``)."""
         engine = cls.__new__(cls)
         engine._init_from_llm(
             llm,
