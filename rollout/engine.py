@@ -7,11 +7,12 @@ tokens: the distribution the token was actually drawn from (logits / temperature
 renormalised), which is what vLLM calls ``processed_logprobs``. With temperature 0 (greedy) it is the
 model's raw distribution. The learner recomputes logprobs with its own forward pass; these are for
 importance corrections and diagnostics. An engine may also return ``policy_logprobs``: the log-prob of each
-sampled token under logits / temperature with no top-k / top-p, i.e. what the learner's scoring pass would
-compute, so the trainer can skip that pass (``learner.old_logprobs: rollout``). The HF engine (the learner's
-own weights and kernels) always does, with the matching ``policy_entropy``; the vLLM engine does when built
-with ``policy_logprobs=True`` at temperature 1, without entropies (it then reports those same values as
-``logprobs``: vLLM gives one kind per engine).
+sampled token as the learner's scoring pass computes it, so the trainer can skip that pass
+(``learner.old_logprobs: rollout``): under logits / temperature with no top-k / top-p, or, when the learner
+scores the sampled distribution (``score_sampled_distribution``), the processed log-probs themselves. The HF
+engine (the learner's own weights and kernels) always does, with the matching ``policy_entropy``; the vLLM
+engine does, without entropies, when built with ``policy_logprobs=True`` at temperature 1 (it then reports
+those same values as ``logprobs``: vLLM gives one kind per engine) or with ``score_sampled_distribution``.
 """
 
 from __future__ import annotations

@@ -35,8 +35,11 @@ class HFEngine:
         dtype: str | torch.dtype = "float32",
         device: str | torch.device = "cpu",
         max_batch_size: int = 64,
+        score_sampled_distribution: bool = False,
     ) -> None:
-        """``model`` is a local folder or an already built ``PreTrainedModel`` (then ``tokenizer`` is required)."""
+        """``model`` is a local folder or an already built ``PreTrainedModel`` (then ``tokenizer`` is required).
+        ``score_sampled_distribution``: the learner scores the distribution the rollout samples from, so the
+        policy log-probs and entropies reported are within top-k / top-p (``rollout.sampling.policy_stats``)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch_dtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
@@ -56,6 +59,7 @@ class HFEngine:
         self.tokenizer = tokenizer
         self.device = torch.device(device)
         self.max_batch_size = max_batch_size
+        self.score_sampled_distribution = score_sampled_distribution
         self.stop_token_ids = stop_token_ids_of(
             tokenizer, getattr(model.generation_config, "eos_token_id", None)
         )
@@ -130,7 +134,9 @@ class HFEngine:
         stop_window = max((len(s) for s in sampling.stop), default=0) + 4
         for step in range(sampling.max_new_tokens):
             new_tokens, new_logprobs = sample_tokens(logits, sampling, generator)
-            step_policy, step_entropy = policy_stats(logits, new_tokens, sampling.temperature)
+            step_policy, step_entropy = policy_stats(
+                logits, new_tokens, sampling, self.score_sampled_distribution
+            )
             keep: list[int] = []
             for pos, (row, token, logprob, policy, entropy) in enumerate(
                 zip(

@@ -13,28 +13,49 @@ import torch
 from rollout.engine import SamplingParams
 
 
+def nucleus_cutoff(scaled: torch.Tensor, top_p: float, top_k: int) -> torch.Tensor:
+    """The smallest logit the sampler may still draw in each row, ``[B, 1]``, of ``scaled`` ``[B, V]`` (logits
+    already divided by the temperature): the ``top_k`` best (-1: off), then the smallest set of best tokens that
+    holds ``top_p`` of their mass (the most likely token always stays). Computed without gradient: which tokens
+    survive is a constant for autograd."""
+    with torch.no_grad():
+        truncates_k = 0 < top_k < scaled.shape[-1]
+        if top_p >= 1.0 and not truncates_k:
+            return scaled.amin(dim=-1, keepdim=True)
+        if truncates_k:
+            candidates = torch.topk(scaled, top_k, dim=-1).values
+        else:
+            candidates = torch.sort(scaled, dim=-1, descending=True).values
+        if top_p >= 1.0:
+            return candidates[:, -1:]
+        probs = torch.softmax(candidates, dim=-1)
+        mass_before = torch.cumsum(probs, dim=-1).sub_(probs)
+        del probs  # on the learner this runs on [rows, vocab] chunks of a 150k vocabulary
+        kept = (mass_before <= top_p).sum(dim=-1, keepdim=True).clamp_(min=1)
+        return candidates.gather(-1, kept - 1)
+
+
+def nucleus_logits(scaled: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
+    """``scaled`` with every token the sampler never draws set to -inf: those below the row's ``cutoff``
+    (``nucleus_cutoff``; ties with it stay). With it, the one definition of the sampled distribution's support,
+    for the engine's sampling and the learner's scoring alike. Gradients reach the kept logits only."""
+    return scaled.masked_fill(scaled < cutoff, float("-inf"))
+
+
 def processed_logprobs(logits: torch.Tensor, sampling: SamplingParams) -> torch.Tensor:
     """Log-probabilities of the distribution a token is drawn from, ``[B, V]`` float32.
 
-    Greedy: the raw model distribution. Sampling: logits / temperature, top-k and top-p applied (removed
-    tokens get -inf), renormalised. Matches vLLM's ``logprobs_mode="processed_logprobs"``.
+    Greedy: the raw model distribution. Sampling: logits / temperature, top-k and top-p applied
+    (``nucleus_logits``: removed tokens get -inf), renormalised. Matches vLLM's
+    ``logprobs_mode="processed_logprobs"``.
     """
     logits = logits.float()
     if sampling.greedy:
         return torch.log_softmax(logits, dim=-1)
     scaled = logits / sampling.temperature
-    if sampling.top_k > 0 and sampling.top_k < scaled.shape[-1]:
-        kth_best = torch.topk(scaled, sampling.top_k, dim=-1).values[:, -1:]
-        scaled = scaled.masked_fill(scaled < kth_best, float("-inf"))
-    if sampling.top_p < 1.0:
-        sorted_logits, order = torch.sort(scaled, dim=-1, descending=True)
-        sorted_probs = torch.softmax(sorted_logits, dim=-1)
-        mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
-        drop_sorted = mass_before > sampling.top_p
-        drop_sorted[:, 0] = False  # the most likely token always survives
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        scaled = scaled.masked_fill(drop, float("-inf"))
-    return torch.log_softmax(scaled, dim=-1)
+    return torch.log_softmax(
+        nucleus_logits(scaled, nucleus_cutoff(scaled, sampling.top_p, sampling.top_k)), dim=-1
+    )
 
 
 def sample_tokens(
@@ -50,14 +71,24 @@ def sample_tokens(
 
 
 def policy_stats(
-    logits: torch.Tensor, tokens: torch.Tensor, temperature: float
+    logits: torch.Tensor, tokens: torch.Tensor, sampling: SamplingParams, sampled_distribution: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(logprob of each token [B], entropy [B])`` under logits / temperature, no top-k / top-p: the learner's
-    view of the step (its scoring uses the same temperature and never filters). Greedy counts as temperature 1."""
-    scaled = logits.float() / temperature if temperature > 0 else logits.float()
-    logprobs = torch.log_softmax(scaled, dim=-1)
-    entropy = -(logprobs.exp() * logprobs).sum(-1)
-    return logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy
+    """``(logprob of each token [B], entropy [B])`` as the learner scores the step: under logits / temperature,
+    and with ``sampled_distribution`` (``learner.score_sampled_distribution``) also within top-k / top-p,
+    renormalised (``processed_logprobs``). Greedy counts as temperature 1 without top-k / top-p."""
+    if sampled_distribution:
+        logprobs = processed_logprobs(logits, sampling)
+    else:
+        scaled = logits.float() / sampling.temperature if not sampling.greedy else logits.float()
+        logprobs = torch.log_softmax(scaled, dim=-1)
+    return logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy_of_logprobs(logprobs)
+
+
+def entropy_of_logprobs(logprobs: torch.Tensor) -> torch.Tensor:
+    """-sum p log p over the last dim; tokens at -inf (outside a nucleus) count 0, in value and in gradient."""
+    # the -inf entries are replaced before the product: 0 * -inf would be NaN, and so would its gradient
+    finite = torch.where(torch.isfinite(logprobs), logprobs, torch.zeros_like(logprobs))
+    return -(logprobs.exp() * finite).sum(-1)
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int:

@@ -32,7 +32,7 @@ class Turn:
     invalid_reason: str = ""
     penalty: float = 0.0  # invalid_penalty this turn will receive from the estimator; for logs only
     finish_reason: str = ""
-    policy_logprobs: list[float] | None = None  # the engine's unfiltered view (Completion.policy_logprobs)
+    policy_logprobs: list[float] | None = None  # the learner's view (Completion.policy_logprobs)
     policy_entropy: list[float] | None = None
     rejected: bool = False  # the env rejected the action (not admissible), whatever rule decides ``valid``
     admissible_actions: list[str] | None = None  # what the env listed when the action was taken
@@ -134,7 +134,7 @@ class RolloutBatch:
         return self._padded(self.sampling_logprobs, self._check_width(width))
 
     def policy_tensors(self, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The engine's unfiltered log-probs ``[N, width]`` (the learner's layout) and its entropies, or None
+        """The engine's policy log-probs ``[N, width]`` (the learner's layout) and its entropies, or None
         when the engine reports none (vLLM).
 
         Raises when some turns lack them, so a run never mixes two sources silently.
@@ -143,7 +143,8 @@ class RolloutBatch:
         if missing:
             raise ValueError(
                 f"{missing} of {len(self)} turns have no engine policy log-probs (the hf engine reports them, vLLM "
-                "at temperature 1 with learner.old_logprobs: rollout): set learner.old_logprobs: recompute"
+                "at temperature 1 with learner.old_logprobs: rollout, or with learner.score_sampled_distribution): "
+                "set learner.old_logprobs: recompute"
             )
         width = self._check_width(width)
         with_entropy = sum(ent is not None for ent in self.policy_entropy)

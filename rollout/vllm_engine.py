@@ -168,6 +168,11 @@ class VLLMEngine:
     scoring pass computes when the temperature is 1. Completions then carry those values as
     ``policy_logprobs`` (at temperature 1) and also as ``logprobs`` (vLLM reports one kind per engine), and no
     entropies.
+
+    ``score_sampled_distribution=True`` (``learner.score_sampled_distribution``: the learner scores the
+    distribution the rollout samples from) keeps vLLM's ``processed_logprobs`` mode, whose values are then the
+    learner's at any temperature: completions carry them as ``policy_logprobs`` too, whatever
+    ``policy_logprobs`` says.
     """
 
     def __init__(
@@ -189,6 +194,7 @@ class VLLMEngine:
         weight_sync: str = "auto",
         sync_chunk_mib: int = 512,
         policy_logprobs: bool = False,
+        score_sampled_distribution: bool = False,
         rank: int = 0,
         world_size: int = 1,
         peer_exchange: PeerExchange | None = None,
@@ -213,6 +219,7 @@ class VLLMEngine:
         _check_tensor_parallel(tensor_parallel_size, world_size, peer_exchange)
         on_cpu = not torch.cuda.is_available()
         _prepare_environment(on_cpu)
+        raw_logprobs = policy_logprobs and not score_sampled_distribution
         from transformers import AutoTokenizer
         from vllm import LLM
 
@@ -225,7 +232,7 @@ class VLLMEngine:
             max_num_seqs=max_num_seqs,
             enforce_eager=enforce_eager,
             enable_prefix_caching=enable_prefix_caching,
-            logprobs_mode="raw_logprobs" if policy_logprobs else "processed_logprobs",
+            logprobs_mode="raw_logprobs" if raw_logprobs else "processed_logprobs",
             # The ranks of one tensor-parallel group run one engine together: same seed.
             seed=seed + rank // tensor_parallel_size,
             tensor_parallel_size=tensor_parallel_size,
@@ -268,7 +275,8 @@ class VLLMEngine:
             on_cpu=on_cpu,
             sleep_enabled=on_cpu or enable_sleep_mode,
             weight_sync=weight_sync,
-            policy_logprobs=policy_logprobs,
+            policy_logprobs=raw_logprobs,
+            score_sampled_distribution=score_sampled_distribution,
             keeps_process_group=group_before,
             serves_adapters=max_lora_rank > 0,
             sync_chunk_mib=sync_chunk_mib,
@@ -286,12 +294,15 @@ class VLLMEngine:
         sleep_enabled: bool = True,
         weight_sync: str = "auto",
         policy_logprobs: bool = False,
+        score_sampled_distribution: bool = False,
         keeps_process_group: bool = True,
         serves_adapters: bool = False,
         sync_chunk_mib: int = 512,
     ) -> VLLMEngine:
         """Wrap an existing ``vllm.LLM`` (or a stand-in with its methods, as the unit tests do).
-        ``keeps_process_group``: whether ``close`` keeps the default process group (see ``close``)."""
+        ``policy_logprobs``: it was built with ``raw_logprobs``; ``score_sampled_distribution``: with
+        ``processed_logprobs``, for a learner that scores the sampled distribution. ``keeps_process_group``:
+        whether ``close`` keeps the default process group (see ``close``)."""
         engine = cls.__new__(cls)
         engine._init_from_llm(
             llm,
@@ -300,6 +311,7 @@ class VLLMEngine:
             sleep_enabled=sleep_enabled,
             weight_sync=weight_sync,
             policy_logprobs=policy_logprobs,
+            score_sampled_distribution=score_sampled_distribution,
             keeps_process_group=keeps_process_group,
             serves_adapters=serves_adapters,
             sync_chunk_mib=sync_chunk_mib,
@@ -315,6 +327,7 @@ class VLLMEngine:
         sleep_enabled: bool,
         weight_sync: str,
         policy_logprobs: bool,
+        score_sampled_distribution: bool,
         keeps_process_group: bool,
         serves_adapters: bool,
         sync_chunk_mib: int,
@@ -330,6 +343,7 @@ class VLLMEngine:
         self.policy_version = MODEL_FOLDER
         self.weight_sync = choose_weight_sync(on_cpu, weight_sync)
         self.policy_logprobs = policy_logprobs
+        self.score_sampled_distribution = score_sampled_distribution
         self.sync_chunk_bytes = sync_chunk_mib * 2**20
         self.peer_exchange: PeerExchange | None = None
         hf_config = getattr(
@@ -411,8 +425,11 @@ class VLLMEngine:
         sample = output.outputs[0]
         token_ids = list(sample.token_ids)
         logprobs = [float(step[token].logprob) for step, token in zip(sample.logprobs, token_ids)]
-        # raw log-probs are the policy's only at temperature 1 (the learner divides its logits by T)
-        report_policy = self.policy_logprobs and sampling.temperature == 1.0
+        # processed log-probs are the learner's when it scores the sampled distribution; raw ones only at
+        # temperature 1 (the learner divides its logits by T)
+        report_policy = self.score_sampled_distribution or (
+            self.policy_logprobs and sampling.temperature == 1.0
+        )
         return Completion(
             token_ids=token_ids,
             text=completion_text(self.tokenizer, token_ids, self.stop_token_ids, sampling.stop),

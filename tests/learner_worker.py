@@ -93,6 +93,8 @@ def learner_setup(
         dtype="auto",
         kl=kl or KLConfig(coef=0.0),
         temperature=1.0,
+        top_p=1.0,
+        top_k=-1,
         seed=0,
         total_optimizer_steps=total_optimizer_steps,
     )

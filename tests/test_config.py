@@ -272,8 +272,10 @@ SCHEMA_SOURCE = {
         "tensor_parallel_size": "rollout.vllm.tensor_parallel_size",
         "seed": "trainer.seed",
         "sync_chunk_mib": "rollout.vllm.sync_chunk_mib",
+        "score_sampled_distribution": "learner.score_sampled_distribution",
     },
     "VLLMEngine.from_llm": {"sync_chunk_mib": "rollout.vllm.sync_chunk_mib"},
+    "HFEngine": {"score_sampled_distribution": "learner.score_sampled_distribution"},
     "rollout_correction": {
         "cap": "learner.rollout_correction.cap",
         "low": "learner.rollout_correction.low",
@@ -312,6 +314,10 @@ NOT_IN_SCHEMA = {
     ("VLLMEngine.from_llm", "sleep_enabled"): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "weight_sync"): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "policy_logprobs"): "how a given vllm.LLM (or a test's stand-in) was built",
+    (
+        "VLLMEngine.from_llm",
+        "score_sampled_distribution",
+    ): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "keeps_process_group"): "how a given vllm.LLM (or a test's stand-in) was built",
     ("VLLMEngine.from_llm", "serves_adapters"): "how a given vllm.LLM (or a test's stand-in) was built",
 }

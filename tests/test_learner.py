@@ -208,6 +208,8 @@ def test_lr_schedule_warmup_then_constant_or_cosine():
         ({"model_path": ""}, "model_path"),
         ({"total_optimizer_steps": 0}, "total_optimizer_steps"),
         ({"temperature": 0.0}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_k": -2}, "top_k"),
         ({"dtype": "bf16"}, "dtype"),
         ({"lr": 1e-3}, "lr"),  # learner fields belong in the section, not beside it
     ],
@@ -219,6 +221,8 @@ def test_setup_rejects_bad_values(fields, message):
         "dtype": "auto",
         "kl": KLConfig(),
         "temperature": 1.0,
+        "top_p": 1.0,
+        "top_k": -1,
         "seed": 0,
         "total_optimizer_steps": 1,
     }

@@ -266,3 +266,19 @@ def test_engine_gets_the_plans_share_and_the_learners_growth_on_gpu():
     )
     asked = load_config(REPO / "configs" / "alfworld_gpu.yaml", ["rollout.vllm.gpu_memory_utilization=0.4"])
     assert engine_memory_kwargs(asked, gpu_total_bytes=80 * GIB)["gpu_memory_utilization"] == 0.4
+
+
+def test_nucleus_scoring_plans_the_sort_of_a_logits_chunk():
+    """learner.score_sampled_distribution with a truncated, sampled rollout: each logits chunk holds six fp32
+    copies instead of three (its sort, order and cumulative sum); greedy or untruncated rollouts score as before."""
+    gpu_file = REPO / "configs" / "alfworld_gpu.yaml"
+    base = [shape_override(gpu_file), "rollout.top_p=0.95"]
+    off = plan_config(load_config(gpu_file, base), 1, 80)
+    on = plan_config(load_config(gpu_file, [*base, "learner.score_sampled_distribution=true"]), 1, 80)
+    shape = read_model_shape(load_config(gpu_file, base).model.path)
+    chunk = min(on.inputs.logits_chunk_rows, on.inputs.tokens_per_micro_batch)
+    assert on.inputs.nucleus_scoring and not off.inputs.nucleus_scoring
+    assert on.parts["logits"] - off.parts["logits"] == chunk * shape.vocab_size * 4 * 3
+    for untruncated in ("rollout.top_p=1.0", "rollout.temperature=0"):
+        config = load_config(gpu_file, [*base, "learner.score_sampled_distribution=true", untruncated])
+        assert not plan_config(config, 1, 80).inputs.nucleus_scoring

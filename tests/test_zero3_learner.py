@@ -25,7 +25,7 @@ original_linear = torch.nn.functional.linear
 init_distributed()
 setup = LearnerSetup(
     learner=LearnerConfig(zero_stage=3), model_path=sys.argv[1], dtype="float32", kl=KLConfig(coef=0.01),
-    temperature=1.0, seed=0, total_optimizer_steps=1,
+    temperature=1.0, top_p=1.0, top_k=-1, seed=0, total_optimizer_steps=1,
 )
 learner = Learner(setup)
 gathered = []

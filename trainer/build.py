@@ -80,13 +80,16 @@ def estimator_call(config: Config) -> tuple[str, dict[str, Any]]:
 def learner_setup(config: Config, model_path: str, total_steps: int):
     """``LearnerSetup``: the ``learner`` section as it is, plus what the learner reads from other sections."""
     learner = config.learner
+    greedy = config.rollout.temperature == 0
     return LearnerSetup(
         learner=learner,
         model_path=model_path,
         dtype=config.model.dtype,
         kl=config.algorithm.kl,
-        # a greedy rollout's tokens are scored at temperature 1
-        temperature=config.rollout.temperature if config.rollout.temperature > 0 else 1.0,
+        # a greedy rollout's tokens are scored at temperature 1 on the full distribution
+        temperature=config.rollout.temperature if not greedy else 1.0,
+        top_p=config.rollout.top_p if not greedy else 1.0,
+        top_k=config.rollout.top_k if not greedy else -1,
         seed=config.trainer.seed,
         total_optimizer_steps=max(1, total_steps * learner.ppo_epochs * learner.mini_batches),
     )
@@ -173,7 +176,11 @@ def engine_kwargs(
                 f"learner.lora.sync=adapter needs the vllm engine (rollout.engine resolves to {kind}); "
                 "set learner.lora.sync=merged"
             )
-        return {"device": "cuda" if _cuda() else "cpu", "dtype": dtype}
+        return {
+            "device": "cuda" if _cuda() else "cpu",
+            "dtype": dtype,
+            "score_sampled_distribution": config.learner.score_sampled_distribution,
+        }
     vllm = config.rollout.vllm
     rank, world_size = tdist.rank_and_world()
     return {
@@ -187,6 +194,7 @@ def engine_kwargs(
         "sync_chunk_mib": vllm.sync_chunk_mib,
         "max_model_len": config.model.max_context_tokens,
         "policy_logprobs": policy_logprobs,
+        "score_sampled_distribution": config.learner.score_sampled_distribution,
         "rank": rank,
         "world_size": world_size,
         "peer_exchange": peer_exchange,
@@ -227,15 +235,16 @@ def reuse_rollout_logprobs(config: Config) -> bool:
     """Whether the PPO old log-probs come from the engine (``learner.old_logprobs``, resolved).
 
     Exact only where the engine computes the learner's numbers: float32 (bf16 kernels differ), and for vLLM
-    temperature 1 (its raw log-probs are before temperature) and an estimator that needs no old entropies
-    (vLLM reports none; EPO and AEM read them).
+    an estimator that needs no old entropies (vLLM reports none; EPO and AEM read them) and temperature 1 (its
+    raw log-probs are before temperature) unless the learner scores the sampled distribution (its processed
+    log-probs are then the learner's at any temperature).
     """
     kind = resolve_engine_kind(config.rollout.engine)
     reasons = []
     if _bf16(config):
         reasons.append("the run is in bfloat16")
     if kind == "vllm":
-        if config.rollout.temperature != 1.0:
+        if config.rollout.temperature != 1.0 and not config.learner.score_sampled_distribution:
             reasons.append(
                 f"vLLM reports log-probs at temperature 1 only (rollout.temperature={config.rollout.temperature})"
             )
@@ -252,13 +261,15 @@ def reuse_rollout_logprobs(config: Config) -> bool:
 
 def old_logprobs_source(config: Config, learner) -> OldLogprobs:
     """Where a step's PPO old log-probs come from (``reuse_rollout_logprobs``), with the policy guard that checks
-    them against the engine's (bound: ``max_policy_gap``)."""
+    them against the engine's (bound: ``max_policy_gap``). ``top_p`` / ``top_k`` are the truncation the engine's
+    sampling log-probs carry beyond the learner's: none when the learner scores the sampled distribution."""
+    sampled = config.learner.score_sampled_distribution
     return OldLogprobs(
         learner,
         PolicyGuard(max_policy_gap(config)),
         from_engine=reuse_rollout_logprobs(config),
-        top_p=config.rollout.top_p,
-        top_k=config.rollout.top_k,
+        top_p=1.0 if sampled else config.rollout.top_p,
+        top_k=-1 if sampled else config.rollout.top_k,
         seed=config.trainer.seed,
     )
 

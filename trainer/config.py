@@ -422,16 +422,26 @@ class LearnerConfig(Section):
     """How token losses are averaged over the whole mini-batch (see ``algorithms.losses.agg_loss``)."""
     entropy_coeff: float = 0.001
     """Entropy bonus weight: loss -= entropy_coeff * agg(entropy); 0.001 as verl-agent (EPO adds its own terms)."""
+    score_sampled_distribution: bool = False
+    """Compute every learner log-prob (PPO old and new, the KL reference's) and entropy under the distribution
+    the rollout samples from: logits / ``rollout.temperature``, ``rollout.top_k`` and ``rollout.top_p`` applied
+    (each model its own nucleus), renormalised, as the engine's sampling log-probs are. The objective then
+    trains the policy that is sampled, and the tail outside the nucleus gets no gradient. A sampled token
+    outside the scoring model's nucleus is scored as though the nucleus had kept it too (finite, continuous
+    at the nucleus' edge). Greedy rollouts score the full distribution either way. Off (default): the full
+    softmax at the rollout's temperature."""
     old_logprobs: Literal["auto", "recompute", "rollout"] = "auto"
     """Where the PPO "old" log-probs and the entropies come from. ``recompute``: a learner forward over the
     batch (verl's default; needed whenever the engine computes differently from the learner, as in bfloat16).
-    ``rollout``: the log-probs the engine computed while it sampled, under the full distribution (before top-p),
-    so the learner's pass is skipped: the HF engine reports them with the entropies; the vLLM engine reports them
-    at temperature 1 without entropies (so not for EPO and AEM, which read them). Float32 only. The trainer
-    still scores a sample of the rows (an eighth) on every step for the policy guard (``trainer.max_policy_gap``)
-    and logs the largest gap there (``rollout/reuse_logprob_diff_max``), which should stay at float noise (~1e-5
-    with either engine). ``auto``: rollout wherever it is exact (float32; for vLLM also temperature 1 and an
-    estimator that reads no entropies), recompute otherwise."""
+    ``rollout``: the log-probs the engine computed while it sampled, under the distribution the learner scores
+    (the full one before top-p, or the sampled one with ``score_sampled_distribution``), so the learner's pass is
+    skipped: the HF engine reports them with the entropies; the vLLM engine reports them without entropies (so
+    not for EPO and AEM, which read them), at temperature 1 only unless ``score_sampled_distribution`` is on.
+    Float32 only. The trainer still scores a sample of the rows (an eighth) on every step for the policy guard
+    (``trainer.max_policy_gap``) and logs the largest gap there (``rollout/reuse_logprob_diff_max``), which
+    should stay at float noise (~1e-5 with either engine). ``auto``: rollout wherever it is exact (float32; for
+    vLLM also an estimator that reads no entropies, and temperature 1 or ``score_sampled_distribution``),
+    recompute otherwise."""
     tokenizer_path: str | None = None
     """Folder of the tokenizer written into exported checkpoints; empty: the policy's own folder."""
     extra_ds_config: dict[str, Any] = {}

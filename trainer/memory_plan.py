@@ -178,6 +178,9 @@ class PlanInputs:
     tokens_per_micro_batch: int
     score_tokens_per_micro_batch: int
     logits_chunk_rows: int
+    nucleus_scoring: bool
+    """Whether the learner scores within a top-k / top-p nucleus (``learner.score_sampled_distribution`` with a
+    sampled, truncated rollout): each logits chunk is then also sorted."""
     tensor_parallel: int
     sleep_mode: bool
     enforce_eager: bool
@@ -226,6 +229,9 @@ def plan_inputs(
             learner.score_max_tokens_per_micro_batch or 2 * micro, config.model.max_context_tokens
         ),
         logits_chunk_rows=learner.logits_chunk_size,
+        nucleus_scoring=learner.score_sampled_distribution
+        and config.rollout.temperature > 0
+        and (config.rollout.top_p < 1 or config.rollout.top_k != -1),
         tensor_parallel=tp,
         sleep_mode=vllm.enable_sleep_mode,
         enforce_eager=vllm.enforce_eager,
@@ -339,11 +345,12 @@ def _learner_parts(inputs: PlanInputs) -> dict[str, int]:
     if stage == 3:  # parameters gathered for the layer being computed and the one prefetched
         activations += 2 * w * (p - shape.vocab_size * shape.hidden_size) // shape.num_layers
     chunk = min(inputs.logits_chunk_rows, tokens)
-    # the update's logits and their gradient, plus fp32 log-softmax and entropy work on one chunk
-    update_logits = tokens * shape.vocab_size * w * 2 + chunk * shape.vocab_size * 4 * 3
-    score_logits = (
-        inputs.score_tokens_per_micro_batch * shape.vocab_size * w + chunk * shape.vocab_size * 4 * 3
-    )
+    # the update's logits and their gradient, plus fp32 log-softmax and entropy work on one chunk: three fp32
+    # copies of it; a nucleus adds its sort (values and int64 order) and the sorted probabilities' cumulative
+    # sum, six in all (counted from trainer.learner.sampled_distribution, not measured)
+    chunk_work = chunk * shape.vocab_size * 4 * (6 if inputs.nucleus_scoring else 3)
+    update_logits = tokens * shape.vocab_size * w * 2 + chunk_work
+    score_logits = inputs.score_tokens_per_micro_batch * shape.vocab_size * w + chunk_work
     return {
         "learner_weights": weights,
         "master_weights": master,

@@ -85,7 +85,8 @@ def mismatch_metrics(batch: RolloutBatch, old_logprobs: torch.Tensor, mask: torc
     Both score the same weights, so anything beyond numerical noise (the CPU quickstart: 1.8e-5 at most; other
     kernels and bf16 differ more) means the two disagree on the prompt (template, padding, positions) or the
     weights did not sync, and every importance ratio of the update is off by as much. With ``top_p`` or
-    ``top_k`` the engine reports log-probs within the kept tokens, so the gap then also holds -log(kept mass).
+    ``top_k`` the engine reports log-probs within the kept tokens, so the gap then also holds -log(kept mass),
+    unless the learner scores within them too (``learner.score_sampled_distribution``).
     """
     if not mask.any():
         return {}

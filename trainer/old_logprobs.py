@@ -4,14 +4,16 @@ Two sources (``learner.old_logprobs``, resolved by ``trainer.build.reuse_rollout
 
 - the learner's scoring pass over the whole batch; the guard then holds the engine's log-probs of the sampled
   tokens against it;
-- the log-probs the engine computed while it sampled (``Completion.policy_logprobs``: under the full
-  distribution, before top-p), exact where the engine computes the learner's numbers (float32). The learner's
-  pass is skipped, and it scores a seeded eighth of the rows for the guard (``policy_guard.reuse_sample``).
+- the log-probs the engine computed while it sampled (``Completion.policy_logprobs``: under the distribution the
+  learner scores, the full one before top-p or, with ``learner.score_sampled_distribution``, the sampled one),
+  exact where the engine computes the learner's numbers (float32). The learner's pass is skipped, and it scores
+  a seeded eighth of the rows for the guard (``policy_guard.reuse_sample``).
 
 What the second saves (docs/benchmarks.md): on the CPU quickstart the learner's pass over a step's batch costs
 about what the reference model's does (0.6 s of a 6.8 s step), the eighth 0.16 s. It is never taken in bfloat16,
-so a GPU run always scores. The engine's full-distribution log-probs also let the guard compare without the
-top-p slack (``policy_guard.comparable_engine_logprobs``), whichever source the old log-probs come from.
+so a GPU run always scores. The engine's policy log-probs also let the guard compare without the top-p slack
+(``policy_guard.comparable_engine_logprobs``), whichever source the old log-probs come from; a learner that
+scores the sampled distribution needs no slack at all (``trainer.build.old_logprobs_source``).
 """
 
 from __future__ import annotations

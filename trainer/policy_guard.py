@@ -11,7 +11,8 @@ Two checks, both before the update, so a bad step changes nothing and writes not
 
 Where the engine reports log-probs after top-p / top-k only (vLLM, ``learner.old_logprobs: recompute``), each
 of them exceeds the learner's full-distribution one by -log(kept mass), between 0 and -log(top_p) (unbounded
-with top-k): only the part of the gap outside that interval counts.
+with top-k): only the part of the gap outside that interval counts. A learner that scores within the same
+top-p / top-k (``learner.score_sampled_distribution``) compares with no such slack.
 
 Either check failing stops the run with ``PolicyMismatchError``: one line naming the step, the gap and the
 likely causes, which ``turnrl train`` prints alone.

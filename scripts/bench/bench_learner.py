@@ -135,6 +135,8 @@ def main() -> None:
         dtype=args.dtype,
         kl=KLConfig(coef=0.0),
         temperature=1.0,
+        top_p=1.0,
+        top_k=-1,
         seed=0,
         total_optimizer_steps=1,
     )

@@ -247,6 +247,8 @@ class Learner:
         return {
             "max_tokens": s.score_token_budget,
             "temperature": s.temperature,
+            "top_p": s.scored_top_p,
+            "top_k": s.scored_top_k,
             "with_entropy": with_entropy,
             "chunk_size": s.learner.logits_chunk_size,
             "filler_token": self.filler_token,

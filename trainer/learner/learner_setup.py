@@ -1,8 +1,8 @@
 """What a Learner is built from: its config section, plus the few values that live in other sections.
 
 The ``learner`` section is the schema's own ``LearnerConfig`` (trainer/config.py), so each learner setting has
-one definition and one default. The values read from other sections (model, KL, rollout temperature, seed,
-schedule length) are fields without defaults: whoever builds a learner passes them explicitly
+one definition and one default. The values read from other sections (model, KL, rollout temperature and
+nucleus, seed, schedule length) are fields without defaults: whoever builds a learner passes them explicitly
 (``trainer.build.learner_setup`` from a whole config; tests and benchmarks their own values).
 """
 
@@ -31,6 +31,11 @@ class LearnerSetup(BaseModel):
     temperature: float = Field(gt=0)
     """The rollout's sampling temperature: logits are divided by it before log-probs and entropies (a greedy
     rollout, temperature 0, scores at 1)."""
+    top_p: float = Field(gt=0, le=1)
+    """The rollout's nucleus mass (a greedy rollout: 1.0); the learner scores within it only with
+    ``learner.score_sampled_distribution``."""
+    top_k: int = Field(ge=-1)
+    """The rollout's top-k, -1 off (a greedy rollout: -1); used like ``top_p``."""
     seed: int
     """``trainer.seed``: seeds the mini-batch shuffling."""
     total_optimizer_steps: int = Field(ge=1)
@@ -43,6 +48,17 @@ class LearnerSetup(BaseModel):
     @property
     def kl_in_loss(self) -> bool:
         return self.kl.coef > 0 and not self.kl.in_reward
+
+    @property
+    def scored_top_p(self) -> float:
+        """The top-p every learner log-prob and entropy is computed within: the rollout's with
+        ``learner.score_sampled_distribution``, else 1.0 (the full distribution)."""
+        return self.top_p if self.learner.score_sampled_distribution else 1.0
+
+    @property
+    def scored_top_k(self) -> int:
+        """The top-k likewise: the rollout's with ``learner.score_sampled_distribution``, else -1."""
+        return self.top_k if self.learner.score_sampled_distribution else -1
 
     @property
     def packed_layout(self) -> bool:

@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from algorithms.losses import entropy_from_logits, log_probs_from_logits
 from trainer import dist as tdist
 from trainer.learner.packing import (
     PackedMicroBatch,
@@ -25,6 +24,7 @@ from trainer.learner.packing import (
     share_computed,
     unique_sequences,
 )
+from trainer.learner.sampled_distribution import token_stats
 
 
 @dataclass
@@ -48,7 +48,12 @@ def forward_pack(
     temperature: float,
     with_entropy: bool,
     chunk_size: int,
+    top_p: float = 1.0,
+    top_k: int = -1,
 ) -> TokenStats:
+    """Log-probs (and entropies) of the pack's response tokens under its logits / ``temperature``, within each
+    position's ``top_p`` / ``top_k`` nucleus (``trainer.learner.sampled_distribution``; 1.0 / -1: the full
+    distribution)."""
     keep = torch.zeros(1, dtype=torch.long) if pack.is_dummy else pack.logit_positions
     extra = {} if pack.attention_mask is None else {"attention_mask": pack.attention_mask.to(device)}
     out = module(
@@ -67,8 +72,9 @@ def forward_pack(
         empty = logits.new_zeros(0, dtype=torch.float32)
         return TokenStats(logprobs=empty, entropy=empty if with_entropy else None, logits=logits)
     labels = pack.labels.to(device)
-    logprobs = pack.expand(log_probs_from_logits(logits, labels, chunk_size=chunk_size))
-    entropy = pack.expand(entropy_from_logits(logits, chunk_size=chunk_size)) if with_entropy else None
+    logprobs, entropy = token_stats(logits, labels, top_p, top_k, chunk_size, with_entropy)
+    logprobs = pack.expand(logprobs)
+    entropy = pack.expand(entropy) if entropy is not None else None
     return TokenStats(logprobs=logprobs, entropy=entropy, logits=logits)
 
 
@@ -113,13 +119,16 @@ def score_sequences(
     *,
     max_tokens: int,
     temperature: float,
+    top_p: float,
+    top_k: int,
     with_entropy: bool,
     chunk_size: int,
     filler_token: int,
     packed: bool = True,
     width: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, list[int]]:
-    """No-grad log-probs (and entropies) of every response token in the [N, T] StepBatch layout (float32, CPU).
+    """No-grad log-probs (and entropies) of every response token in the [N, T] StepBatch layout (float32, CPU),
+    scored as ``forward_pack`` does.
 
     Returns the lengths of the sequences computed too (each distinct one once), for FLOP accounting.
     """
@@ -138,6 +147,8 @@ def score_sequences(
                 pack,
                 device,
                 temperature=temperature,
+                top_p=top_p,
+                top_k=top_k,
                 with_entropy=with_entropy,
                 chunk_size=chunk_size,
             )

@@ -24,6 +24,7 @@ from trainer import dist as tdist
 from trainer.learner.flops import training_flops
 from trainer.learner.learner_setup import LearnerSetup
 from trainer.learner.packing import PackedMicroBatch, dummy_micro_batch, response_mask, to_rows
+from trainer.learner.sampled_distribution import is_full
 from trainer.learner.scoring import forward_pack, plan_micro_batches
 
 log = logging.getLogger("turnrl")
@@ -265,7 +266,11 @@ class PPOUpdater:
             pack,
             device,
             temperature=setup.temperature,
-            with_entropy=needs_entropy_grad,
+            top_p=setup.scored_top_p,
+            top_k=setup.scored_top_k,
+            # within a nucleus the entropy comes with the log-probs at little cost (one sort for both): the
+            # logged entropy then needs no second pass
+            with_entropy=needs_entropy_grad or not is_full(setup.scored_top_p, setup.scored_top_k),
             chunk_size=s.logits_chunk_size,
         )
         parts = torch.zeros(len(_SUMS), dtype=torch.float64)
