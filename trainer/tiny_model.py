@@ -160,8 +160,9 @@ def _share_case_variants(model: Qwen2ForCausalLM, tokenizer, atomic_strings: Seq
         spellings.setdefault(text.lower(), []).append(tokenizer.convert_tokens_to_ids(text))
     embedding = model.get_input_embeddings().weight
     with torch.no_grad():
-        for ids in spellings.values():
-            embedding[ids[1:]] = embedding[ids[0]]
+        for first, *others in spellings.values():
+            for other in others:
+                embedding[other].copy_(embedding[first])
 
 
 def build_tiny_model(
