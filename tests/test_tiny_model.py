@@ -64,7 +64,8 @@ def test_a_corpus_without_atomic_strings_builds_the_same_tokenizer_and_model(tmp
     from trainer.tiny_model import build_tiny_model, default_corpus
 
     tokenizer = train_tokenizer(default_corpus(), 2048)
-    assert hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16] == "dee9f999c50df2ac"
+    serialized = tokenizer.backend_tokenizer.to_str().encode()
+    assert hashlib.sha256(serialized).hexdigest()[:16] == "dee9f999c50df2ac"
     folder = build_tiny_model(tmp_path / "model", default_corpus())
     weights = load_file(str(folder / "model.safetensors"))
     digest = hashlib.sha256()
@@ -109,7 +110,8 @@ def test_a_product_id_is_one_token_in_the_page_and_in_the_answer(webshop_turns, 
     for tokenizer in (trained, reloaded):
         page_ids = tokenizer.encode(prompt, add_special_tokens=False)
         answer_ids = tokenizer.encode(answer, add_special_tokens=False)
-        assert [tokenizer.decode([i]) for i in answer_ids] == ["<action>", " click", "[", product, "]", "</action>"]
+        pieces = [tokenizer.decode([i]) for i in answer_ids]
+        assert pieces == ["<action>", " click", "[", product, "]", "</action>"]
         product_id = tokenizer.convert_tokens_to_ids(product)
         assert page_ids.count(product_id) == 1  # the admissible list's click[...]
         assert tokenizer.convert_tokens_to_ids(product.upper()) in page_ids  # the results list
@@ -121,7 +123,8 @@ def test_a_product_id_is_one_token_in_the_page_and_in_the_answer(webshop_turns, 
 
 def test_the_vocabulary_is_the_bpe_budget_plus_one_token_per_new_atomic_string(webshop_turns):
     turns, atomic = webshop_turns
-    tokenizer = train_tokenizer([text for turn in turns for text in turn], vocab_size=1024, atomic_strings=atomic)
+    corpus = [text for turn in turns for text in turn]
+    tokenizer = train_tokenizer(corpus, vocab_size=1024, atomic_strings=atomic)
     bpe = json.loads(tokenizer.backend_tokenizer.to_str())["model"]["vocab"]
     assert len(bpe) <= 1024
     new = {s for s in atomic if s not in bpe}
@@ -132,8 +135,11 @@ def test_the_vocabulary_is_the_bpe_budget_plus_one_token_per_new_atomic_string(w
 
 
 def test_an_atomic_string_matches_only_a_whole_word():
-    tokenizer = train_tokenizer(["click[b0abc] b0abcd xb0abc 55 inch 155 inch"] * 5, 512, ["b0abc", "55 inch"])
-    pieces = [tokenizer.decode([i]) for i in tokenizer.encode("b0abcd xb0abc 155 inch", add_special_tokens=False)]
+    tokenizer = train_tokenizer(
+        ["click[b0abc] b0abcd xb0abc 55 inch 155 inch"] * 5, 512, ["b0abc", "55 inch"]
+    )
+    ids = tokenizer.encode("b0abcd xb0abc 155 inch", add_special_tokens=False)
+    pieces = [tokenizer.decode([i]) for i in ids]
     assert "b0abc" not in pieces and "55 inch" not in pieces
     with pytest.raises(ValueError, match="must hold text"):
         train_tokenizer(["a b"], 512, ["ok", " "])
@@ -149,6 +155,7 @@ def test_spellings_that_differ_only_in_case_start_from_one_embedding(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     rows = {s: model.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids(s)] for s in atomic}
-    assert torch.equal(rows["B0ABC12345"], rows["b0abc12345"]) and torch.equal(rows["B0XYZ98765"], rows["b0xyz98765"])
+    assert torch.equal(rows["B0ABC12345"], rows["b0abc12345"])
+    assert torch.equal(rows["B0XYZ98765"], rows["b0xyz98765"])
     assert not torch.equal(rows["b0abc12345"], rows["b0xyz98765"])
     assert torch.equal(model.get_output_embeddings().weight, model.get_input_embeddings().weight)

@@ -196,7 +196,6 @@ def test_runs_in_env_pool_with_two_workers():
     assert all(reward == 10.0 and info["won"] for reward, info in finished.values())
 
 
-
 def test_every_clickable_a_walk_meets_is_a_name_to_copy():
     """The tiny tokenizer keeps these whole: a clickable missing from them would be spelled out again."""
     from envs.webshop.shop import names_to_copy
