@@ -70,8 +70,8 @@ def _corpus_digest(corpus: list[str]) -> str:
 
 
 def _atomic_tokens(atomic_strings: Sequence[str]) -> list[AddedToken]:
-    """One added token per distinct string, matched on the raw text and only as a whole word (the ID ``b0`` must
-    not match inside ``b0vt08qvq``); a string that is already a BPE token keeps its id."""
+    """One added token per distinct string, matched on the raw text and only as a whole word (the option value
+    ``6`` must not match inside ``16``); a string that is already a BPE token keeps its id."""
     strings = sorted(set(atomic_strings))
     blank = [s for s in strings if not s.strip()]
     if blank:

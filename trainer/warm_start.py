@@ -1,12 +1,12 @@
 """The policy the RL run starts from: a local model folder, or a tiny model warm-started on expert turns.
 
 With ``model.path`` empty (the quickstart), this plays the env's own expert (``info["expert_action"]``) on
-training tasks, as the episode runner's policy, trains a BPE tokenizer on the text it saw (keeping whole the names
-the env's spec lists as ``atomic_strings``), builds the tiny model, and fine-tunes it on the expert's action at
-every visited state. In a share ``sft.noise`` of the turns the episode continues with a random admissible action
-instead (the label stays the expert's), so the demonstrations also cover the states a wrong move leads to and how
-to recover from them (DAgger-style). Which expert plays is the env's own business (e.g. ``env.alfworld.expert``).
-The result is one Hugging Face folder per run, reused on resume.
+training tasks, as the episode runner's policy, trains a BPE tokenizer on the text it saw, builds the tiny model,
+and fine-tunes it on the expert's action at every visited state. In a share ``sft.noise`` of the turns the episode
+continues with a random admissible action instead (the label stays the expert's), so the demonstrations also
+cover the states a wrong move leads to and how to recover from them (DAgger-style). Which expert plays is the
+env's own business (e.g. ``env.alfworld.expert``). The result is one Hugging Face folder per run, reused on
+resume.
 """
 
 from __future__ import annotations
