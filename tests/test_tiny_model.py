@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,3 +195,27 @@ def test_vllm_writes_the_text_of_atomic_tokens_as_the_tokenizer_decodes_them(tmp
     )  # the random model writes them
     for completion in completions:
         assert completion.text == tokenizer.decode(completion.token_ids, skip_special_tokens=False)
+
+
+@pytest.mark.slow
+def test_the_webshop_warm_start_keeps_every_product_id_whole(tmp_path):
+    """The wiring: the warm start reads the env spec's atomic strings and the model folder it writes keeps them."""
+    from transformers import AutoTokenizer
+
+    from envs.webshop.spec import WebShopEnvConfig
+    from trainer.config import load_config
+    from trainer.warm_start import prepare_policy
+
+    overrides = [
+        "env.webshop.catalog=small",
+        "env.num_workers=1",
+        "trainer.sft.episodes=4",
+        "trainer.sft.steps=2",
+    ]
+    path = Path(__file__).resolve().parents[1] / "configs" / "quickstart_webshop.yaml"
+    config = load_config(path, [*overrides, "logging.progress=false"])
+    tokenizer = AutoTokenizer.from_pretrained(prepare_policy(config, tmp_path))
+    atomic = get_spec("webshop").atomic_strings(WebShopEnvConfig(catalog="small"))
+    assert all(len(tokenizer.encode(name, add_special_tokens=False)) == 1 for name in atomic)
+    answer = tokenizer.encode("<action> click[b0abc12345]</action>", add_special_tokens=False)
+    assert len(answer) > 6  # not a catalog ID: spelled out as before
