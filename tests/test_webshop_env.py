@@ -217,3 +217,15 @@ def test_every_clickable_a_walk_meets_is_a_name_to_copy():
     assert any(c.startswith("b0") for c in seen)
     assert seen <= names
     assert {p.asin for p in env.catalog.products} <= names  # as the results page shows them
+
+
+def test_names_to_copy_skip_an_empty_option_value():
+    """Real data can hold an empty option value: it cannot be clicked, and the tokenizer refuses a blank name."""
+    from types import SimpleNamespace
+
+    from envs.webshop.shop import names_to_copy
+
+    product = SimpleNamespace(asin="B0ABC12345", options={"color": ["navy blue", ""], "size": ["55 inch"]})
+    names = names_to_copy(SimpleNamespace(products=[product, product]))
+    assert names[-4:] == ["B0ABC12345", "b0abc12345", "navy blue", "55 inch"]
+    assert "" not in names and len(names) == len(set(names))

@@ -41,7 +41,7 @@ def names_to_copy(catalog: Catalog) -> list[str]:
     for product in catalog.products:
         names += [product.asin, product.asin.lower()]
         names += [value for values in product.options.values() for value in values]
-    return list(dict.fromkeys(names))
+    return [name for name in dict.fromkeys(names) if name.strip()]  # an empty option value cannot be clicked
 
 
 class Page(enum.Enum):
