@@ -63,6 +63,10 @@ class EnvSpec:
     (``rollout.restate_after_rejection``)."""
     expert_text: Callable[[Any], str] = _as_text
     """``info["expert_action"]`` -> the text a model would write for it (the SFT label)."""
+    atomic_strings: Callable[[Any], list[str]] | None = None
+    """(section) -> strings the tiny model's tokenizer keeps whole, one token each: names an agent copies from
+    a page into its action (WebShop's product IDs and clickables), which byte-pair merges would cut into
+    pieces. Read once when the quickstart builds its tiny model; None: the plain BPE tokenizer."""
     prepare_kwargs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     """Run once in the trainer's process before env workers start (e.g. build a generated data set there,
     on every core, instead of inside one worker)."""

@@ -194,3 +194,38 @@ def test_runs_in_env_pool_with_two_workers():
                     finished[slot] = (result.reward, result.info)
     assert sorted(finished) == slots
     assert all(reward == 10.0 and info["won"] for reward, info in finished.values())
+
+
+def test_every_clickable_a_walk_meets_is_a_name_to_copy():
+    """The tiny tokenizer keeps these whole: a clickable missing from them would be spelled out again."""
+    from envs.webshop.shop import names_to_copy
+
+    env = WebShopEnv(split="train", catalog="small")
+    names = set(names_to_copy(env.catalog))
+    seen: set[str] = set()
+    for task_id in env.task_ids[:10]:
+        rng = random.Random(task_id)
+        _, info = env.reset(options={"task_id": task_id})
+        for step in range(12):
+            seen.update(c for c in env.get_available_actions()["clickables"] if c != "search")
+            # mostly the expert, so the walk reaches product pages and their options
+            action = info["expert_action"] if step % 3 else rng.choice(info["admissible_actions"])
+            _, _, terminated, _, info = env.step(action.replace("<your query>", "red"))
+            if terminated:
+                break
+    assert {"buy now", "next >", "< prev", "description"} <= seen
+    assert any(c.startswith("b0") for c in seen)
+    assert seen <= names
+    assert {p.asin for p in env.catalog.products} <= names  # as the results page shows them
+
+
+def test_names_to_copy_skip_an_empty_option_value():
+    """Real data can hold an empty option value: it cannot be clicked, and the tokenizer refuses a blank name."""
+    from types import SimpleNamespace
+
+    from envs.webshop.shop import names_to_copy
+
+    product = SimpleNamespace(asin="B0ABC12345", options={"color": ["navy blue", ""], "size": ["55 inch"]})
+    names = names_to_copy(SimpleNamespace(products=[product, product]))
+    assert names[-4:] == ["B0ABC12345", "b0abc12345", "navy blue", "55 inch"]
+    assert "" not in names and len(names) == len(set(names))

@@ -62,7 +62,8 @@ class TinyModelConfig(Section):
 
     vocab_size: int = Field(2048, ge=300)
     """Largest BPE vocabulary; on an env's small vocabulary the merges run out first, so every word of the
-    env's text becomes one token."""
+    env's text becomes one token. The names the env's spec keeps whole (``atomic_strings``: WebShop's product
+    IDs and clickables) come on top, one token each."""
     hidden_size: int = Field(128, ge=8)
     """Width of the transformer."""
     intermediate_size: int = Field(256, ge=8)

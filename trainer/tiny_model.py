@@ -17,12 +17,12 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
@@ -69,7 +69,34 @@ def _corpus_digest(corpus: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int):
+def _atomic_tokens(atomic_strings: Sequence[str]) -> list[AddedToken]:
+    """One added token per distinct string, matched on the raw text and only as a whole word (the option value
+    ``6`` must not match inside ``16``); a string that is already a BPE token keeps its id."""
+    strings = sorted(set(atomic_strings))
+    blank = [s for s in strings if not s.strip()]
+    if blank:
+        raise ValueError(f"atomic strings must hold text, got {blank!r}")
+    return [AddedToken(s, single_word=True, normalized=False) for s in strings]
+
+
+def _outside_atomic(tokens: list[AddedToken]):
+    """A function that cuts a text into the pieces between atomic strings, as encoding will cut it."""
+    cutter = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    cutter.add_tokens(tokens)
+    atomic = {token.content for token in tokens}
+
+    def pieces(text: str) -> list[str]:
+        encoding = cutter.encode(text, add_special_tokens=False)
+        return [
+            text[start:end]
+            for token, (start, end) in zip(encoding.tokens, encoding.offsets, strict=True)
+            if token not in atomic
+        ]
+
+    return pieces
+
+
+def train_tokenizer(corpus: Iterable[str], vocab_size: int, atomic_strings: Sequence[str] = ()):
     """Train a byte-level BPE on ``corpus`` and wrap it as a chat-capable fast tokenizer.
 
     On an env's small vocabulary the merges run out before ``vocab_size``: every word of the corpus becomes
@@ -77,6 +104,10 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     Encoding cuts special and format tokens out of the text before pre-tokenizing, so training cuts them out
     too: otherwise ``<action>take`` trains the word ``>take``, and a ``take`` right after the tag splits
     into ``ta`` + ``ke``.
+
+    ``atomic_strings`` (an env's names to copy, e.g. product IDs) become one added token each, on top of the
+    ``vocab_size`` BPE budget: the pre-tokenizer splits digits from letters, so no merge could ever join
+    ``b0vt08qvq``. They are cut out of the training text too, so no merge is spent on their fragments.
     """
 
     model = Tokenizer(models.BPE())
@@ -98,6 +129,10 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     model.decoder = decoders.ByteLevel()
     # The chat template's own words must be in the vocabulary too.
     pieces = (piece for text in corpus for piece in _ADDED_TOKEN_RE.split(text) if piece)
+    atomic = _atomic_tokens(atomic_strings)
+    if atomic:
+        outside = _outside_atomic(atomic)
+        pieces = (part for piece in pieces for part in outside(piece) if part)
     model.train_from_iterator([*pieces, "system user assistant"], trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=model,
@@ -108,16 +143,40 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
         padding_side="left",
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    if atomic:
+        tokenizer.add_tokens(atomic)
     return tokenizer
 
 
+def _share_case_variants(model: Qwen2ForCausalLM, tokenizer, atomic_strings: Sequence[str]) -> None:
+    """Atomic strings that differ only in case start from one embedding row.
+
+    A page may show a name in another case than the action spells it (WebShop's results list ``B08V374UP6``,
+    the click is ``click[b08v374up6]``). With tied embeddings, copying the page's token then scores its other
+    spelling as high, also for names no demonstration clicked; two unrelated random rows could not be linked.
+    """
+    spellings: dict[str, list[int]] = {}
+    for text in sorted(set(atomic_strings)):
+        spellings.setdefault(text.lower(), []).append(tokenizer.convert_tokens_to_ids(text))
+    embedding = model.get_input_embeddings().weight
+    with torch.no_grad():
+        for first, *others in spellings.values():
+            for other in others:
+                embedding[other].copy_(embedding[first])
+
+
 def build_tiny_model(
-    out_dir: str | os.PathLike, corpus: Iterable[str], spec: TinyModelSpec | None = None
+    out_dir: str | os.PathLike,
+    corpus: Iterable[str],
+    spec: TinyModelSpec | None = None,
+    atomic_strings: Sequence[str] = (),
 ) -> Path:
     """Return a folder holding a tiny model + tokenizer that ``from_pretrained`` (HF and vLLM) loads.
 
-    Rebuilds only when the spec or the corpus changed, writing into a temporary folder that is renamed into
-    place, so an interrupted build never leaves a half-written model behind.
+    ``atomic_strings``: names the tokenizer keeps whole (see ``train_tokenizer``); the vocabulary is then the BPE
+    budget plus one token per such string that is not already a BPE token.
+    Rebuilds only when the spec, the corpus or the atomic strings changed, writing into a temporary folder that
+    is renamed into place, so an interrupted build never leaves a half-written model behind.
     """
 
     spec = spec or TinyModelSpec()
@@ -125,12 +184,14 @@ def build_tiny_model(
     if not texts:
         raise ValueError("build_tiny_model needs a non-empty corpus to train the tokenizer on")
     fingerprint = {"spec": asdict(spec), "corpus": _corpus_digest(texts)}
+    if atomic_strings:
+        fingerprint["atomic_strings"] = _corpus_digest(sorted(set(atomic_strings)))
     out = Path(out_dir)
     spec_path = out / SPEC_FILE
     if spec_path.exists() and json.loads(spec_path.read_text()) == fingerprint:
         return out
 
-    tokenizer = train_tokenizer(texts, spec.vocab_size)
+    tokenizer = train_tokenizer(texts, spec.vocab_size, atomic_strings)
     torch.manual_seed(spec.seed)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -147,6 +208,7 @@ def build_tiny_model(
         torch_dtype="float32",
     )
     model = Qwen2ForCausalLM(config)
+    _share_case_variants(model, tokenizer, atomic_strings)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 

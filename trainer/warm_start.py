@@ -193,7 +193,9 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
     ]
     tool_calls = env_spec(config).tool_calls
     texts += [response_text(d.action, config.rollout.action_format, tool_calls) for d in demos]
-    base = build_tiny_model(run_dir / "base_model", texts, tiny_model_spec(config))
+    spec = env_spec(config)
+    atomic = spec.atomic_strings(getattr(config.env, spec.name)) if spec.atomic_strings else []
+    base = build_tiny_model(run_dir / "base_model", texts, tiny_model_spec(config), atomic)
 
     if not sft.enabled:
         return base

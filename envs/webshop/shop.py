@@ -33,6 +33,17 @@ SUB_PAGES = frozenset({"description", "features", "reviews", "attributes"})
 _ACTION = re.compile(r"(.+)\[(.+)\]")
 
 
+def names_to_copy(catalog: Catalog) -> list[str]:
+    """Every clickable the shop can offer, as a click spells it, and each product ID also as the results page
+    shows it (``B08V374UP6`` there, ``click[b08v374up6]`` in the action): the names an agent copies from a
+    page into its action."""
+    names = [BACK_TO_SEARCH, PREV_PAGE, NEXT_PAGE, BUY_NOW, *sorted(SUB_PAGES)]
+    for product in catalog.products:
+        names += [product.asin, product.asin.lower()]
+        names += [value for values in product.options.values() for value in values]
+    return [name for name in dict.fromkeys(names) if name.strip()]  # an empty option value cannot be clicked
+
+
 class Page(enum.Enum):
     INDEX = "index"
     RESULTS = "results"

@@ -40,6 +40,15 @@ def make_kwargs(section: WebShopEnvConfig, split: str, max_turns: int, with_expe
     }
 
 
+def atomic_strings(section: WebShopEnvConfig) -> list[str]:
+    """The catalog's product IDs and every clickable, which the tiny tokenizer keeps whole: a click is then
+    one of the page's tokens instead of ten characters spelled out."""
+    from envs.webshop.env import WebShopEnv
+    from envs.webshop.shop import names_to_copy
+
+    return names_to_copy(WebShopEnv(**make_kwargs(section, "all", 1, False)).catalog)
+
+
 def requirements() -> str:
     return (
         "yes"
@@ -58,6 +67,7 @@ WEBSHOP = EnvSpec(
     train_split="train",
     eval_split="test",
     intro=lambda: INTRO,
+    atomic_strings=atomic_strings,
     requirements=requirements,
     path_fields=("data_dir",),
     replayable=True,
