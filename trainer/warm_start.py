@@ -153,18 +153,11 @@ def collect_demonstrations(
     return record_demonstrations(pool, task_ids, config, expert, seed=seed, expert_text=expert_text)
 
 
-def prepare_policy(config: Config, run_dir: Path) -> Path:
-    """Folder of the model RL starts from (built and warm-started once per run when no path is given)."""
-    if config.model.path:
-        return Path(config.model.path).expanduser()
-    out = run_dir / "sft_model"
-    if (out / "config.json").exists():
-        log.info("reusing warm-started model %s", out)
-        return out
-
+def expert_demonstrations(config: Config, rng: random.Random) -> tuple[list[DemoTurn], list]:
+    """The expert's demonstrations on ``trainer.sft.episodes`` training tasks drawn with ``rng``, and the
+    training split's task ids."""
     train_split, _ = splits(config)
     sft = config.trainer.sft
-    rng = random.Random(config.trainer.seed)
     with env_pool(config, train_split, min(32, sft.episodes), with_expert=True) as pool:
         ids = list(pool.task_ids)
         task_ids = [rng.choice(ids) for _ in range(sft.episodes)]
@@ -176,9 +169,12 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
             seed=config.trainer.seed,
             expert_text=env_spec(config).expert_text,
         )
+    return demos, ids
 
-    prompt_config = runner_config(config).prompt
-    writer = PromptBuilder(None, prompt_config)
+
+def tokenizer_corpus(config: Config, demos: list[DemoTurn]) -> list[str]:
+    """The text the tiny tokenizer learns from: each demonstration's prompt (its last two turns) and answer."""
+    writer = PromptBuilder(None, runner_config(config).prompt)
     texts = [
         writer.render_text(
             {
@@ -192,10 +188,33 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
         for d in demos
     ]
     tool_calls = env_spec(config).tool_calls
-    texts += [response_text(d.action, config.rollout.action_format, tool_calls) for d in demos]
+    return texts + [response_text(d.action, config.rollout.action_format, tool_calls) for d in demos]
+
+
+def atomic_strings(config: Config) -> list[str]:
+    """The names the env's spec asks the tiny tokenizer to keep whole (none for most envs)."""
     spec = env_spec(config)
-    atomic = spec.atomic_strings(getattr(config.env, spec.name)) if spec.atomic_strings else []
-    base = build_tiny_model(run_dir / "base_model", texts, tiny_model_spec(config), atomic)
+    return spec.atomic_strings(getattr(config.env, spec.name)) if spec.atomic_strings else []
+
+
+def prepare_policy(config: Config, run_dir: Path) -> Path:
+    """Folder of the model RL starts from (built and warm-started once per run when no path is given)."""
+    if config.model.path:
+        return Path(config.model.path).expanduser()
+    out = run_dir / "sft_model"
+    if (out / "config.json").exists():
+        log.info("reusing warm-started model %s", out)
+        return out
+
+    sft = config.trainer.sft
+    rng = random.Random(config.trainer.seed)
+    demos, train_ids = expert_demonstrations(config, rng)
+    base = build_tiny_model(
+        run_dir / "base_model",
+        tokenizer_corpus(config, demos),
+        tiny_model_spec(config),
+        atomic_strings(config),
+    )
 
     if not sft.enabled:
         return base
@@ -204,7 +223,7 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     _finetune(config, model, tokenizer, demos, steps=sft.steps)
     for round_index in range(sft.dagger_rounds):
-        task_ids = [rng.choice(ids) for _ in range(sft.dagger_episodes)]
+        task_ids = [rng.choice(train_ids) for _ in range(sft.dagger_episodes)]
         demos += student_demonstrations(config, model, tokenizer, task_ids, round_index)
         _finetune(config, model, tokenizer, demos, steps=sft.dagger_steps)
     return _save(model, tokenizer, out)

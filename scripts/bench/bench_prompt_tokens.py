@@ -24,46 +24,21 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from rollout import PromptBuilder
-    from trainer.build import env_pool, env_spec, runner_config, splits
+    from trainer.build import runner_config
     from trainer.config import load_config
     from trainer.tiny_model import build_tiny_model
-    from trainer.warm_start import collect_demonstrations, response_text, tiny_model_spec
+    from trainer.warm_start import atomic_strings, expert_demonstrations, tiny_model_spec, tokenizer_corpus
 
     config = load_config(args.config, args.overrides)
-    spec, sft = env_spec(config), config.trainer.sft
-    with env_pool(config, splits(config)[0], min(32, sft.episodes), with_expert=True) as pool:
-        rng = random.Random(config.trainer.seed)
-        tasks = [rng.choice(list(pool.task_ids)) for _ in range(sft.episodes)]
-        demos = collect_demonstrations(
-            pool,
-            tasks,
-            runner_config(config),
-            noise=sft.noise,
-            seed=config.trainer.seed,
-            expert_text=spec.expert_text,
-        )
-    writer = PromptBuilder(None, runner_config(config).prompt)
-    texts = [
-        writer.render_text(
-            {
-                "task": d.memory.task,
-                "observation": d.memory.observation,
-                "actions": d.memory.admissible_actions,
-            },
-            d.memory.turns[-2:],
-            0,
-        )
-        for d in demos
-    ]
-    answers = [response_text(d.action, config.rollout.action_format, spec.tool_calls) for d in demos]
-    atomic = spec.atomic_strings(getattr(config.env, spec.name)) if spec.atomic_strings else []
+    demos, _ = expert_demonstrations(config, random.Random(config.trainer.seed))
+    corpus = tokenizer_corpus(config, demos)
+    answers = corpus[len(demos) :]
+    atomic = atomic_strings(config)
     print(f"{len(demos)} demonstrated turns on {config.env.name}; {len(set(atomic))} atomic strings\n")
     print("| tokenizer | vocabulary | prompt tokens, mean | max | answer tokens, mean |")
     print("|---|---|---|---|---|")
     for name, names in (("plain BPE", []), ("atomic strings", atomic)):
-        folder = build_tiny_model(
-            Path(tempfile.mkdtemp()) / "model", texts + answers, tiny_model_spec(config), names
-        )
+        folder = build_tiny_model(Path(tempfile.mkdtemp()) / "model", corpus, tiny_model_spec(config), names)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         builder = PromptBuilder(tokenizer, runner_config(config).prompt)
         prompts = [len(builder.build(d.memory).token_ids) for d in demos]
