@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,6 @@ def table(options: list[tuple[str, list[dict[str, Any]]]], invocation: str) -> s
 
 
 def main() -> None:
-    import sys
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", required=True, help="the env the table is about (its section's name)")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "results.md")

@@ -221,11 +221,13 @@ def prepare_policy(config: Config, run_dir: Path) -> Path:
     torch.manual_seed(config.trainer.seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    _finetune(config, model, tokenizer, demos, steps=sft.steps)
+    pairs = _sft_pairs(config, tokenizer, demos)
+    _finetune(config, model, tokenizer.pad_token_id, pairs, steps=sft.steps)
     for round_index in range(sft.dagger_rounds):
         task_ids = [rng.choice(train_ids) for _ in range(sft.dagger_episodes)]
-        demos += student_demonstrations(config, model, tokenizer, task_ids, round_index)
-        _finetune(config, model, tokenizer, demos, steps=sft.dagger_steps)
+        student = student_demonstrations(config, model, tokenizer, task_ids, round_index)
+        pairs += _sft_pairs(config, tokenizer, student)
+        _finetune(config, model, tokenizer.pad_token_id, pairs, steps=sft.dagger_steps)
     return _save(model, tokenizer, out)
 
 
@@ -259,15 +261,21 @@ def tiny_model_spec(config: Config) -> TinyModelSpec:
     )
 
 
-def _finetune(config: Config, model, tokenizer, demos: list[DemoTurn], *, steps: int) -> None:
-    """``steps`` of SFT on ``demos``, in place (a DAgger round continues from where the last one stopped)."""
+def _sft_pairs(config: Config, tokenizer, demos: list[DemoTurn]) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, answer ids + end of turn) of each demonstration, as the rollout's prompts show it."""
     builder = PromptBuilder(tokenizer, runner_config(config).prompt)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    tool_calls = env_spec(config).tool_calls
     pairs = []
     for demo in demos:
-        text = response_text(demo.action, config.rollout.action_format, env_spec(config).tool_calls)
+        text = response_text(demo.action, config.rollout.action_format, tool_calls)
         answer = tokenizer.encode(text, add_special_tokens=False)
         pairs.append((builder.build(demo.memory).token_ids, answer + [eos]))
+    return pairs
+
+
+def _finetune(config: Config, model, pad_id: int, pairs: list, *, steps: int) -> None:
+    """``steps`` of SFT on ``pairs``, in place (a DAgger round continues from where the last one stopped)."""
     sft = config.trainer.sft
     supervised_finetune(
         model,
@@ -275,7 +283,7 @@ def _finetune(config: Config, model, tokenizer, demos: list[DemoTurn], *, steps:
         steps=steps,
         batch_size=sft.batch_size,
         lr=sft.lr,
-        pad_id=tokenizer.pad_token_id,
+        pad_id=pad_id,
         seed=config.trainer.seed,
         progress=config.logging.progress,
     )

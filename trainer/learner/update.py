@@ -168,11 +168,12 @@ class PPOUpdater:
         world = torch.distributed.get_world_size()
         lengths = [batch.lengths[r] for r in rows]
         trained = self.rows_with_gradient(batch, rows, extra_loss_fn)
+        trained_tokens = sum(batch.lengths[r] for r in trained)
         totals = tdist.all_reduce(
             torch.tensor(
                 [
                     aggregation_units(s.loss_agg_mode, lengths),
-                    float(sum(batch.lengths[r] for r in trained)),
+                    float(trained_tokens),
                     float(len(rows) - len(trained)),
                 ],
                 dtype=torch.float64,
@@ -201,7 +202,7 @@ class PPOUpdater:
                 pack,
                 units_total,
                 tokens_total,
-                max(sum(batch.lengths[r] for r in trained), 1),
+                max(trained_tokens, 1),
                 extra_loss_fn,
                 extra_metrics,
             )
